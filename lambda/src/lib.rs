@@ -1,0 +1,1 @@
+//! Lossless JPEG metadata stripper.

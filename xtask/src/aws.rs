@@ -1,0 +1,1 @@
+//! AWS SDK configuration: credential chain, region, endpoint override.

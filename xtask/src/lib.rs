@@ -1,0 +1,10 @@
+//! stripstack's deployer: the `cargo xtask` library. `main.rs` only parses and dispatches.
+
+pub mod aws;
+pub mod cli;
+pub mod emulator;
+pub mod plan;
+pub mod resources;
+pub mod stack;
+pub mod strip_cmd;
+pub mod workspace;

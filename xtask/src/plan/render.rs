@@ -1,0 +1,1 @@
+//! Rendering plans as text and JSON.
