@@ -1,1 +1,246 @@
-//! Shared harness for integration tests.
+//! Shared harness for integration tests: one private MiniStack per test binary, unique
+//! resource names per test, and SDK clients pointed at the emulator.
+//!
+//! The emulator starts on first use, on a free port of 127.0.0.1, with its state under
+//! `target/ministack-tests/<binary>-<pid>/` (its log is `ministack.log` there), and is shared
+//! by every test of the binary — so tests must use [`unique`] names and never reset it. It is
+//! stopped, with every function process it spawned, when the test process exits, however it
+//! exits (see [`xtask::emulator::Emulator::stop_guard`]). Without python3, venv or pip the
+//! first test panics with the command that fixes it; nothing is ever skipped.
+//!
+//! ```no_run
+//! # async fn example() {
+//! let bucket = stripstack_tests::unique("photos");
+//! let s3 = stripstack_tests::s3();
+//! s3.create_bucket().bucket(&bucket).send().await.unwrap();
+//! # }
+//! ```
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_s3::config::{Credentials, SharedCredentialsProvider};
+use xtask::emulator::{Emulator, StopGuard};
+
+/// The region the harness's clients use unless a test asks for another.
+pub const REGION: &str = "us-east-1";
+/// MiniStack's admin credentials: they act as the account root and bypass IAM checks.
+pub const ACCESS_KEY_ID: &str = "test";
+pub const SECRET_ACCESS_KEY: &str = "test";
+
+struct Running {
+    emulator: Emulator,
+    /// Never dropped (it lives in a static): the emulator stops when the process exits.
+    _guard: StopGuard,
+}
+
+/// The emulator of this test binary, started on first use.
+pub fn emulator() -> &'static Emulator {
+    // The error is kept too, so that every test fails at once with the same message instead
+    // of each retrying a start that cannot work.
+    static RUNNING: OnceLock<Result<Running, String>> = OnceLock::new();
+    match RUNNING.get_or_init(start) {
+        Ok(running) => &running.emulator,
+        Err(message) => panic!("{message}"),
+    }
+}
+
+/// `http://127.0.0.1:PORT` of this binary's emulator.
+pub fn endpoint() -> String {
+    emulator().endpoint()
+}
+
+/// The environment that points an AWS tool run as a child process (`cargo xtask`, the AWS
+/// CLI) at this binary's emulator with the admin credentials.
+pub fn aws_env() -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", endpoint()),
+        ("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID.to_string()),
+        ("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY.to_string()),
+        ("AWS_REGION", REGION.to_string()),
+    ]
+}
+
+/// A name no other test of any binary will use: `<prefix>-<pid>-<time>-<counter>`,
+/// lowercase letters, digits and hyphens, so valid for buckets, IAM and SSM alike.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix: String = prefix
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let seconds = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs())
+        .unwrap_or_default();
+    let name = format!(
+        "{}-{}-{}-{}",
+        prefix.trim_matches('-'),
+        std::process::id(),
+        seconds % 1_000_000,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    assert!(
+        name.len() <= 63,
+        "unique({prefix:?}) is too long for a bucket name: {name}"
+    );
+    name
+}
+
+/// SDK configuration for this binary's emulator in [`REGION`].
+pub fn config() -> SdkConfig {
+    config_in(REGION)
+}
+
+/// SDK configuration for this binary's emulator in `region`.
+pub fn config_in(region: &str) -> SdkConfig {
+    sdk_config(&endpoint(), region)
+}
+
+/// SDK configuration for the emulator at `endpoint` with the admin credentials. Built by hand
+/// rather than loaded, so nothing from the developer's environment or `~/.aws` can redirect
+/// the tests.
+pub fn sdk_config(endpoint: &str, region: &str) -> SdkConfig {
+    let credentials = Credentials::new(ACCESS_KEY_ID, SECRET_ACCESS_KEY, None, None, "harness");
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region.to_string()))
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .endpoint_url(endpoint)
+        .build()
+}
+
+pub fn s3() -> aws_sdk_s3::Client {
+    s3_with(&config())
+}
+
+/// An S3 client from any configuration (another emulator, a user's credentials), path-style.
+pub fn s3_with(config: &SdkConfig) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::from(config)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+pub fn iam() -> aws_sdk_iam::Client {
+    aws_sdk_iam::Client::new(&config())
+}
+
+pub fn sts() -> aws_sdk_sts::Client {
+    aws_sdk_sts::Client::new(&config())
+}
+
+pub fn ssm() -> aws_sdk_ssm::Client {
+    aws_sdk_ssm::Client::new(&config())
+}
+
+pub fn lambda() -> aws_sdk_lambda::Client {
+    aws_sdk_lambda::Client::new(&config())
+}
+
+/// A second emulator, private to one test, for tests that must stop or wipe it. It stops when
+/// the guard is dropped (or the process exits).
+pub fn private_emulator(name: &str) -> (Emulator, StopGuard) {
+    let state_dir = runs_dir().join(format!("{}-{}", unique(name), std::process::id()));
+    launch_on_free_port(&state_dir).unwrap_or_else(|message| panic!("{message}"))
+}
+
+fn start() -> Result<Running, String> {
+    let runs = runs_dir();
+    remove_dead_runs(&runs);
+    let binary = std::env::current_exe()
+        .ok()
+        .and_then(|exe| {
+            exe.file_stem()
+                .map(|stem| stem.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "tests".to_string());
+    let state_dir = runs.join(format!("{binary}-{}", std::process::id()));
+    let (emulator, guard) = launch_on_free_port(&state_dir)?;
+    Ok(Running {
+        emulator,
+        _guard: guard,
+    })
+}
+
+/// Where every test emulator keeps its state: one directory per emulator, named `…-<pid>`
+/// after the test process that owns it.
+fn runs_dir() -> PathBuf {
+    xtask::workspace::target_dir().join("ministack-tests")
+}
+
+fn launch_on_free_port(state_dir: &Path) -> Result<(Emulator, StopGuard), String> {
+    // Another process may take the free port before MiniStack binds it; then try another.
+    let mut failures = Vec::new();
+    for _ in 0..3 {
+        let emulator = Emulator::new(free_port()?, state_dir.to_path_buf());
+        match emulator.launch() {
+            Ok(pid) => {
+                let guard = emulator.stop_guard(pid).map_err(|err| {
+                    format!("cannot arrange for the test emulator (pid {pid}) to stop: {err:#}")
+                })?;
+                return Ok((emulator, guard));
+            }
+            Err(err) => failures.push(format!("{err:#}")),
+        }
+    }
+    Err(format!(
+        "cannot start a test emulator (MiniStack {}):\n{}",
+        xtask::emulator::MINISTACK_VERSION,
+        failures.join("\n")
+    ))
+}
+
+/// A port of 127.0.0.1 that nothing listens on right now.
+fn free_port() -> Result<u16, String> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .map_err(|err| format!("cannot find a free port on 127.0.0.1: {err}"))
+}
+
+/// Remove the state of earlier test runs whose process has exited. Each run keeps its state
+/// until then, so a failed run's `ministack.log` can be read afterwards.
+fn remove_dead_runs(runs: &Path) {
+    let Ok(entries) = std::fs::read_dir(runs) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let pid = name
+            .to_str()
+            .and_then(|name| name.rsplit_once('-'))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok());
+        if let Some(pid) = pid {
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                // Best effort: a directory another run is still deleting is not our problem.
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}
+
+/// `cargo xtask ARGS…` pointed at this binary's emulator, run from the repository root.
+pub fn xtask(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO"));
+    command.current_dir(xtask::workspace::root());
+    // Nothing from the developer's AWS set-up (profile, session token, endpoints) may mix in.
+    for (key, _) in std::env::vars_os() {
+        if key.to_str().is_some_and(|key| key.starts_with("AWS_")) {
+            command.env_remove(key);
+        }
+    }
+    command.arg("xtask").args(args).envs(aws_env());
+    command
+}

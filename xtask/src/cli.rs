@@ -1,12 +1,17 @@
 //! The clap command line and its dispatch. Owns argument shapes and exit codes; the work
 //! itself lives in the module each command names.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask", version, about = "stripstack: deploy the S3 picture-sanitising pipeline")]
+#[command(
+    name = "cargo xtask",
+    version,
+    about = "stripstack: deploy the S3 picture-sanitising pipeline"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -18,6 +23,20 @@ pub enum Command {
     Validate,
     /// Show what `deploy` would change, comparing the stack with what really exists. Read-only.
     Plan(PlanArgs),
+    /// Converge the environment to the stack: create, update and delete resources.
+    Deploy(DeployArgs),
+    /// Remove what the stack created (retained and non-empty buckets are kept).
+    Destroy(DestroyArgs),
+    /// Build and zip the Lambda (release `bootstrap`); print its size and SHA-256.
+    Bundle {
+        /// Workspace package to bundle.
+        #[arg(long, default_value = "lambda")]
+        package: String,
+    },
+    /// Print a credentials-file snippet for the stack's users (reads their SSM parameters).
+    Credentials(CredentialsArgs),
+    /// Print the stack's outputs: bucket names and ARNs, function, parameters, users.
+    Outputs(OutputsArgs),
     /// Strip metadata from local JPEG files and print what was removed.
     Strip(crate::strip_cmd::StripArgs),
     /// Manage the local AWS emulator (MiniStack) used by the `local` environment.
@@ -33,7 +52,8 @@ pub struct TargetArgs {
     /// Environment declared in the stack file (`dev`, `prod`, `local`).
     #[arg(long, default_value = "dev")]
     pub env: String,
-    /// Stack name (a file `stacks/NAME.yaml`); default: the only stack in `stacks/`.
+    /// Stack name (a file `stacks/NAME.yaml`) or path to a stack file; default: the only
+    /// stack in `stacks/`.
     #[arg(long)]
     pub stack: Option<String>,
     /// AWS profile to use instead of the default credential chain.
@@ -54,6 +74,54 @@ pub struct PlanArgs {
     /// Exit 0 when there are no changes, 2 when there are, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Save the plan to FILE, for `deploy --plan FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Apply without asking.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Apply exactly this saved plan (`plan --out FILE`); refuse if the cloud changed since.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+    /// Remove a lock left by a dead run before starting.
+    #[arg(long)]
+    pub force_unlock: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Destroy without asking (not for `prod`, which always asks for its name).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Remove a lock left by a dead run before starting.
+    #[arg(long)]
+    pub force_unlock: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CredentialsArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Only this user (logical name, e.g. `user-a`).
+    #[arg(long)]
+    pub user: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputsArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -70,6 +138,21 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate => crate::stack::validate_command(&crate::workspace::stacks_dir()),
         Command::Plan(args) => runtime()?.block_on(crate::plan::command::run(args)),
+        Command::Deploy(args) => runtime()?.block_on(crate::engine::deploy::deploy(args)),
+        Command::Destroy(args) => runtime()?.block_on(crate::engine::deploy::destroy(args)),
+        Command::Bundle { package } => {
+            let bundle = crate::bundle::build(&package)?;
+            println!("{}", bundle.zip_path.display());
+            println!("  binary   {} bytes", bundle.binary_bytes);
+            println!("  zip      {} bytes", bundle.zip_bytes);
+            println!("  sha256   {}", bundle.sha256_hex);
+            if let Some((major, minor)) = bundle.glibc {
+                println!("  glibc    needs {major}.{minor} (Amazon Linux 2023 has 2.34)");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Credentials(args) => runtime()?.block_on(crate::outputs::credentials(args)),
+        Command::Outputs(args) => runtime()?.block_on(crate::outputs::outputs(args)),
         Command::Strip(args) => crate::strip_cmd::run(args),
         Command::Emulator { action } => {
             let emulator = crate::emulator::Emulator::default_local();

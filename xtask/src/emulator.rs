@@ -1,9 +1,33 @@
 //! The local AWS emulator (MiniStack from PyPI, pinned): install into a virtualenv under
 //! `target/`, start bound to 127.0.0.1 with IAM enforcement, health-check, stop exactly the
 //! process group it started. Used by `cargo xtask emulator`, the `local` env and the tests.
+//!
+//! MiniStack runs `provided.al2023` bootstraps as child processes, and those can outlive the
+//! server when it alone is signalled. So the server is started as the leader of a new session
+//! (its pid is its process-group id) and everything that stops it signals the whole group.
 
-use std::path::PathBuf;
-use std::process::ExitCode;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::os::unix::io::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+/// The MiniStack release everything is tested against, installed with `pip` exactly.
+pub const MINISTACK_VERSION: &str = "1.5.33";
+/// The port of the shared local emulator (the stack file's `local` environment).
+pub const DEFAULT_PORT: u16 = 4566;
+
+/// A warm start answers in about a second; the first import of its modules takes longer.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// MiniStack takes about two seconds to shut down cleanly after SIGTERM.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+/// What fixes a Debian/Ubuntu machine without Python, its venv module or pip.
+const PYTHON_FIX: &str = "apt-get install -y python3 python3-venv python3-pip";
 
 #[derive(Debug, Clone)]
 pub struct Emulator {
@@ -12,25 +36,481 @@ pub struct Emulator {
     pub state_dir: PathBuf,
 }
 
+/// What `/_ministack/health` says about a running instance.
+struct Health {
+    version: String,
+    auth: bool,
+}
+
 impl Emulator {
     /// The shared local emulator on 127.0.0.1:4566.
     pub fn default_local() -> Self {
-        todo!("emulator helper")
+        Self::local(DEFAULT_PORT)
     }
 
+    /// A local emulator on 127.0.0.1:`port`, its state kept in `target/ministack/<port>`.
+    pub fn local(port: u16) -> Self {
+        let state_dir = crate::workspace::target_dir()
+            .join("ministack")
+            .join(port.to_string());
+        Self::new(port, state_dir)
+    }
+
+    pub fn new(port: u16, state_dir: PathBuf) -> Self {
+        Self { port, state_dir }
+    }
+
+    /// By IP, not `localhost`: with an IP the SDK's S3 client uses path-style addressing.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    pub fn pid_file(&self) -> PathBuf {
+        self.state_dir.join("ministack.pid")
+    }
+
+    pub fn log_file(&self) -> PathBuf {
+        self.state_dir.join("ministack.log")
+    }
+
+    /// Whether a MiniStack answers its health check on this port.
+    pub fn is_healthy(&self) -> bool {
+        self.health().is_some()
+    }
+
+    /// `cargo xtask emulator start`: start unless one already answers on this port.
     pub fn start(&self) -> anyhow::Result<()> {
-        todo!("emulator helper")
+        if let Some(health) = self.health() {
+            println!(
+                "MiniStack {} is already running at {}",
+                health.version,
+                self.endpoint()
+            );
+            if !health.auth {
+                eprintln!(
+                    "warning: it runs without AUTH=true, so IAM policies are not enforced; \
+                     stop it and run `cargo xtask emulator start`"
+                );
+            }
+            return Ok(());
+        }
+        let pid = self.launch()?;
+        println!(
+            "MiniStack {MINISTACK_VERSION} running at {} (pid {pid}, log {})",
+            self.endpoint(),
+            self.log_file().display()
+        );
+        Ok(())
     }
 
+    /// Start a new instance on this port (installing MiniStack on first use) and wait until it
+    /// is healthy. Fails when the port is taken. Returns the server's pid, which is also the id
+    /// of its process group.
+    pub fn launch(&self) -> anyhow::Result<u32> {
+        if TcpStream::connect_timeout(&self.socket_addr(), Duration::from_millis(500)).is_ok() {
+            bail!(
+                "127.0.0.1:{} is already in use by something that is not a healthy MiniStack",
+                self.port
+            );
+        }
+        let python = ensure_installed()?;
+        fs::create_dir_all(&self.state_dir)
+            .with_context(|| format!("cannot create {}", self.state_dir.display()))?;
+        let mut child = self
+            .spawn_server(&python)
+            .with_context(|| format!("cannot run {}", python.display()))?;
+        let pid = child.id();
+        if let Err(err) = fs::write(self.pid_file(), pid.to_string()) {
+            let _ = stop_group(pid, STOP_GRACE);
+            return Err(err).with_context(|| format!("cannot write {}", self.pid_file().display()));
+        }
+
+        let deadline = Instant::now() + START_TIMEOUT;
+        while self.health().is_none() {
+            let exited = child
+                .try_wait()
+                .context("cannot watch the MiniStack process")?;
+            if exited.is_some() || Instant::now() >= deadline {
+                // Best effort on the way to the real error: reap the server (a zombie would
+                // keep its group alive), then end whatever it spawned.
+                if exited.is_none() {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+                let _ = stop_group(pid, STOP_GRACE);
+                let _ = fs::remove_file(self.pid_file());
+                let reason = match exited {
+                    Some(status) => format!("exited during start-up ({status})"),
+                    None => format!("did not answer within {}s", START_TIMEOUT.as_secs()),
+                };
+                bail!(
+                    "MiniStack on 127.0.0.1:{} {reason}; the end of {}:\n{}",
+                    self.port,
+                    self.log_file().display(),
+                    log_tail(&self.log_file())
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // Reap the server when it exits, so it never lingers as a zombie of a long-lived
+        // caller (a test binary); a zombie would also keep its process group "alive".
+        std::thread::spawn(move || child.wait());
+        Ok(pid)
+    }
+
+    /// `cargo xtask emulator stop`: end the recorded process group (the server and every
+    /// function process it spawned): SIGTERM, then SIGKILL after a grace period.
     pub fn stop(&self) -> anyhow::Result<()> {
-        todo!("emulator helper")
+        let Some(pid) = self.recorded_pid()? else {
+            if self.is_healthy() {
+                bail!(
+                    "an emulator answers at {} but was not started by stripstack (no {}); \
+                     stop it where it was started",
+                    self.endpoint(),
+                    self.pid_file().display()
+                );
+            }
+            println!("MiniStack is not running at {}", self.endpoint());
+            return Ok(());
+        };
+        stop_group(pid, STOP_GRACE)?;
+        fs::remove_file(self.pid_file())
+            .with_context(|| format!("cannot remove {}", self.pid_file().display()))?;
+        println!("stopped MiniStack at {} (pid {pid})", self.endpoint());
+        Ok(())
     }
 
+    /// `cargo xtask emulator status`: exit 0 when running, 3 when stopped (as systemctl does).
     pub fn status(&self) -> anyhow::Result<ExitCode> {
-        todo!("emulator helper")
+        let pid = self.recorded_pid()?;
+        match self.health() {
+            Some(health) => {
+                let owner = match pid {
+                    Some(pid) => format!("pid {pid}"),
+                    None => "not started by stripstack".to_string(),
+                };
+                let auth = if health.auth {
+                    "IAM enforced"
+                } else {
+                    "IAM NOT enforced (no AUTH=true)"
+                };
+                println!(
+                    "running: MiniStack {} at {} ({owner}; {auth})",
+                    health.version,
+                    self.endpoint()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            None => {
+                println!("stopped: nothing answers at {}", self.endpoint());
+                if let Some(pid) = pid {
+                    println!(
+                        "  its process group {pid} is still alive; `cargo xtask emulator stop` ends it"
+                    );
+                }
+                Ok(ExitCode::from(3))
+            }
+        }
+    }
+
+    /// Stop the process group `pid` (from [`Emulator::launch`]) when the returned guard is
+    /// dropped or this process exits — however it exits, even by SIGKILL. A detached watchdog
+    /// waits for end-of-file on a pipe whose only writer is this process, then signals the
+    /// group as [`Emulator::stop`] does.
+    pub fn stop_guard(&self, pid: u32) -> anyhow::Result<StopGuard> {
+        check_group_id(pid)?;
+        // Grace: 100 polls of 0.1 s, like STOP_GRACE.
+        const WATCHDOG: &str = r#"
+cat >/dev/null
+if kill -TERM -"$1" 2>/dev/null; then
+    i=0
+    while [ "$i" -lt 100 ] && kill -0 -"$1" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+    kill -KILL -"$1" 2>/dev/null
+fi
+rm -f "$2"
+"#;
+        let mut command = Command::new("sh");
+        command
+            .args(["-c", WATCHDOG, "stripstack-emulator-watchdog"])
+            .arg(pid.to_string())
+            .arg(self.pid_file())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // Its own session: a Ctrl-C that kills the test run must not kill the watchdog too.
+        new_session(&mut command);
+        let mut watchdog = command
+            .spawn()
+            .context("cannot start the emulator watchdog")?;
+        let pipe = watchdog
+            .stdin
+            .take()
+            .context("the emulator watchdog has no stdin pipe")?;
+        // Reaped when it is done, in case the guard is dropped long before this process exits.
+        std::thread::spawn(move || watchdog.wait());
+        Ok(StopGuard { _pipe: pipe })
+    }
+
+    fn socket_addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+    }
+
+    fn spawn_server(&self, python: &Path) -> io::Result<Child> {
+        let tmp = self.state_dir.join("tmp");
+        fs::create_dir_all(&tmp)?;
+        let log = File::create(self.log_file())?;
+        let mut command = Command::new(python);
+        command.args(["-m", "ministack"]);
+        // The function processes inherit the server's environment: a developer's real AWS
+        // credentials, profile or endpoints must not reach them.
+        for (key, _) in std::env::vars_os() {
+            if key.to_str().is_some_and(|key| key.starts_with("AWS_")) {
+                command.env_remove(key);
+            }
+        }
+        command
+            // MiniStack's default is every interface.
+            .env("BIND_HOST", "127.0.0.1")
+            .env("GATEWAY_PORT", self.port.to_string())
+            .env("AUTH", "true")
+            // Handed to the function processes, so the Lambda calls this instance back.
+            .env("AWS_ENDPOINT_URL", self.endpoint())
+            // These listeners bind 0.0.0.0 whatever BIND_HOST says; nothing here uses them.
+            .env("IOT_MTLS_ENABLED", "0")
+            .env("SFTP_ENABLED", "0")
+            // Its own pid file and the extracted function code stay in this instance's dir.
+            .env("TMPDIR", &tmp)
+            .current_dir(&self.state_dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        new_session(&mut command);
+        command.spawn()
+    }
+
+    /// The pid in the pid file, if the file exists and its process group may still be alive.
+    /// A pid file whose pid now belongs to an unrelated process is stale and removed.
+    fn recorded_pid(&self) -> anyhow::Result<Option<u32>> {
+        let path = self.pid_file();
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => return Err(err).with_context(|| format!("cannot read {}", path.display())),
+        };
+        let pid: u32 = text
+            .trim()
+            .parse()
+            .with_context(|| format!("{} does not hold a pid; remove it", path.display()))?;
+        check_group_id(pid)?;
+        // The server may be gone while function processes of its group live on; those are
+        // still ours to stop. A live process that is not MiniStack means the pid was reused.
+        let stale = match fs::read(format!("/proc/{pid}/cmdline")) {
+            Ok(cmdline) => !String::from_utf8_lossy(&cmdline).contains("ministack"),
+            Err(_) => !group_alive(pid),
+        };
+        if stale {
+            fs::remove_file(&path)
+                .with_context(|| format!("cannot remove stale {}", path.display()))?;
+            return Ok(None);
+        }
+        Ok(Some(pid))
+    }
+
+    /// `GET /_ministack/health` over plain HTTP/1.0; `None` unless MiniStack answers 200.
+    fn health(&self) -> Option<Health> {
+        let mut stream =
+            TcpStream::connect_timeout(&self.socket_addr(), Duration::from_millis(500)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+        stream
+            .set_write_timeout(Some(Duration::from_secs(3)))
+            .ok()?;
+        let request = format!(
+            "GET /_ministack/health HTTP/1.0\r\nHost: 127.0.0.1:{}\r\n\r\n",
+            self.port
+        );
+        stream.write_all(request.as_bytes()).ok()?;
+        let mut response = Vec::new();
+        // HTTP/1.0: the server closes the connection after the response.
+        stream.take(1 << 20).read_to_end(&mut response).ok()?;
+        let response = String::from_utf8_lossy(&response);
+        let (head, body) = response.split_once("\r\n\r\n")?;
+        let status = head.lines().next()?;
+        if !(status.starts_with("HTTP/1.") && status.split_whitespace().nth(1) == Some("200")) {
+            return None;
+        }
+        let body: serde_json::Value = serde_json::from_str(body).ok()?;
+        body.get("services")?;
+        Some(Health {
+            version: body.get("version")?.as_str()?.to_string(),
+            auth: body.get("auth").and_then(|auth| auth.as_str()) == Some("enabled"),
+        })
+    }
+}
+
+/// Keeps an emulator alive; see [`Emulator::stop_guard`]. Dropping it stops the emulator.
+pub struct StopGuard {
+    _pipe: ChildStdin,
+}
+
+/// Install MiniStack into `target/ministack-venv` unless that exact version is already there,
+/// and return the virtualenv's python.
+pub fn ensure_installed() -> anyhow::Result<PathBuf> {
+    let target = crate::workspace::target_dir();
+    let venv = target.join("ministack-venv");
+    let python = venv.join("bin").join("python");
+    let stamp = venv.join(format!("stripstack-ministack-{MINISTACK_VERSION}"));
+    if stamp.exists() && python.exists() {
+        return Ok(python);
+    }
+    fs::create_dir_all(&target).with_context(|| format!("cannot create {}", target.display()))?;
+    // Test binaries and `cargo xtask` may all try this at the same moment.
+    let _lock = lock_exclusive(&target.join("ministack-venv.lock"))?;
+    if stamp.exists() && python.exists() {
+        return Ok(python);
+    }
+    eprintln!(
+        "installing MiniStack {MINISTACK_VERSION} into {} (first use)",
+        venv.display()
+    );
+    let mut create = Command::new("python3");
+    create.args(["-m", "venv", "--clear"]).arg(&venv);
+    run_setup(&mut create, "create a Python virtualenv")?;
+    let mut install = Command::new(&python);
+    install
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .arg(format!("ministack=={MINISTACK_VERSION}"));
+    run_setup(&mut install, "install MiniStack with pip")?;
+    File::create(&stamp).with_context(|| format!("cannot create {}", stamp.display()))?;
+    Ok(python)
+}
+
+/// Run one install step; a failure says what to run to fix it.
+fn run_setup(command: &mut Command, what: &str) -> anyhow::Result<()> {
+    let output = match command.stdin(Stdio::null()).output() {
+        Ok(output) => output,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+            bail!("cannot {what}: python3 is not installed; fix: {PYTHON_FIX}")
+        }
+        Err(err) => return Err(err).with_context(|| format!("cannot {what}")),
+    };
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let hint = if stderr.contains("ensurepip")
+        || stderr.contains("No module named")
+        || stdout.contains("ensurepip")
+    {
+        format!("Python's venv module or pip is missing; fix: {PYTHON_FIX}")
+    } else {
+        "see the output above (pip needs network access to PyPI)".to_string()
+    };
+    bail!(
+        "cannot {what} ({}):\n{}{}\n{hint}",
+        output.status,
+        stdout.trim_end(),
+        stderr.trim_end()
+    )
+}
+
+/// An exclusive `flock` on `path`, held until the returned file is dropped.
+fn lock_exclusive(path: &Path) -> anyhow::Result<File> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    // SAFETY: flock only reads the descriptor number, which `file` keeps open.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(io::Error::last_os_error())
+            .with_context(|| format!("cannot lock {}", path.display()));
+    }
+    Ok(file)
+}
+
+/// Make the child the leader of a new session, and so of a new process group whose id is its
+/// pid, detached from the terminal: a Ctrl-C aimed at the caller does not reach it.
+fn new_session(command: &mut Command) {
+    // SAFETY: the closure runs in the forked child before exec and only calls setsid, which
+    // is async-signal-safe and touches no memory.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setsid() == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Refuse ids for which `kill(-id, …)` would hit this process's group or every process.
+fn check_group_id(pid: u32) -> anyhow::Result<libc::pid_t> {
+    match libc::pid_t::try_from(pid) {
+        Ok(id) if id > 1 => Ok(id),
+        _ => bail!("refusing to signal process group {pid}"),
+    }
+}
+
+/// Send `signal` to the process group; `false` when the group no longer exists.
+fn signal_group(pid: u32, signal: libc::c_int) -> anyhow::Result<bool> {
+    let group = check_group_id(pid)?;
+    // SAFETY: kill has no memory-safety preconditions.
+    if unsafe { libc::kill(-group, signal) } == 0 {
+        return Ok(true);
+    }
+    let err = io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::ESRCH) {
+        return Ok(false);
+    }
+    Err(err).with_context(|| format!("cannot signal process group {pid}"))
+}
+
+fn group_alive(pid: u32) -> bool {
+    // Signal 0 checks existence; an error other than "no such group" still means it exists.
+    signal_group(pid, 0).unwrap_or(true)
+}
+
+/// SIGTERM the group, wait up to `grace` for all of it to exit, then SIGKILL what is left.
+fn stop_group(pid: u32, grace: Duration) -> anyhow::Result<()> {
+    if !signal_group(pid, libc::SIGTERM)? {
+        return Ok(());
+    }
+    if wait_group_gone(pid, grace) {
+        return Ok(());
+    }
+    signal_group(pid, libc::SIGKILL)?;
+    if wait_group_gone(pid, Duration::from_secs(5)) {
+        return Ok(());
+    }
+    bail!("process group {pid} is still alive after SIGKILL")
+}
+
+fn wait_group_gone(pid: u32, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while group_alive(pid) {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    true
+}
+
+/// The last lines of a log, for error messages.
+fn log_tail(path: &Path) -> String {
+    match fs::read_to_string(path) {
+        Ok(log) => {
+            let lines: Vec<&str> = log.lines().collect();
+            lines[lines.len().saturating_sub(30)..].join("\n")
+        }
+        Err(err) => format!("(cannot read the log: {err})"),
     }
 }

@@ -1,8 +1,11 @@
 //! stripstack's deployer: the `cargo xtask` library. `main.rs` only parses and dispatches.
 
 pub mod aws;
+pub mod bundle;
 pub mod cli;
 pub mod emulator;
+pub mod engine;
+pub mod outputs;
 pub mod plan;
 pub mod resources;
 pub mod stack;

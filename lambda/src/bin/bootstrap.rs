@@ -1,1 +1,55 @@
-fn main() {}
+//! The strip Lambda's `bootstrap` (custom runtime `provided.al2023`).
+//!
+//! Init does only what every invocation needs: read the configuration, build the S3
+//! client (once per container), log a `ready` line; then hand the event loop to
+//! `lambda_runtime`. The work is in [`lambda::handler`].
+
+use std::time::Instant;
+
+use aws_config::BehaviorVersion;
+use aws_lambda_events::event::s3::S3Event;
+use lambda::handler::{Config, Handler};
+use lambda_runtime::{service_fn, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let started = Instant::now();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            // Failing init makes Lambda report the function as broken at once, instead of
+            // accepting events it cannot handle.
+            println!(
+                "{}",
+                serde_json::json!({ "level": "ERROR", "event": "init_failed", "error": e.to_string() })
+            );
+            return Err(e.into());
+        }
+    };
+    let handler = Handler::new(s3_client().await, config.clone());
+    println!(
+        "{}",
+        serde_json::json!({
+            "level": "INFO",
+            "event": "ready",
+            "destination_bucket": config.destination_bucket,
+            "init_ms": started.elapsed().as_secs_f64() * 1000.0,
+        })
+    );
+    lambda_runtime::run(service_fn(|event: LambdaEvent<S3Event>| {
+        handler.handle(event.payload)
+    }))
+    .await
+}
+
+/// The S3 client, from the standard chain (Lambda's environment credentials and region).
+async fn s3_client() -> aws_sdk_s3::Client {
+    let shared = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    // A custom endpoint (`AWS_ENDPOINT_URL`, e.g. a local emulator) rarely resolves
+    // virtual-hosted bucket names such as `bucket.localhost`: address buckets by path there.
+    let path_style = shared.endpoint_url().is_some();
+    let config = aws_sdk_s3::config::Builder::from(&shared)
+        .force_path_style(path_style)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}

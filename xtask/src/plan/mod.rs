@@ -3,6 +3,8 @@
 
 pub mod command;
 pub mod render;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 
@@ -83,7 +85,15 @@ pub fn diff(
                 properties: prop_changes(want.address.kind, &Default::default(), &want.props),
             }),
             Some(have) => {
-                let mut properties = prop_changes(want.address.kind, &have.props, &want.props);
+                // Only what the stack declares is compared: a property the desired state
+                // leaves out (e.g. a code hash before the bundle exists) is not managed.
+                let have_declared: crate::resources::Props = have
+                    .props
+                    .iter()
+                    .filter(|(k, _)| want.props.contains_key(*k))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                let mut properties = prop_changes(want.address.kind, &have_declared, &want.props);
                 let renamed = have.physical != want.physical;
                 if renamed {
                     properties.insert(
@@ -156,7 +166,9 @@ fn prop_changes(
                 new: n.cloned(),
                 document: pk == PropKind::Document,
                 sensitive: pk == PropKind::Sensitive,
-                forces_replacement: pk == PropKind::ForcesReplacement && o.is_some(),
+                // Only a value that changes in place can force a replacement: not one being
+                // set on a new resource or dropped with a deleted one.
+                forces_replacement: pk == PropKind::ForcesReplacement && o.is_some() && n.is_some(),
             })
         })
         .collect()

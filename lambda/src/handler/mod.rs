@@ -1,0 +1,528 @@
+//! The S3-triggered strip Lambda: from an S3 notification to stripped copies in the
+//! destination bucket (compiled with the `runtime` feature; `bin/bootstrap.rs` drives it).
+//!
+//! For each record: an `ObjectCreated` event streams the object (pinned to the event's
+//! version, or to its ETag in an unversioned bucket) through the stripper into the
+//! destination bucket under the same key; an `ObjectRemoved` event deletes the copy. The
+//! source bucket is only ever read.
+//!
+//! Failures are sorted in two. *Permanent* ones (not a JPEG, corrupt, the object is gone,
+//! access to the source key denied) are logged as one JSON line, nothing is written, and
+//! the invocation succeeds, because Lambda's retries could not change the outcome.
+//! Everything else (throttling, 5xx, timeouts, and writes to the destination refused)
+//! fails the invocation, so Lambda's asynchronous retries run and the failure shows in the
+//! function's error metrics and on-failure destination.
+//!
+//! Every copy carries a [stamp](stamp::SourceStamp) of the source object it was made from.
+//! A HeadObject of the destination key before the work tells a duplicate or late event
+//! (skipped) from a new upload, and the copy is committed with a condition on what that
+//! HeadObject saw (`If-None-Match: *` / `If-Match`), so two invocations racing on one key
+//! cannot leave the older picture in place.
+
+mod classify;
+mod event;
+mod report;
+mod stamp;
+mod upload;
+
+#[cfg(test)]
+mod tests;
+
+use std::time::Instant;
+
+use aws_lambda_events::event::s3::S3Event;
+use aws_sdk_s3::Client;
+use serde_json::{json, Map, Value};
+
+use self::classify::{classify, describe, ErrorClass};
+use self::event::{parse_record, Action, ObjectEvent};
+use self::report::Metrics;
+use self::stamp::SourceStamp;
+use self::upload::{Destination, Precondition, WriteError, Written};
+use crate::{StripError, StripOptions, Summary};
+
+/// How often one object is retried inline when another invocation changed its copy
+/// between our HeadObject and our write. Beyond that the invocation fails and Lambda's own
+/// retry takes over.
+const CONFLICT_ATTEMPTS: u32 = 3;
+
+/// The function's configuration, read once per container.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the stripped copies go (`DESTINATION_BUCKET`).
+    pub destination_bucket: String,
+    pub options: StripOptions,
+    /// Size of a multipart upload part, and the largest copy written with one PutObject.
+    pub part_size: usize,
+    /// `AWS_LAMBDA_FUNCTION_NAME`: the dimension of the function's metrics.
+    pub function_name: Option<String>,
+}
+
+/// The configuration cannot work.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("DESTINATION_BUCKET is not set: the function does not know where to write the stripped copies")]
+    MissingDestination,
+}
+
+impl Config {
+    /// Reads the configuration from the environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let destination_bucket = lookup("DESTINATION_BUCKET")
+            .map(|b| b.trim().to_owned())
+            .filter(|b| !b.is_empty())
+            .ok_or(ConfigError::MissingDestination)?;
+        Ok(Config {
+            destination_bucket,
+            options: StripOptions::default(),
+            part_size: upload::DEFAULT_PART_SIZE,
+            function_name: lookup("AWS_LAMBDA_FUNCTION_NAME").filter(|n| !n.is_empty()),
+        })
+    }
+}
+
+/// Why an invocation failed (and Lambda should retry it).
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// The event comes from the destination bucket: writing would trigger the function
+    /// again, forever. A deployment error; nothing was read or written.
+    #[error(
+        "refusing the event: it comes from bucket {bucket:?}, which is the destination bucket \
+         (DESTINATION_BUCKET); writing there would re-trigger this function"
+    )]
+    Recursion { bucket: String },
+    /// Some objects failed in a way a retry may fix; the others were handled.
+    #[error("{failed} of {total} object(s) failed and should be retried; first error: {first}")]
+    Retry {
+        failed: usize,
+        total: usize,
+        first: String,
+    },
+}
+
+impl From<HandlerError> for lambda_runtime::Diagnostic {
+    fn from(err: HandlerError) -> Self {
+        let error_type = match err {
+            HandlerError::Recursion { .. } => "Recursion",
+            HandlerError::Retry { .. } => "Retry",
+        };
+        lambda_runtime::Diagnostic {
+            error_type: error_type.to_owned(),
+            error_message: err.to_string(),
+        }
+    }
+}
+
+/// Handles S3 events; built once per container.
+pub struct Handler {
+    s3: Client,
+    config: Config,
+}
+
+/// What became of one record.
+#[derive(Debug)]
+enum Outcome {
+    Stripped {
+        summary: Summary,
+        written: Written,
+        /// What the destination key held before: `absent`, `older_copy`, or `unreadable`
+        /// when HeadObject was denied (then duplicates cannot be detected: worth a log).
+        replaced: &'static str,
+    },
+    Deleted,
+    /// Nothing to do, and that is fine (a duplicate, a late event, an event type this
+    /// function does not act on).
+    Skipped {
+        why: &'static str,
+    },
+    /// A permanent failure: logged, nothing written, the invocation still succeeds.
+    Rejected {
+        reason: &'static str,
+        error: String,
+    },
+    /// A failure worth retrying: the invocation fails.
+    Failed {
+        error: String,
+    },
+}
+
+/// Why processing stopped before an outcome: a conflicting writer (worth an inline retry)
+/// or a final outcome.
+enum Stop {
+    Conflict(String),
+    Done(Outcome),
+}
+
+/// What the destination key holds before the work.
+enum Current {
+    Absent,
+    Copy {
+        etag: Option<String>,
+        stamp: SourceStamp,
+    },
+    /// HeadObject was denied (the role may lack s3:GetObject on the destination, or
+    /// s3:ListBucket, without which S3 answers 403 for a missing key too).
+    Unknown,
+}
+
+impl Handler {
+    pub fn new(s3: Client, config: Config) -> Self {
+        Handler { s3, config }
+    }
+
+    /// Handles one S3 notification.
+    pub async fn handle(&self, event: S3Event) -> Result<(), HandlerError> {
+        let destination = &self.config.destination_bucket;
+        // Checked for every record before any work, so a misrouted event writes nothing.
+        if let Some(bucket) = event
+            .records
+            .iter()
+            .filter_map(|r| r.s3.bucket.name.as_ref())
+            .find(|b| *b == destination)
+        {
+            let err = HandlerError::Recursion {
+                bucket: bucket.clone(),
+            };
+            report::error(
+                "recursion_refused",
+                json!({ "bucket": bucket, "error": err.to_string() }),
+            );
+            return Err(err);
+        }
+        let total = event.records.len();
+        let mut failed = 0;
+        let mut first = None;
+        for record in &event.records {
+            let started = Instant::now();
+            let (fields, outcome) = match parse_record(record) {
+                Ok(object) => (object_fields(&object), self.process(&object).await),
+                Err(e) => (
+                    json!({ "bucket": record.s3.bucket.name, "raw_key": record.s3.object.key }),
+                    Outcome::Rejected {
+                        reason: "malformed_record",
+                        error: e.to_string(),
+                    },
+                ),
+            };
+            if let Outcome::Failed { error } = &outcome {
+                failed += 1;
+                first.get_or_insert_with(|| error.clone());
+            }
+            self.report(fields, &outcome, started);
+        }
+        match first {
+            Some(first) => Err(HandlerError::Retry {
+                failed,
+                total,
+                first,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    async fn process(&self, object: &ObjectEvent) -> Outcome {
+        let mut conflict = String::new();
+        for _ in 0..CONFLICT_ATTEMPTS {
+            let attempt = match object.action {
+                Action::Strip => self.strip(object).await,
+                Action::Remove => self.remove(object).await,
+                Action::Ignore => {
+                    return Outcome::Skipped {
+                        why: "event type not handled",
+                    }
+                }
+            };
+            match attempt {
+                Ok(outcome) | Err(Stop::Done(outcome)) => return outcome,
+                // Another invocation changed the copy meanwhile: look again.
+                Err(Stop::Conflict(error)) => conflict = error,
+            }
+        }
+        Outcome::Failed {
+            error: format!("the destination copy kept changing during {CONFLICT_ATTEMPTS} attempts; last: {conflict}"),
+        }
+    }
+
+    /// Writes the stripped copy of the object an `ObjectCreated` event names.
+    async fn strip(&self, object: &ObjectEvent) -> Result<Outcome, Stop> {
+        let current = self.current_copy(&object.key).await?;
+        let replaced = match &current {
+            Current::Absent => "absent",
+            Current::Copy { .. } => "older_copy",
+            Current::Unknown => "unreadable",
+        };
+        let precondition = match &current {
+            Current::Copy { stamp, .. } if stamp.covers(object) => {
+                return Ok(Outcome::Skipped {
+                    why: "the copy is already of this upload or a newer one",
+                });
+            }
+            Current::Copy {
+                etag: Some(etag), ..
+            } => Precondition::Matches(etag.clone()),
+            Current::Absent => Precondition::Absent,
+            Current::Copy { etag: None, .. } | Current::Unknown => Precondition::None,
+        };
+
+        let source = self
+            .s3
+            .get_object()
+            .bucket(&object.bucket)
+            .key(&object.key)
+            .set_version_id(object.version_id.clone())
+            // Without a version, the ETag pins the object: if it was overwritten since the
+            // event, S3 answers 412 and the newer upload's own event makes the copy.
+            .set_if_match(
+                object
+                    .etag
+                    .as_ref()
+                    .filter(|_| object.version_id.is_none())
+                    .map(|e| format!("\"{e}\"")),
+            )
+            .send()
+            .await
+            .map_err(|e| {
+                let error = describe(&e);
+                Stop::Done(match classify(&e) {
+                    ErrorClass::NotFound => Outcome::Rejected {
+                        reason: "source_not_found",
+                        error,
+                    },
+                    ErrorClass::Denied => Outcome::Rejected {
+                        reason: "source_access_denied",
+                        error,
+                    },
+                    ErrorClass::Rejected => Outcome::Rejected {
+                        reason: "source_request_rejected",
+                        error,
+                    },
+                    ErrorClass::Conflict => Outcome::Skipped {
+                        why: "the source was overwritten since the event",
+                    },
+                    ErrorClass::Transient => Outcome::Failed { error },
+                })
+            })?;
+
+        let stamp = SourceStamp {
+            etag: source
+                .e_tag
+                .as_deref()
+                .map(|e| event::trim_etag(e).to_owned())
+                .or_else(|| object.etag.clone()),
+            version_id: source
+                .version_id
+                .clone()
+                .or_else(|| object.version_id.clone()),
+            sequencer: object.sequencer.clone(),
+        };
+        let size_hint = source
+            .content_length
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(0);
+        let destination = Destination {
+            s3: &self.s3,
+            bucket: &self.config.destination_bucket,
+            key: &object.key,
+            metadata: stamp.to_metadata(),
+            precondition,
+            part_size: self.config.part_size,
+        };
+        match upload::strip_into(destination, source.body, self.config.options, size_hint).await {
+            Ok((summary, written)) => Ok(Outcome::Stripped {
+                summary,
+                written,
+                replaced,
+            }),
+            Err(WriteError::Strip(e)) => Err(Stop::Done(Outcome::Rejected {
+                reason: strip_reason(&e),
+                error: e.to_string(),
+            })),
+            Err(WriteError::S3 {
+                class: ErrorClass::Conflict,
+                message,
+                ..
+            }) => Err(Stop::Conflict(message)),
+            // A refused or failed write to the destination, or a broken download: a retry
+            // may succeed (or, for a denied write, succeed once the policy is fixed).
+            Err(e @ (WriteError::S3 { .. } | WriteError::Read(_))) => {
+                Err(Stop::Done(Outcome::Failed {
+                    error: e.to_string(),
+                }))
+            }
+        }
+    }
+
+    /// Deletes the copy of the object an `ObjectRemoved` event names, unless the copy shows
+    /// a later upload or a version other than the one deleted.
+    async fn remove(&self, object: &ObjectEvent) -> Result<Outcome, Stop> {
+        let if_match = match self.current_copy(&object.key).await? {
+            Current::Absent => {
+                return Ok(Outcome::Skipped {
+                    why: "no copy to delete",
+                })
+            }
+            Current::Copy { stamp, .. } if stamp.is_newer_than(object) => {
+                return Ok(Outcome::Skipped {
+                    why: "the copy is of a later upload",
+                });
+            }
+            Current::Copy { stamp, .. }
+                if object.deletes_one_version()
+                    && stamp.version_id.is_some()
+                    && stamp.version_id != object.version_id =>
+            {
+                return Ok(Outcome::Skipped {
+                    why: "a version other than the copied one was deleted",
+                });
+            }
+            Current::Copy { etag, .. } => etag,
+            // Cannot look: delete anyway, a deleted picture must not stay public.
+            Current::Unknown => None,
+        };
+        self.s3
+            .delete_object()
+            .bucket(&self.config.destination_bucket)
+            .key(&object.key)
+            .set_if_match(if_match)
+            .send()
+            .await
+            .map_err(|e| match classify(&e) {
+                ErrorClass::Conflict => Stop::Conflict(describe(&e)),
+                ErrorClass::NotFound => Stop::Done(Outcome::Skipped {
+                    why: "no copy to delete",
+                }),
+                _ => Stop::Done(Outcome::Failed {
+                    error: describe(&e),
+                }),
+            })?;
+        Ok(Outcome::Deleted)
+    }
+
+    /// Looks at the destination key.
+    async fn current_copy(&self, key: &str) -> Result<Current, Stop> {
+        match self
+            .s3
+            .head_object()
+            .bucket(&self.config.destination_bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(head) => Ok(Current::Copy {
+                etag: head.e_tag,
+                stamp: SourceStamp::from_metadata(head.metadata.as_ref()),
+            }),
+            Err(e) => match classify(&e) {
+                ErrorClass::NotFound => Ok(Current::Absent),
+                ErrorClass::Denied => Ok(Current::Unknown),
+                _ => Err(Stop::Done(Outcome::Failed {
+                    error: describe(&e),
+                })),
+            },
+        }
+    }
+
+    /// Writes the record's line; stripped and failed objects carry metrics.
+    fn report(&self, mut fields: Value, outcome: &Outcome, started: Instant) {
+        let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        if let Value::Object(map) = &mut fields {
+            map.insert(
+                "destination_bucket".into(),
+                self.config.destination_bucket.clone().into(),
+            );
+            map.insert("duration_ms".into(), duration_ms.into());
+        }
+        let function_name = self.config.function_name.as_deref();
+        match outcome {
+            Outcome::Stripped {
+                summary,
+                written,
+                replaced,
+            } => {
+                extend(&mut fields, summary_fields(summary, *written));
+                extend(&mut fields, json!({ "replaced": replaced }));
+                let metrics = Metrics {
+                    objects_stripped: 1,
+                    failures: 0,
+                    bytes_removed: summary.bytes_removed,
+                };
+                report::object("INFO", "stripped", fields, metrics, function_name);
+            }
+            Outcome::Rejected { reason, error } => {
+                extend(
+                    &mut fields,
+                    json!({ "reason": reason, "error": error, "written": false }),
+                );
+                let metrics = Metrics {
+                    failures: 1,
+                    ..Metrics::default()
+                };
+                report::object("ERROR", "rejected", fields, metrics, function_name);
+            }
+            Outcome::Failed { error } => {
+                extend(&mut fields, json!({ "error": error, "retry": true }));
+                let metrics = Metrics {
+                    failures: 1,
+                    ..Metrics::default()
+                };
+                report::object("WARN", "failed", fields, metrics, function_name);
+            }
+            Outcome::Deleted => report::info("deleted", fields),
+            Outcome::Skipped { why } => {
+                extend(&mut fields, json!({ "why": why }));
+                report::info("skipped", fields);
+            }
+        }
+    }
+}
+
+/// The identifying fields of every line about an object.
+fn object_fields(object: &ObjectEvent) -> Value {
+    json!({
+        "event_name": object.event_name,
+        "bucket": object.bucket,
+        "key": object.key,
+        "version_id": object.version_id,
+        "etag": object.etag,
+    })
+}
+
+fn summary_fields(summary: &Summary, written: Written) -> Value {
+    let segments: Map<String, Value> = summary
+        .removed
+        .iter()
+        .map(|r| (r.kind.to_string(), Value::from(r.count)))
+        .collect();
+    let (upload, parts) = match written {
+        Written::Single => ("single", 1),
+        Written::Multipart { parts } => ("multipart", parts),
+    };
+    json!({
+        "bytes_in": summary.bytes_in,
+        "bytes_out": summary.bytes_out,
+        "bytes_removed": summary.bytes_removed,
+        "trailer_bytes": summary.trailer_bytes,
+        "segments_removed": segments,
+        "orientation_kept": summary.orientation,
+        "upload": upload,
+        "parts": parts,
+    })
+}
+
+fn extend(fields: &mut Value, more: Value) {
+    if let (Value::Object(map), Value::Object(more)) = (fields, more) {
+        map.extend(more);
+    }
+}
+
+/// The log's `reason` for a picture the stripper refused.
+fn strip_reason(err: &StripError) -> &'static str {
+    match err {
+        StripError::NotJpeg { .. } => "not_a_jpeg",
+        _ => "corrupt_jpeg",
+    }
+}

@@ -1,0 +1,544 @@
+//! `plan`, `deploy` and `destroy` driven through `cargo xtask`, as a user runs them, against
+//! this binary's private emulator. Each test deploys its own uniquely named stack.
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use serde_json::Value;
+use stripstack_tests::{iam, lambda, s3, ssm, unique, xtask};
+
+/// A stack file of its own for one test, in the `local` environment.
+struct TestStack {
+    name: String,
+    path: PathBuf,
+}
+
+const ACCOUNT: &str = "000000000000";
+
+impl TestStack {
+    fn new(prefix: &str) -> Self {
+        let name = unique(prefix);
+        let dir = xtask::workspace::target_dir().join("test-stacks");
+        std::fs::create_dir_all(&dir).expect("create target/test-stacks");
+        let path = dir.join(format!("{name}.yaml"));
+        let stack = TestStack { name, path };
+        stack.write(256, "v1", "s3:GetObject", true, true);
+        stack
+    }
+
+    /// The stack under test; the arguments are the knobs the tests turn.
+    fn write(
+        &self,
+        memory: u32,
+        note: &str,
+        user_b_action: &str,
+        with_extra_param: bool,
+        destination_force_destroy: bool,
+    ) {
+        let extra = if with_extra_param {
+            "  \"/${stack}/${env}/extra\": temporary\n"
+        } else {
+            ""
+        };
+        let yaml = format!(
+            r#"stack: {name}
+region: eu-west-2
+environments:
+  local:
+    endpoint: http://127.0.0.1:4566
+    buckets:
+      source: {{ tls_only: false, force_destroy: true }}
+      destination: {{ tls_only: false, force_destroy: {destination_force_destroy} }}
+buckets:
+  source:
+    name: "${{stack}}-src-${{env}}-${{account}}"
+  destination:
+    name: "${{stack}}-dst-${{env}}-${{account}}"
+    lifecycle:
+      - {{ id: tiering, transition_days: 30, storage_class: INTELLIGENT_TIERING }}
+parameters:
+  "/${{stack}}/${{env}}/source-bucket": "${{buckets.source.name}}"
+  "/${{stack}}/${{env}}/note": "{note}"
+{extra}users:
+  user-a:
+    access_key: true
+    allow:
+      - {{ actions: [s3:ListBucket], resources: ["${{buckets.source.arn}}"] }}
+      - {{ actions: [s3:GetObject, s3:PutObject], resources: ["${{buckets.source.arn}}/*"] }}
+  user-b:
+    access_key: false
+    allow:
+      - {{ actions: [{user_b_action}], resources: ["${{buckets.destination.arn}}/*"] }}
+functions:
+  strip:
+    package: lambda
+    memory: {memory}
+    timeout: 30
+    environment: {{ DESTINATION_BUCKET: "${{buckets.destination.name}}" }}
+    allow:
+      - {{ actions: [s3:GetObject, s3:GetObjectVersion], resources: ["${{buckets.source.arn}}/*"] }}
+      - {{ actions: [s3:PutObject, s3:GetObject], resources: ["${{buckets.destination.arn}}/*"] }}
+    triggers:
+      - {{ bucket: source, events: [created], prefix: uploads/, suffixes: [.jpg] }}
+"#,
+            name = self.name
+        );
+        std::fs::write(&self.path, yaml).expect("write the test stack");
+    }
+
+    fn source(&self) -> String {
+        format!("{}-src-local-{ACCOUNT}", self.name)
+    }
+
+    fn destination(&self) -> String {
+        format!("{}-dst-local-{ACCOUNT}", self.name)
+    }
+
+    fn run(&self, command: &str, extra: &[&str]) -> Output {
+        let path = self.path.to_string_lossy().into_owned();
+        let mut args = vec![command, "--env", "local", "--stack", path.as_str()];
+        args.extend_from_slice(extra);
+        xtask(&args).output().expect("run cargo xtask")
+    }
+
+    /// The plan as JSON, and the exit code of `plan --detailed-exitcode`.
+    fn plan(&self) -> (Value, i32) {
+        let out = self.run("plan", &["--json", "--detailed-exitcode"]);
+        let code = out.status.code().unwrap_or(-1);
+        assert!(code == 0 || code == 2, "plan failed:\n{}", text(&out));
+        let json = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("plan --json printed no JSON ({e}):\n{}", text(&out)));
+        (json, code)
+    }
+
+    fn deploy(&self) -> Output {
+        let out = self.run("deploy", &["--yes"]);
+        assert!(out.status.success(), "deploy failed:\n{}", text(&out));
+        out
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status: {}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// `(action, address)` of every change, sorted as the plan is.
+fn changes(plan: &Value) -> Vec<(String, String)> {
+    plan["changes"]
+        .as_array()
+        .expect("changes is a list")
+        .iter()
+        .map(|c| {
+            (
+                c["action"].as_str().unwrap_or_default().to_owned(),
+                c["address"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn changed_properties(plan: &Value, address: &str) -> Vec<String> {
+    plan["changes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["address"] == address)
+        .flat_map(|c| c["properties"].as_array().cloned().unwrap_or_default())
+        .filter_map(|p| p["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+async fn bucket_exists(name: &str) -> bool {
+    s3().head_bucket().bucket(name).send().await.is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_of_an_empty_cloud_creates_everything() {
+    let stack = TestStack::new("plan");
+    let (plan, code) = stack.plan();
+    assert_eq!(code, 2, "changes pending means exit 2");
+    let expected = [
+        "bucket.destination",
+        "bucket.source",
+        "parameter./{name}/local/note",
+        "parameter./{name}/local/source-bucket",
+        "parameter./{name}/local/extra",
+        "policy.user-a",
+        "policy.user-b",
+        "user.user-a",
+        "user.user-b",
+        "role.strip",
+        "function.strip",
+        "permission.strip.source",
+        "notification.source",
+    ];
+    let mut want: Vec<(String, String)> = expected
+        .iter()
+        .map(|a| ("create".to_owned(), a.replace("{name}", &stack.name)))
+        .collect();
+    let mut got = changes(&plan);
+    want.sort();
+    got.sort();
+    assert_eq!(got, want);
+    assert_eq!(plan["summary"]["create"], 13);
+    assert_eq!(plan["summary"]["unchanged"], 0);
+    // A plan writes nothing.
+    assert!(!bucket_exists(&stack.source()).await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deploy_converges_then_follows_the_stack_then_destroys() {
+    let stack = TestStack::new("life");
+    stack.deploy();
+
+    // Converged: the plan is empty, and a second deploy writes nothing.
+    let (plan, code) = stack.plan();
+    assert_eq!(code, 0, "plan after deploy should be empty: {plan:#}");
+    let again = stack.deploy();
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        stderr.contains("(0 writes)"),
+        "a no-op deploy must not write:\n{}",
+        text(&again)
+    );
+
+    // What deploy made is what the stack says.
+    let function = lambda()
+        .get_function_configuration()
+        .function_name(format!("{}-local-strip", stack.name))
+        .send()
+        .await
+        .expect("the function exists");
+    assert_eq!(function.memory_size(), Some(256));
+    assert!(function.code_size() > 0, "the function has code");
+    let secret = ssm()
+        .get_parameter()
+        .name(format!(
+            "/{}/local/users/user-a/secret-access-key",
+            stack.name
+        ))
+        .with_decryption(true)
+        .send()
+        .await
+        .expect("user-a's secret is in SSM");
+    let secret = secret
+        .parameter()
+        .and_then(|p| p.value())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(!secret.is_empty());
+    assert_eq!(
+        secret_type(&format!(
+            "/{}/local/users/user-a/secret-access-key",
+            stack.name
+        ))
+        .await,
+        "SecureString"
+    );
+    assert!(
+        !String::from_utf8_lossy(&again.stdout).contains(&secret)
+            && !String::from_utf8_lossy(&again.stderr).contains(&secret),
+        "the secret is never printed"
+    );
+    let versioning = s3()
+        .get_bucket_versioning()
+        .bucket(stack.source())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(versioning.status().map(|s| s.as_str()), Some("Enabled"));
+    let notifications = s3()
+        .get_bucket_notification_configuration()
+        .bucket(stack.source())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(notifications.lambda_function_configurations().len(), 1);
+
+    // Change memory, a parameter value, a policy action; remove a parameter.
+    stack.write(512, "v2", "s3:GetObjectVersion", false, true);
+    let (plan, code) = stack.plan();
+    assert_eq!(code, 2);
+    let note = format!("parameter./{}/local/note", stack.name);
+    let extra = format!("parameter./{}/local/extra", stack.name);
+    let mut want = vec![
+        ("update".to_owned(), "function.strip".to_owned()),
+        ("update".to_owned(), note.clone()),
+        ("delete".to_owned(), extra.clone()),
+        ("update".to_owned(), "policy.user-b".to_owned()),
+    ];
+    let mut got = changes(&plan);
+    want.sort();
+    got.sort();
+    assert_eq!(got, want, "{plan:#}");
+    assert_eq!(changed_properties(&plan, "function.strip"), ["memory"]);
+    assert_eq!(changed_properties(&plan, &note), ["value"]);
+    assert_eq!(changed_properties(&plan, "policy.user-b"), ["document"]);
+
+    stack.deploy();
+    let (plan, code) = stack.plan();
+    assert_eq!(code, 0, "converged after the change: {plan:#}");
+    let function = lambda()
+        .get_function_configuration()
+        .function_name(format!("{}-local-strip", stack.name))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(function.memory_size(), Some(512));
+    assert!(ssm()
+        .get_parameter()
+        .name(format!("/{}/local/extra", stack.name))
+        .send()
+        .await
+        .is_err());
+
+    // The destination holds a picture and is not force_destroy: destroy keeps it.
+    stack.write(512, "v2", "s3:GetObjectVersion", false, false);
+    s3().put_object()
+        .bucket(stack.destination())
+        .key("kept.jpg")
+        .body(b"picture".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let out = stack.run("destroy", &["--yes"]);
+    assert!(out.status.success(), "destroy failed:\n{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("not empty"),
+        "destroy reports the kept bucket:\n{stderr}"
+    );
+    assert!(
+        bucket_exists(&stack.destination()).await,
+        "a non-empty bucket without force_destroy is kept"
+    );
+    assert!(
+        !bucket_exists(&stack.source()).await,
+        "the force_destroy bucket is gone"
+    );
+    assert!(iam()
+        .get_user()
+        .user_name(format!("{}-local-user-a", stack.name))
+        .send()
+        .await
+        .is_err());
+    assert!(iam()
+        .get_role()
+        .role_name(format!("{}-local-strip-role", stack.name))
+        .send()
+        .await
+        .is_err());
+    assert!(lambda()
+        .get_function()
+        .function_name(format!("{}-local-strip", stack.name))
+        .send()
+        .await
+        .is_err());
+    assert!(ssm()
+        .get_parameter()
+        .name(format!(
+            "/{}/local/users/user-a/secret-access-key",
+            stack.name
+        ))
+        .send()
+        .await
+        .is_err());
+
+    // Safe to re-run: the kept bucket is reported again, nothing fails.
+    let out = stack.run("destroy", &["--yes"]);
+    assert!(
+        out.status.success(),
+        "second destroy failed:\n{}",
+        text(&out)
+    );
+    assert!(bucket_exists(&stack.destination()).await);
+}
+
+async fn secret_type(name: &str) -> String {
+    let described = ssm()
+        .get_parameter()
+        .name(name)
+        .send()
+        .await
+        .expect("parameter exists");
+    described
+        .parameter()
+        .and_then(|p| p.r#type())
+        .map(|t| t.as_str().to_owned())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn drift_made_outside_the_tool_shows_as_updates() {
+    let stack = TestStack::new("drift");
+    stack.deploy();
+    let (_, code) = stack.plan();
+    assert_eq!(code, 0);
+
+    s3().put_bucket_versioning()
+        .bucket(stack.source())
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Suspended)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    ssm()
+        .put_parameter()
+        .name(format!("/{}/local/note", stack.name))
+        .value("edited in the console")
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap();
+    lambda()
+        .update_function_configuration()
+        .function_name(format!("{}-local-strip", stack.name))
+        .memory_size(1024)
+        .send()
+        .await
+        .unwrap();
+
+    let (plan, code) = stack.plan();
+    assert_eq!(code, 2);
+    let note = format!("parameter./{}/local/note", stack.name);
+    let mut want = vec![
+        ("update".to_owned(), "bucket.source".to_owned()),
+        ("update".to_owned(), note.clone()),
+        ("update".to_owned(), "function.strip".to_owned()),
+    ];
+    let mut got = changes(&plan);
+    want.sort();
+    got.sort();
+    assert_eq!(got, want, "{plan:#}");
+    assert_eq!(changed_properties(&plan, "bucket.source"), ["versioning"]);
+    assert_eq!(changed_properties(&plan, "function.strip"), ["memory"]);
+
+    stack.deploy();
+    let (_, code) = stack.plan();
+    assert_eq!(code, 0, "deploy repaired the drift");
+    let out = stack.run("destroy", &["--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_held_lock_stops_a_second_deploy_until_force_unlock() {
+    let stack = TestStack::new("lock");
+    let state_bucket = format!("stripstack-state-{ACCOUNT}-eu-west-2");
+    // The state bucket may not exist yet in this emulator: a plan creates nothing, so make it
+    // as deploy would (idempotent).
+    let _ = s3()
+        .create_bucket()
+        .bucket(&state_bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest2)
+                .build(),
+        )
+        .send()
+        .await;
+    let holder = serde_json::json!({
+        "who": "alice", "host": "build-server-7", "pid": 4242, "since": 1_700_000_000u64, "operation": "deploy"
+    });
+    s3().put_object()
+        .bucket(&state_bucket)
+        .key(format!("{}/local/lock.json", stack.name))
+        .body(holder.to_string().into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+
+    let out = stack.run("deploy", &["--yes"]);
+    assert!(!out.status.success(), "deploy must fail on a held lock");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("alice@build-server-7") && stderr.contains("--force-unlock"),
+        "the error names the holder and the way out:\n{stderr}"
+    );
+    assert!(!bucket_exists(&stack.source()).await, "nothing was created");
+
+    let out = stack.run("deploy", &["--yes", "--force-unlock"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(bucket_exists(&stack.source()).await);
+    // The lock is released after a deploy.
+    assert!(s3()
+        .head_object()
+        .bucket(&state_bucket)
+        .key(format!("{}/local/lock.json", stack.name))
+        .send()
+        .await
+        .is_err());
+    let out = stack.run("destroy", &["--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_deploy_is_resumed_without_duplicates() {
+    let stack = TestStack::new("kill");
+    // Build everything first (cargo xtask bundles), so the kill lands in the AWS phase.
+    let (_, code) = stack.plan();
+    assert_eq!(code, 2);
+    let binary = xtask::workspace::target_dir().join("debug").join("xtask");
+    let path = stack.path.to_string_lossy().into_owned();
+    let mut child = std::process::Command::new(&binary)
+        .args(["deploy", "--env", "local", "--stack", &path, "--yes"])
+        .envs(stripstack_tests::aws_env())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the xtask binary");
+    // Kill it as soon as the state records a first resource: mid-way.
+    let state_bucket = format!("stripstack-state-{ACCOUNT}-eu-west-2");
+    let key = format!("{}/local/state.json", stack.name);
+    let started = std::time::Instant::now();
+    loop {
+        if let Ok(out) = s3()
+            .get_object()
+            .bucket(&state_bucket)
+            .key(&key)
+            .send()
+            .await
+        {
+            let body = out.body.collect().await.unwrap().into_bytes();
+            let state: Value = serde_json::from_slice(&body).unwrap();
+            if state["resources"].as_array().is_some_and(|r| !r.is_empty()) {
+                break;
+            }
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(600),
+            "the deploy never recorded a resource"
+        );
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the deploy ended before it could be killed: {status}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    child.kill().expect("kill -9 the deploy");
+    child.wait().expect("reap the killed deploy");
+
+    // Re-run: the dead holder's lock is broken, and the deploy converges.
+    stack.deploy();
+    let (plan, code) = stack.plan();
+    assert_eq!(code, 0, "converged after resume: {plan:#}");
+    let keys = iam()
+        .list_access_keys()
+        .user_name(format!("{}-local-user-a", stack.name))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        keys.access_key_metadata().len(),
+        1,
+        "exactly one access key"
+    );
+    let out = stack.run("destroy", &["--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+}

@@ -1,0 +1,175 @@
+//! `cargo xtask bundle`: build the Lambda's release `bootstrap`, check that it loads on
+//! Amazon Linux 2023, and zip it deterministically (fixed timestamp and mode), so an
+//! unchanged build has an unchanged SHA-256 and `deploy` skips the code update.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::Context as _;
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+
+/// Amazon Linux 2023 ships glibc 2.34: a binary needing a newer symbol will not start.
+pub const MAX_GLIBC: (u32, u32) = (2, 34);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bundle {
+    pub package: String,
+    pub zip_path: PathBuf,
+    pub binary_bytes: u64,
+    pub zip_bytes: u64,
+    /// Lowercase hex SHA-256 of the zip (content address).
+    pub sha256_hex: String,
+    /// Base64 SHA-256 of the zip: Lambda's `CodeSha256`.
+    pub code_sha256: String,
+    /// Highest `GLIBC_x.y` version the binary requires.
+    pub glibc: Option<(u32, u32)>,
+}
+
+/// Where the zip of `package` is written.
+pub fn zip_path(package: &str) -> PathBuf {
+    crate::workspace::target_dir()
+        .join("stripstack")
+        .join("bundle")
+        .join(format!("{package}.zip"))
+}
+
+/// Builds `package`'s `bootstrap` in release mode and zips it.
+pub fn build(package: &str) -> anyhow::Result<Bundle> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(&cargo)
+        .current_dir(crate::workspace::root())
+        .args([
+            "build",
+            "--release",
+            "--package",
+            package,
+            "--bin",
+            "bootstrap",
+        ])
+        .status()
+        .with_context(|| format!("while running `cargo build --release -p {package}`"))?;
+    if !status.success() {
+        anyhow::bail!(
+            "building the `{package}` Lambda failed ({status}); see the compiler output above"
+        );
+    }
+    let binary = crate::workspace::target_dir()
+        .join("release")
+        .join("bootstrap");
+    package_binary(package, &binary, &zip_path(package))
+}
+
+/// Checks and zips an already built `bootstrap`.
+pub fn package_binary(package: &str, binary: &Path, zip_path: &Path) -> anyhow::Result<Bundle> {
+    let bytes = std::fs::read(binary)
+        .with_context(|| format!("while reading the built binary {}", binary.display()))?;
+    let glibc = max_glibc(&bytes);
+    if let Some(version) = glibc {
+        if version > MAX_GLIBC {
+            anyhow::bail!(
+                "{} needs GLIBC_{}.{} but Amazon Linux 2023 has {}.{}: build against an older \
+                 glibc, e.g. `pip install ziglang cargo-zigbuild` then \
+                 `cargo zigbuild --release --target x86_64-unknown-linux-gnu.2.34 -p {package}`",
+                binary.display(),
+                version.0,
+                version.1,
+                MAX_GLIBC.0,
+                MAX_GLIBC.1
+            );
+        }
+    }
+    let zip = deterministic_zip("bootstrap", &bytes)?;
+    if let Some(dir) = zip_path.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("while creating {}", dir.display()))?;
+    }
+    std::fs::write(zip_path, &zip)
+        .with_context(|| format!("while writing {}", zip_path.display()))?;
+    let digest = Sha256::digest(&zip);
+    Ok(Bundle {
+        package: package.to_owned(),
+        zip_path: zip_path.to_owned(),
+        binary_bytes: bytes.len() as u64,
+        zip_bytes: zip.len() as u64,
+        sha256_hex: hex::encode(digest),
+        code_sha256: base64::engine::general_purpose::STANDARD.encode(digest),
+        glibc,
+    })
+}
+
+/// A zip holding one executable file, byte-identical for identical contents: fixed
+/// timestamp (1980-01-01), mode 0755, fixed compression settings.
+pub fn deterministic_zip(name: &str, contents: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(6))
+        .last_modified_time(zip::DateTime::default())
+        .unix_permissions(0o755);
+    writer
+        .start_file(name, options)
+        .context("while starting the zip entry")?;
+    writer
+        .write_all(contents)
+        .context("while writing the zip entry")?;
+    Ok(writer
+        .finish()
+        .context("while finishing the zip")?
+        .into_inner())
+}
+
+/// The highest `GLIBC_x.y` symbol version named in the binary (its version-needs table).
+pub fn max_glibc(binary: &[u8]) -> Option<(u32, u32)> {
+    let needle = b"GLIBC_";
+    memchr::memmem::find_iter(binary, needle)
+        .filter_map(|at| {
+            let rest = &binary[at + needle.len()..];
+            let end = rest
+                .iter()
+                .position(|b| !(b.is_ascii_digit() || *b == b'.'))
+                .unwrap_or(rest.len());
+            let text = std::str::from_utf8(&rest[..end]).ok()?;
+            let mut parts = text.split('.');
+            let major = parts.next()?.parse().ok()?;
+            let minor = parts.next()?.parse().ok()?;
+            Some((major, minor))
+        })
+        .max()
+}
+
+/// Loads a bundle zip already on disk (for `plan`: compare without rebuilding).
+pub fn existing(package: &str) -> Option<(String, String)> {
+    let zip = std::fs::read(zip_path(package)).ok()?;
+    let digest = Sha256::digest(&zip);
+    Some((
+        hex::encode(digest),
+        base64::engine::general_purpose::STANDARD.encode(digest),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zip_is_deterministic_and_content_addressed() {
+        let a = deterministic_zip("bootstrap", b"binary one").unwrap();
+        let b = deterministic_zip("bootstrap", b"binary one").unwrap();
+        let c = deterministic_zip("bootstrap", b"binary two").unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(a)).unwrap();
+        let entry = archive.by_index(0).unwrap();
+        assert_eq!(entry.name().unwrap(), "bootstrap");
+        assert_eq!(entry.unix_mode().map(|m| m & 0o777), Some(0o755));
+    }
+
+    #[test]
+    fn finds_the_highest_glibc_version() {
+        let fake = b"\0GLIBC_2.2.5\0GLIBC_2.34\0GLIBC_2.17\0GLIBC_PRIVATE\0";
+        assert_eq!(max_glibc(fake), Some((2, 34)));
+        assert_eq!(max_glibc(b"no versions here"), None);
+    }
+}

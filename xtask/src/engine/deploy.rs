@@ -1,0 +1,486 @@
+//! `cargo xtask deploy` and `destroy`: lock, bundle, plan, confirm, apply, verify, unlock.
+//! Orchestration only: planning is `plan`, applying is `engine::apply`, SDK calls are in
+//! `resources` and `engine::state`.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::sync::Mutex;
+
+use super::state::{ensure_state_bucket, state_bucket, Lock, StateStore};
+use super::{Outcome, Progress};
+use crate::aws::{describe, http_status, Clients};
+use crate::cli::{DeployArgs, DestroyArgs};
+use crate::plan::{self, Plan};
+use crate::resources::{self, Address, ApplyCtx, Artifact, Artifacts, Desired, Kind, Observed};
+use crate::stack::ResolvedStack;
+
+/// A plan saved by `plan --out FILE`, applied exactly by `deploy --plan FILE`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SavedPlan {
+    pub plan: Plan,
+    pub artifacts: Artifacts,
+}
+
+/// Everything a deploy or destroy decides from: the desired and observed states and the
+/// resources recorded in state but no longer declared.
+pub struct Snapshot {
+    pub desired: Vec<Desired>,
+    pub observed: BTreeMap<Address, Option<Observed>>,
+    pub orphans: Vec<(Address, Observed)>,
+}
+
+/// Reads the current state of everything declared and everything recorded.
+pub async fn snapshot(
+    clients: &Clients,
+    stack: &ResolvedStack,
+    artifacts: &Artifacts,
+    state: &super::state::State,
+) -> anyhow::Result<Snapshot> {
+    let ctx = plan::command::read_ctx(stack);
+    let desired = resources::desired_all(stack, artifacts);
+    let undeclared: Vec<Desired> = state
+        .resources
+        .iter()
+        .filter(|r| !desired.iter().any(|d| d.address == r.address))
+        .map(|r| Desired {
+            address: r.address.clone(),
+            physical: r.physical.clone(),
+            props: Default::default(),
+            depends_on: Vec::new(),
+            retain: r.retain,
+        })
+        .collect();
+    let observed = plan::command::read_all(clients, &ctx, &desired).await?;
+    let orphan_states = plan::command::read_all(clients, &ctx, &undeclared).await?;
+    let orphans = orphan_states
+        .into_iter()
+        .filter_map(|(address, have)| Some((address, have?)))
+        .collect();
+    // A resource that exists but that our state does not know must be ours before we touch
+    // it (bucket names are global: refuse a bucket that is not tagged for this stack/env).
+    for want in &desired {
+        if want.address.kind != Kind::Bucket || state.get(&want.address).is_some() {
+            continue;
+        }
+        if let Some(Some(have)) = observed.get(&want.address) {
+            let tags = resources::string_map(&have.props, "tags");
+            let ours =
+                tags.get("stack") == Some(&stack.stack) && tags.get("env") == Some(&stack.env);
+            if !ours {
+                anyhow::bail!(
+                    "bucket `{}` already exists in this account and is not tagged for stack `{}` \
+                     env `{}`: refusing to adopt it. Tag it (stack={}, env={}) to take it over, or \
+                     choose another name",
+                    want.physical,
+                    stack.stack,
+                    stack.env,
+                    stack.stack,
+                    stack.env
+                );
+            }
+        }
+    }
+    Ok(Snapshot {
+        desired,
+        observed,
+        orphans,
+    })
+}
+
+/// Builds every function's bundle and uploads it to the state bucket under its hash.
+pub async fn bundle_and_upload(
+    clients: &Clients,
+    stack: &ResolvedStack,
+    bucket: &str,
+) -> anyhow::Result<Artifacts> {
+    let mut packages: Vec<&str> = stack
+        .functions
+        .values()
+        .map(|f| f.package.as_str())
+        .collect();
+    packages.sort_unstable();
+    packages.dedup();
+    let mut artifacts = Artifacts::new();
+    for package in packages {
+        let owned = package.to_owned();
+        let bundle = tokio::task::spawn_blocking(move || crate::bundle::build(&owned))
+            .await
+            .context("the bundle task failed")??;
+        let key = format!("artifacts/{package}/{}.zip", bundle.sha256_hex);
+        let exists = match clients
+            .s3
+            .head_object()
+            .bucket(bucket)
+            .key(&key)
+            .send()
+            .await
+        {
+            Ok(_) => true,
+            Err(err) if http_status(&err) == Some(404) => false,
+            Err(err) => anyhow::bail!("while looking for s3://{bucket}/{key}: {}", describe(&err)),
+        };
+        if !exists {
+            let body = aws_sdk_s3::primitives::ByteStream::from_path(&bundle.zip_path)
+                .await
+                .with_context(|| format!("while reading {}", bundle.zip_path.display()))?;
+            clients
+                .s3
+                .put_object()
+                .bucket(bucket)
+                .key(&key)
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!("while uploading the `{package}` bundle: {}", describe(&e))
+                })?;
+        }
+        eprintln!(
+            "bundle {package}: {} bytes zipped, sha256 {}{}",
+            bundle.zip_bytes,
+            bundle.sha256_hex,
+            if exists { " (already uploaded)" } else { "" }
+        );
+        artifacts.insert(
+            package.to_owned(),
+            Artifact {
+                bucket: bucket.to_owned(),
+                key,
+                code_sha256: bundle.code_sha256,
+            },
+        );
+    }
+    Ok(artifacts)
+}
+
+/// Asks on a TTY; refuses without one unless `--yes`.
+fn confirm(question: &str, yes: bool, expected: &str) -> anyhow::Result<bool> {
+    if yes {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!("refusing to change anything without confirmation: no terminal to ask on. Re-run with --yes");
+    }
+    eprint!("{question} ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(answer.trim() == expected)
+}
+
+/// Resource API calls, and how many of them changed something (state and lock
+/// bookkeeping is not counted).
+fn report_calls(clients: &Clients) {
+    let writes: usize = clients.calls.writes().values().sum();
+    eprintln!("{} API calls ({writes} writes)", clients.calls.total());
+}
+
+fn print_summary(
+    verb: &str,
+    outcome: &Outcome,
+    unchanged: usize,
+    progress: &Progress,
+    clients: &Clients,
+) {
+    eprintln!(
+        "\n{verb}: {} created, {} updated, {} replaced, {} deleted, {unchanged} unchanged in {:.1}s",
+        outcome.created,
+        outcome.updated,
+        outcome.replaced,
+        outcome.deleted,
+        progress.elapsed().as_secs_f64(),
+    );
+    report_calls(clients);
+    if !outcome.kept.is_empty() {
+        eprintln!("kept:");
+        for kept in &outcome.kept {
+            eprintln!("  {kept}");
+        }
+    }
+}
+
+pub async fn deploy(args: DeployArgs) -> anyhow::Result<ExitCode> {
+    let (stack, clients) = plan::command::connect(&args.target).await?;
+    let state_clients = clients.with_own_counter();
+    let bucket = state_bucket(&stack.account, &stack.region);
+    ensure_state_bucket(&state_clients, &bucket, &stack.region).await?;
+    let lock = Lock::acquire(
+        &state_clients,
+        &bucket,
+        &stack.stack,
+        &stack.env,
+        "deploy",
+        args.force_unlock,
+    )
+    .await?;
+    let result = tokio::select! {
+        result = deploy_locked(&args, &stack, &clients, &state_clients, &bucket) => result,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!(
+            "interrupted: what was created is recorded in state; re-run deploy to continue"
+        )),
+    };
+    let released = lock.release().await;
+    let code = result?;
+    released?;
+    Ok(code)
+}
+
+async fn deploy_locked(
+    args: &DeployArgs,
+    stack: &ResolvedStack,
+    clients: &Clients,
+    state_clients: &Clients,
+    bucket: &str,
+) -> anyhow::Result<ExitCode> {
+    let progress = Progress::default();
+    let store = StateStore::load(state_clients, bucket, &stack.stack, &stack.env).await?;
+    let saved: Option<SavedPlan> = match &args.plan {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("while reading the saved plan {}", path.display()))?;
+            Some(
+                serde_json::from_str(&text)
+                    .with_context(|| format!("{} is not a saved plan", path.display()))?,
+            )
+        }
+        None => None,
+    };
+    let artifacts = match &saved {
+        Some(saved) => saved.artifacts.clone(),
+        None => bundle_and_upload(state_clients, stack, bucket).await?,
+    };
+    let snap = snapshot(clients, stack, &artifacts, &store.state).await?;
+    let plan = plan::diff(
+        &stack.stack,
+        &stack.env,
+        &snap.desired,
+        &snap.observed,
+        &snap.orphans,
+    );
+    if let Some(saved) = &saved {
+        if saved.plan != plan {
+            anyhow::bail!(
+                "the cloud (or the stack file) changed since this plan was saved: run `cargo xtask plan --out FILE` again"
+            );
+        }
+    }
+    let color = std::io::stdout().is_terminal();
+    print!("{}", plan::render::text(&plan, color));
+    if plan.is_empty() {
+        report_calls(clients);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !confirm(
+        "Apply these changes? Type `yes`:",
+        args.yes || saved.is_some(),
+        "yes",
+    )? {
+        eprintln!("Nothing changed.");
+        return Ok(ExitCode::from(1));
+    }
+    let store = Arc::new(Mutex::new(store));
+    let ctx = ApplyCtx {
+        read: plan::command::read_ctx(stack),
+        stack: stack.clone(),
+        artifacts: artifacts.clone(),
+    };
+    let outcome = super::apply(
+        clients,
+        &ctx,
+        &plan,
+        &snap.desired,
+        &snap.observed,
+        store.clone(),
+        &progress,
+    )
+    .await?;
+    store.lock().await.save().await?;
+    // Converged means: a fresh read finds nothing left to do.
+    let state = store.lock().await.state.clone();
+    let after = snapshot(clients, stack, &artifacts, &state).await?;
+    let remaining = plan::diff(
+        &stack.stack,
+        &stack.env,
+        &after.desired,
+        &after.observed,
+        &after.orphans,
+    );
+    print_summary("Deployed", &outcome, plan.unchanged, &progress, clients);
+    let unconverged: Vec<&plan::Change> = remaining
+        .changes
+        .iter()
+        .filter(|c| {
+            !outcome
+                .kept
+                .iter()
+                .any(|k| k.starts_with(&c.address.to_string()))
+        })
+        .collect();
+    if !unconverged.is_empty() {
+        eprintln!("warning: after applying, the cloud still differs from the stack:");
+        for change in unconverged {
+            let props: Vec<&str> = change.properties.iter().map(|p| p.name.as_str()).collect();
+            eprintln!(
+                "  {} ({:?}): {}",
+                change.address,
+                change.action,
+                props.join(", ")
+            );
+        }
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn destroy(args: DestroyArgs) -> anyhow::Result<ExitCode> {
+    let (stack, clients) = plan::command::connect(&args.target).await?;
+    let state_clients = clients.with_own_counter();
+    let bucket = state_bucket(&stack.account, &stack.region);
+    ensure_state_bucket(&state_clients, &bucket, &stack.region).await?;
+    let lock = Lock::acquire(
+        &state_clients,
+        &bucket,
+        &stack.stack,
+        &stack.env,
+        "destroy",
+        args.force_unlock,
+    )
+    .await?;
+    let result = tokio::select! {
+        result = destroy_locked(&args, &stack, &clients, &state_clients, &bucket) => result,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!(
+            "interrupted: re-run destroy to continue"
+        )),
+    };
+    let released = lock.release().await;
+    let code = result?;
+    released?;
+    Ok(code)
+}
+
+async fn destroy_locked(
+    args: &DestroyArgs,
+    stack: &ResolvedStack,
+    clients: &Clients,
+    state_clients: &Clients,
+    bucket: &str,
+) -> anyhow::Result<ExitCode> {
+    let progress = Progress::default();
+    let mut store = StateStore::load(state_clients, bucket, &stack.stack, &stack.env).await?;
+    let snap = snapshot(clients, stack, &Artifacts::new(), &store.state).await?;
+    // Everything that exists, declared or recorded, is deleted; retained resources are kept.
+    let mut existing: Vec<(Address, Observed)> = snap
+        .observed
+        .iter()
+        .filter_map(|(a, o)| Some((a.clone(), o.clone()?)))
+        .collect();
+    existing.extend(snap.orphans.iter().cloned());
+    for want in &snap.desired {
+        if let Some(record) = store.state.get(&want.address).cloned() {
+            store.state.upsert(super::state::Record {
+                retain: want.retain,
+                ..record
+            });
+        } else if existing.iter().any(|(a, _)| a == &want.address) {
+            store.state.upsert(super::state::Record {
+                address: want.address.clone(),
+                physical: want.physical.clone(),
+                retain: want.retain,
+                force_destroy: stack
+                    .buckets
+                    .get(&want.address.name)
+                    .is_some_and(|b| want.address.kind == Kind::Bucket && b.force_destroy),
+            });
+        }
+    }
+    for (address, _) in &existing {
+        if let (Kind::Bucket, Some(b)) = (address.kind, stack.buckets.get(&address.name)) {
+            if let Some(record) = store.state.get(address).cloned() {
+                store.state.upsert(super::state::Record {
+                    force_destroy: b.force_destroy,
+                    ..record
+                });
+            }
+        }
+    }
+    let plan = plan::diff(&stack.stack, &stack.env, &[], &BTreeMap::new(), &existing);
+    if plan.is_empty() {
+        println!(
+            "Nothing to destroy: stack `{}` env `{}` has no resources.",
+            stack.stack, stack.env
+        );
+        store.save().await.ok();
+        return Ok(ExitCode::SUCCESS);
+    }
+    print!(
+        "{}",
+        plan::render::text(&plan, std::io::stdout().is_terminal())
+    );
+    for (address, have) in &existing {
+        if address.kind == Kind::Bucket {
+            let (objects, versions) = resources::bucket::contents(clients, &have.physical).await?;
+            let record = store.state.get(address);
+            let fate = match record {
+                Some(r) if r.retain => "kept (retain: true)",
+                Some(r) if r.force_destroy => "emptied and deleted (force_destroy: true)",
+                _ if versions > 0 => "kept: not empty and force_destroy is false",
+                _ => "deleted",
+            };
+            eprintln!(
+                "  bucket {}: {objects} objects, {versions} versions -> {fate}",
+                have.physical
+            );
+        }
+    }
+    let is_prod = stack.env == "prod";
+    let (question, expected) = if is_prod {
+        (
+            format!("Destroy env `{}`? Type the env name to confirm:", stack.env),
+            stack.env.clone(),
+        )
+    } else {
+        (
+            "Destroy these resources? Type `yes`:".to_owned(),
+            "yes".to_owned(),
+        )
+    };
+    // prod always asks: --yes alone is not enough to destroy production.
+    if !confirm(&question, args.yes && !is_prod, &expected)? {
+        eprintln!("Nothing destroyed.");
+        return Ok(ExitCode::from(1));
+    }
+    store.save().await?;
+    let store = Arc::new(Mutex::new(store));
+    let ctx = ApplyCtx {
+        read: plan::command::read_ctx(stack),
+        stack: stack.clone(),
+        artifacts: Artifacts::new(),
+    };
+    let outcome = super::apply(
+        clients,
+        &ctx,
+        &plan,
+        &[],
+        &BTreeMap::new(),
+        store.clone(),
+        &progress,
+    )
+    .await?;
+    store.lock().await.save().await?;
+    print_summary("Destroyed", &outcome, 0, &progress, clients);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The plan for `plan --out FILE`, with the artifacts it was computed for.
+pub fn save_plan(path: &std::path::Path, plan: &Plan, artifacts: &Artifacts) -> anyhow::Result<()> {
+    let saved = SavedPlan {
+        plan: plan.clone(),
+        artifacts: artifacts.clone(),
+    };
+    std::fs::write(path, serde_json::to_vec_pretty(&saved)?)
+        .with_context(|| format!("while writing {}", path.display()))
+}

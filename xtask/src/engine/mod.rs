@@ -1,0 +1,402 @@
+//! Applying a plan: dependency order with independent resources in parallel, state
+//! recorded before each create (so an interrupted run is resumed without orphans),
+//! progress lines and a summary. The per-kind SDK calls live in `resources`.
+
+pub mod deploy;
+pub mod state;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Mutex;
+
+use crate::aws::Clients;
+use crate::plan::{Action, Plan};
+use crate::resources::{self, Address, ApplyCtx, Desired, Observed, Removal};
+use state::{Record, StateStore};
+
+/// Progress output: one line per resource step, with the time since the start.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    started: Instant,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress {
+            started: Instant::now(),
+        }
+    }
+}
+
+impl Progress {
+    pub fn line(&self, address: &Address, message: &str) {
+        let secs = self.started.elapsed().as_secs_f64();
+        eprintln!("  [{secs:6.1}s] {address}: {message}");
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub created: usize,
+    pub updated: usize,
+    pub replaced: usize,
+    pub deleted: usize,
+    /// Kept on purpose, with why (retained, or a non-empty bucket without force_destroy).
+    pub kept: Vec<String>,
+}
+
+/// One unit of work for the scheduler.
+#[derive(Debug, Clone)]
+enum Step {
+    Upsert {
+        action: Action,
+        want: Desired,
+        have: Option<Observed>,
+    },
+    Remove {
+        address: Address,
+        physical: String,
+        retain: bool,
+        force_destroy: bool,
+    },
+}
+
+impl Step {
+    fn address(&self) -> &Address {
+        match self {
+            Step::Upsert { want, .. } => &want.address,
+            Step::Remove { address, .. } => address,
+        }
+    }
+}
+
+/// Dependency levels: level 0 has no dependency among `changing`; level n depends only on
+/// lower levels. Everything inside one level runs in parallel.
+fn levels(desired: &[Desired], changing: &[Address]) -> BTreeMap<Address, usize> {
+    let mut level: BTreeMap<Address, usize> = BTreeMap::new();
+    // Kinds are declared in dependency order, so one pass in kind order settles every level.
+    let mut ordered: Vec<&Desired> = desired.iter().collect();
+    ordered.sort_by(|a, b| a.address.cmp(&b.address));
+    for want in ordered {
+        if !changing.contains(&want.address) {
+            continue;
+        }
+        let l = want
+            .depends_on
+            .iter()
+            .filter_map(|dep| level.get(dep).map(|l| l + 1))
+            .max()
+            .unwrap_or(0);
+        level.insert(want.address.clone(), l);
+    }
+    level
+}
+
+/// Applies `plan`: upserts in dependency order, then deletes in reverse dependency order.
+#[allow(clippy::too_many_arguments)]
+pub async fn apply(
+    clients: &Clients,
+    ctx: &ApplyCtx,
+    plan: &Plan,
+    desired: &[Desired],
+    observed: &BTreeMap<Address, Option<Observed>>,
+    store: Arc<Mutex<StateStore>>,
+    progress: &Progress,
+) -> anyhow::Result<Outcome> {
+    let mut outcome = Outcome::default();
+    let find = |a: &Address| desired.iter().find(|d| &d.address == a);
+    let mut upserts = Vec::new();
+    let mut removals = Vec::new();
+    for change in &plan.changes {
+        let have = observed.get(&change.address).cloned().flatten();
+        match change.action {
+            Action::Delete => {
+                let record = store.lock().await.state.get(&change.address).cloned();
+                removals.push(Step::Remove {
+                    address: change.address.clone(),
+                    physical: change.physical.clone(),
+                    retain: record.as_ref().is_some_and(|r| r.retain),
+                    force_destroy: record.as_ref().is_some_and(|r| r.force_destroy),
+                });
+            }
+            Action::Replace => {
+                let Some(want) = find(&change.address) else {
+                    continue;
+                };
+                removals.push(Step::Remove {
+                    address: change.address.clone(),
+                    physical: have
+                        .as_ref()
+                        .map(|h| h.physical.clone())
+                        .unwrap_or_default(),
+                    retain: false,
+                    force_destroy: false,
+                });
+                upserts.push(Step::Upsert {
+                    action: Action::Replace,
+                    want: want.clone(),
+                    have: None,
+                });
+            }
+            action => {
+                let Some(want) = find(&change.address) else {
+                    continue;
+                };
+                upserts.push(Step::Upsert {
+                    action,
+                    want: want.clone(),
+                    have,
+                });
+            }
+        }
+    }
+    // Replacements delete the old resource first.
+    let (replaced_removals, removals): (Vec<Step>, Vec<Step>) = removals
+        .into_iter()
+        .partition(|s| upserts.iter().any(|u| u.address() == s.address()));
+    run_removals(
+        clients,
+        ctx,
+        &replaced_removals,
+        &store,
+        progress,
+        &mut outcome,
+    )
+    .await?;
+
+    let changing: Vec<Address> = upserts.iter().map(|s| s.address().clone()).collect();
+    let level = levels(desired, &changing);
+    let max_level = level.values().copied().max().unwrap_or(0);
+    for current in 0..=max_level {
+        let wave: Vec<Step> = upserts
+            .iter()
+            .filter(|s| level.get(s.address()) == Some(&current))
+            .cloned()
+            .collect();
+        let mut tasks = tokio::task::JoinSet::new();
+        for step in wave {
+            let (clients, ctx, store, progress) = (
+                clients.clone(),
+                ctx.clone(),
+                store.clone(),
+                progress.clone(),
+            );
+            tasks.spawn(async move { run_upsert(&clients, &ctx, step, &store, &progress).await });
+        }
+        let mut errors = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(Ok(action)) => match action {
+                    Action::Create => outcome.created += 1,
+                    Action::Update => outcome.updated += 1,
+                    Action::Replace => outcome.replaced += 1,
+                    Action::Delete => {}
+                },
+                Ok(Err(err)) => errors.push(format!("{err:#}")),
+                Err(err) => errors.push(format!("a task failed: {err}")),
+            }
+        }
+        if !errors.is_empty() {
+            errors.sort();
+            anyhow::bail!(
+                "deploy stopped; what succeeded is recorded, re-run to continue:\n  {}",
+                errors.join("\n  ")
+            );
+        }
+    }
+    run_removals(clients, ctx, &removals, &store, progress, &mut outcome).await?;
+    Ok(outcome)
+}
+
+async fn run_upsert(
+    clients: &Clients,
+    ctx: &ApplyCtx,
+    step: Step,
+    store: &Mutex<StateStore>,
+    progress: &Progress,
+) -> anyhow::Result<Action> {
+    let Step::Upsert { action, want, have } = step else {
+        anyhow::bail!("internal: not an upsert");
+    };
+    let started = Instant::now();
+    let verb = match action {
+        Action::Create => "creating",
+        Action::Replace => "re-creating",
+        _ => "updating",
+    };
+    progress.line(&want.address, verb);
+    if have.is_none() {
+        // Recorded before the create call: if we are killed during it, the next run
+        // finds the record and either adopts the resource or deletes it when undeclared.
+        let force_destroy = ctx
+            .stack
+            .buckets
+            .get(&want.address.name)
+            .is_some_and(|b| want.address.kind == resources::Kind::Bucket && b.force_destroy);
+        let mut store = store.lock().await;
+        store.state.upsert(Record {
+            address: want.address.clone(),
+            physical: want.physical.clone(),
+            retain: want.retain,
+            force_destroy,
+        });
+        store.save().await?;
+    }
+    let on_wait = |msg: &str| progress.line(&want.address, msg);
+    resources::converge(clients, ctx, &want, have.as_ref(), &on_wait)
+        .await
+        .map_err(|e| e.context(format!("{}", want.address)))?;
+    let done = match action {
+        Action::Create => "created",
+        Action::Replace => "re-created",
+        _ => "updated",
+    };
+    progress.line(
+        &want.address,
+        &format!("{done} in {:.1}s", started.elapsed().as_secs_f64()),
+    );
+    Ok(action)
+}
+
+/// Deletes in reverse dependency order (kinds are ordered by dependency), each kind's
+/// resources in parallel.
+async fn run_removals(
+    clients: &Clients,
+    ctx: &ApplyCtx,
+    steps: &[Step],
+    store: &Arc<Mutex<StateStore>>,
+    progress: &Progress,
+    outcome: &mut Outcome,
+) -> anyhow::Result<()> {
+    let mut kinds: Vec<resources::Kind> = steps.iter().map(|s| s.address().kind).collect();
+    kinds.sort();
+    kinds.dedup();
+    for kind in kinds.into_iter().rev() {
+        let mut tasks = tokio::task::JoinSet::new();
+        for step in steps.iter().filter(|s| s.address().kind == kind).cloned() {
+            let Step::Remove {
+                address,
+                physical,
+                retain,
+                force_destroy,
+            } = step
+            else {
+                continue;
+            };
+            if retain {
+                progress.line(&address, "kept (retain: true)");
+                outcome
+                    .kept
+                    .push(format!("{address} ({physical}): retain: true"));
+                store.lock().await.state.remove(&address);
+                continue;
+            }
+            let (clients, read, progress) = (clients.clone(), ctx.read.clone(), progress.clone());
+            tasks.spawn(async move {
+                progress.line(&address, "deleting");
+                let started = Instant::now();
+                let result =
+                    resources::remove(&clients, &read, &address, &physical, force_destroy).await;
+                if let Ok(Removal::Deleted) = result {
+                    progress.line(
+                        &address,
+                        &format!("deleted in {:.1}s", started.elapsed().as_secs_f64()),
+                    );
+                }
+                (address, physical, result)
+            });
+        }
+        let mut errors = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            let Ok((address, physical, result)) = joined else {
+                errors.push("a delete task failed".to_owned());
+                continue;
+            };
+            match result {
+                Ok(Removal::Deleted) => {
+                    outcome.deleted += 1;
+                    let mut store = store.lock().await;
+                    store.state.remove(&address);
+                    store.save().await?;
+                }
+                Ok(Removal::KeptNotEmpty { objects, versions }) => {
+                    progress.line(
+                        &address,
+                        &format!("kept: not empty ({objects} objects, {versions} versions) and force_destroy is false"),
+                    );
+                    outcome.kept.push(format!(
+                        "{address} ({physical}): holds {objects} objects / {versions} versions; \
+                         set `force_destroy: true` or empty it to delete it"
+                    ));
+                }
+                Err(err) => errors.push(format!("{address}: {err:#}")),
+            }
+        }
+        if !errors.is_empty() {
+            errors.sort();
+            anyhow::bail!(
+                "deleting stopped; re-run to continue:\n  {}",
+                errors.join("\n  ")
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::Kind;
+
+    fn desired(kind: Kind, name: &str, deps: &[(Kind, &str)]) -> Desired {
+        Desired {
+            address: Address::new(kind, name),
+            physical: name.into(),
+            props: Default::default(),
+            depends_on: deps.iter().map(|(k, n)| Address::new(*k, *n)).collect(),
+            retain: false,
+        }
+    }
+
+    #[test]
+    fn independent_resources_share_a_level_and_dependents_follow() {
+        let all = vec![
+            desired(Kind::Bucket, "source", &[]),
+            desired(Kind::Role, "strip", &[]),
+            desired(Kind::Function, "strip", &[(Kind::Role, "strip")]),
+            desired(
+                Kind::Permission,
+                "strip.source",
+                &[(Kind::Function, "strip")],
+            ),
+            desired(
+                Kind::Notification,
+                "source",
+                &[(Kind::Permission, "strip.source"), (Kind::Bucket, "source")],
+            ),
+        ];
+        let changing: Vec<Address> = all.iter().map(|d| d.address.clone()).collect();
+        let level = levels(&all, &changing);
+        assert_eq!(level[&Address::new(Kind::Bucket, "source")], 0);
+        assert_eq!(level[&Address::new(Kind::Role, "strip")], 0);
+        assert_eq!(level[&Address::new(Kind::Function, "strip")], 1);
+        assert_eq!(level[&Address::new(Kind::Permission, "strip.source")], 2);
+        assert_eq!(level[&Address::new(Kind::Notification, "source")], 3);
+    }
+
+    #[test]
+    fn an_unchanged_dependency_does_not_delay() {
+        let all = vec![
+            desired(Kind::Role, "strip", &[]),
+            desired(Kind::Function, "strip", &[(Kind::Role, "strip")]),
+        ];
+        let level = levels(&all, &[Address::new(Kind::Function, "strip")]);
+        assert_eq!(level[&Address::new(Kind::Function, "strip")], 0);
+    }
+}

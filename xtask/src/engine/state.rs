@@ -1,0 +1,394 @@
+//! State and lock, kept in S3 as Terraform 1.10's S3 backend does, with no DynamoDB table:
+//! a state bucket per account and region (versioned, encrypted, private), one JSON state
+//! document per stack and env written with `If-Match` on its ETag, and a lock object
+//! created with `If-None-Match: *`. No secret is ever written here.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+
+use crate::aws::{describe, error_code, http_status, Clients};
+use crate::resources::Address;
+
+/// The state bucket of an account and region.
+pub fn state_bucket(account: &str, region: &str) -> String {
+    format!("stripstack-state-{account}-{region}")
+}
+
+/// One resource this tool created (or is creating) for a stack and env.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub address: Address,
+    pub physical: String,
+    #[serde(default)]
+    pub retain: bool,
+    #[serde(default)]
+    pub force_destroy: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub version: u32,
+    pub stack: String,
+    pub env: String,
+    /// Incremented on every write.
+    pub serial: u64,
+    /// Sorted by address.
+    pub resources: Vec<Record>,
+}
+
+impl State {
+    pub fn get(&self, address: &Address) -> Option<&Record> {
+        self.resources.iter().find(|r| &r.address == address)
+    }
+
+    pub fn upsert(&mut self, record: Record) {
+        self.resources.retain(|r| r.address != record.address);
+        self.resources.push(record);
+        self.resources.sort_by(|a, b| a.address.cmp(&b.address));
+    }
+
+    pub fn remove(&mut self, address: &Address) {
+        self.resources.retain(|r| &r.address != address);
+    }
+}
+
+/// The state document of one stack and env, with the ETag it was read at.
+#[derive(Debug)]
+pub struct StateStore {
+    clients: Clients,
+    pub bucket: String,
+    key: String,
+    etag: Option<String>,
+    pub state: State,
+}
+
+impl StateStore {
+    pub fn key(stack: &str, env: &str) -> String {
+        format!("{stack}/{env}/state.json")
+    }
+
+    /// Reads the state; an absent bucket or document is an empty state (nothing deployed).
+    pub async fn load(
+        clients: &Clients,
+        bucket: &str,
+        stack: &str,
+        env: &str,
+    ) -> anyhow::Result<Self> {
+        let key = Self::key(stack, env);
+        let empty = State {
+            version: 1,
+            stack: stack.to_owned(),
+            env: env.to_owned(),
+            ..State::default()
+        };
+        let (state, etag) = match clients
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(&key)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let etag = out.e_tag().map(str::to_owned);
+                let body = out
+                    .body
+                    .collect()
+                    .await
+                    .with_context(|| format!("while reading s3://{bucket}/{key}"))?
+                    .into_bytes();
+                let state: State = serde_json::from_slice(&body).with_context(|| {
+                    format!("the state document s3://{bucket}/{key} is not valid: restore a previous version (the bucket is versioned)")
+                })?;
+                (state, etag)
+            }
+            Err(err) if matches!(error_code(&err), Some("NoSuchKey" | "NoSuchBucket")) => {
+                (empty, None)
+            }
+            Err(err) if http_status(&err) == Some(404) => (empty, None),
+            Err(err) => anyhow::bail!(
+                "while reading the state s3://{bucket}/{key}: {}",
+                describe(&err)
+            ),
+        };
+        Ok(StateStore {
+            clients: clients.clone(),
+            bucket: bucket.to_owned(),
+            key,
+            etag,
+            state,
+        })
+    }
+
+    /// Writes the state only if nobody else wrote it since we read it.
+    pub async fn save(&mut self) -> anyhow::Result<()> {
+        self.state.serial += 1;
+        let body = serde_json::to_vec_pretty(&self.state)?;
+        let mut put = self
+            .clients
+            .s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .content_type("application/json")
+            .body(body.into());
+        put = match &self.etag {
+            Some(etag) => put.if_match(etag),
+            None => put.if_none_match("*"),
+        };
+        match put.send().await {
+            Ok(out) => {
+                self.etag = out.e_tag().map(str::to_owned);
+                Ok(())
+            }
+            Err(err) if http_status(&err) == Some(412) => anyhow::bail!(
+                "the state s3://{}/{} changed under this run (another deploy without the lock?): \
+                 re-run the command",
+                self.bucket,
+                self.key
+            ),
+            Err(err) => anyhow::bail!(
+                "while writing the state s3://{}/{}: {}",
+                self.bucket,
+                self.key,
+                describe(&err)
+            ),
+        }
+    }
+}
+
+/// Creates the state bucket on first use: versioned, encrypted, private.
+pub async fn ensure_state_bucket(
+    clients: &Clients,
+    bucket: &str,
+    region: &str,
+) -> anyhow::Result<()> {
+    use aws_sdk_s3::types as t;
+    let s3 = &clients.s3;
+    match s3.head_bucket().bucket(bucket).send().await {
+        Ok(_) => return Ok(()),
+        Err(err) if http_status(&err) == Some(404) => {}
+        Err(err) if http_status(&err) == Some(403) => {
+            anyhow::bail!("the state bucket `{bucket}` exists but these credentials cannot use it")
+        }
+        Err(err) => anyhow::bail!(
+            "while looking for the state bucket `{bucket}`: {}",
+            describe(&err)
+        ),
+    }
+    let mut create = s3.create_bucket().bucket(bucket);
+    if region != "us-east-1" {
+        create = create.create_bucket_configuration(
+            t::CreateBucketConfiguration::builder()
+                .location_constraint(t::BucketLocationConstraint::from(region))
+                .build(),
+        );
+    }
+    match create.send().await {
+        Ok(_) => {}
+        Err(err) if error_code(&err) == Some("BucketAlreadyOwnedByYou") => {}
+        Err(err) => anyhow::bail!(
+            "while creating the state bucket `{bucket}`: {}",
+            describe(&err)
+        ),
+    }
+    s3.put_public_access_block()
+        .bucket(bucket)
+        .public_access_block_configuration(
+            t::PublicAccessBlockConfiguration::builder()
+                .block_public_acls(true)
+                .block_public_policy(true)
+                .ignore_public_acls(true)
+                .restrict_public_buckets(true)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("while making the state bucket private: {}", describe(&e)))?;
+    s3.put_bucket_versioning()
+        .bucket(bucket)
+        .versioning_configuration(
+            t::VersioningConfiguration::builder()
+                .status(t::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "while enabling versioning on the state bucket: {}",
+                describe(&e)
+            )
+        })?;
+    s3.put_bucket_encryption()
+        .bucket(bucket)
+        .server_side_encryption_configuration(
+            t::ServerSideEncryptionConfiguration::builder()
+                .rules(
+                    t::ServerSideEncryptionRule::builder()
+                        .apply_server_side_encryption_by_default(
+                            t::ServerSideEncryptionByDefault::builder()
+                                .sse_algorithm(t::ServerSideEncryption::Aes256)
+                                .build()?,
+                        )
+                        .build(),
+                )
+                .build()?,
+        )
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("while encrypting the state bucket: {}", describe(&e)))?;
+    Ok(())
+}
+
+/// Who holds a lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockInfo {
+    pub who: String,
+    pub host: String,
+    pub pid: u32,
+    /// Seconds since the Unix epoch.
+    pub since: u64,
+    pub operation: String,
+}
+
+impl LockInfo {
+    pub fn here(operation: &str) -> Self {
+        let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+        LockInfo {
+            who: user,
+            host: hostname(),
+            pid: std::process::id(),
+            since: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default(),
+            operation: operation.to_owned(),
+        }
+    }
+
+    /// The holder ran on this machine and its process is gone (killed, crashed).
+    fn is_dead_local_holder(&self) -> bool {
+        self.host == hostname() && !std::path::Path::new(&format!("/proc/{}", self.pid)).exists()
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "unknown-host".into())
+}
+
+/// A held lock; `release` it when done (a crashed holder's lock is detected and broken by the
+/// next run on the same host, or by `--force-unlock`).
+#[derive(Debug)]
+pub struct Lock {
+    clients: Clients,
+    bucket: String,
+    key: String,
+}
+
+impl Lock {
+    pub fn key(stack: &str, env: &str) -> String {
+        format!("{stack}/{env}/lock.json")
+    }
+
+    pub async fn acquire(
+        clients: &Clients,
+        bucket: &str,
+        stack: &str,
+        env: &str,
+        operation: &str,
+        force_unlock: bool,
+    ) -> anyhow::Result<Lock> {
+        let key = Self::key(stack, env);
+        let lock = Lock {
+            clients: clients.clone(),
+            bucket: bucket.to_owned(),
+            key: key.clone(),
+        };
+        if force_unlock {
+            lock.release().await?;
+        }
+        let info = LockInfo::here(operation);
+        for attempt in 0..2 {
+            let put = clients
+                .s3
+                .put_object()
+                .bucket(bucket)
+                .key(&key)
+                .if_none_match("*")
+                .content_type("application/json")
+                .body(serde_json::to_vec(&info)?.into())
+                .send()
+                .await;
+            match put {
+                Ok(_) => return Ok(lock),
+                Err(err) if matches!(http_status(&err), Some(412 | 409)) => {
+                    let holder = read_lock(clients, bucket, &key).await;
+                    match holder {
+                        Some(h) if attempt == 0 && h.is_dead_local_holder() => {
+                            eprintln!(
+                                "note: breaking the lock of a dead `{}` run (pid {} on this host)",
+                                h.operation, h.pid
+                            );
+                            lock.release().await?;
+                        }
+                        Some(h) => anyhow::bail!(
+                            "stack `{stack}` env `{env}` is locked by {}@{} (pid {}, `{}` started at \
+                             unix time {}). Wait for it to finish; if that run is dead, re-run with \
+                             --force-unlock",
+                            h.who, h.host, h.pid, h.operation, h.since
+                        ),
+                        None => anyhow::bail!(
+                            "stack `{stack}` env `{env}` is locked (s3://{bucket}/{key}); if no run is \
+                             in progress, re-run with --force-unlock"
+                        ),
+                    }
+                }
+                Err(err) => anyhow::bail!(
+                    "while taking the lock s3://{bucket}/{key}: {}",
+                    describe(&err)
+                ),
+            }
+        }
+        anyhow::bail!("could not take the lock s3://{bucket}/{key}")
+    }
+
+    pub async fn release(&self) -> anyhow::Result<()> {
+        match self
+            .clients
+            .s3
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err) if http_status(&err) == Some(404) => Ok(()),
+            Err(err) => anyhow::bail!(
+                "while releasing the lock s3://{}/{}: {}",
+                self.bucket,
+                self.key,
+                describe(&err)
+            ),
+        }
+    }
+}
+
+async fn read_lock(clients: &Clients, bucket: &str, key: &str) -> Option<LockInfo> {
+    let out = clients
+        .s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .ok()?;
+    let body = out.body.collect().await.ok()?.into_bytes();
+    serde_json::from_slice(&body).ok()
+}

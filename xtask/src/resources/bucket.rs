@@ -1,0 +1,603 @@
+//! S3 buckets: existence and ownership, region, versioning, default encryption, Block
+//! Public Access, object ownership, lifecycle, tags and the TLS-only bucket policy.
+//! Notifications are their own resource kind (`notification`).
+
+use serde_json::{json, Value};
+
+use super::{policy_doc, Address, Desired, Kind, Observed, Props, ReadCtx};
+use crate::aws::{describe, error_code, http_status, Clients};
+use crate::stack::resolved::{Bucket, ResolvedStack};
+
+pub fn desired(stack: &ResolvedStack) -> Vec<Desired> {
+    stack
+        .buckets
+        .values()
+        .map(|bucket| Desired {
+            address: Address::new(Kind::Bucket, &bucket.logical),
+            physical: bucket.name.clone(),
+            props: desired_props(stack, bucket),
+            depends_on: Vec::new(),
+            retain: bucket.retain,
+        })
+        .collect()
+}
+
+fn desired_props(stack: &ResolvedStack, bucket: &Bucket) -> Props {
+    let mut props = Props::new();
+    props.insert("region".into(), json!(stack.region));
+    props.insert("versioning".into(), json!(bucket.versioning));
+    props.insert("encryption".into(), json!("AES256"));
+    props.insert("public_access_block".into(), json!(block_all()));
+    props.insert("ownership".into(), json!("BucketOwnerEnforced"));
+    props.insert(
+        "lifecycle".into(),
+        Value::Array(bucket.lifecycle.iter().map(lifecycle_rule_json).collect()),
+    );
+    props.insert("tags".into(), json!(stack.tags));
+    props.insert(
+        "policy".into(),
+        if bucket.tls_only {
+            policy_doc::normalize_policy(&tls_only_policy(&bucket.arn))
+        } else {
+            Value::Null
+        },
+    );
+    props
+}
+
+fn block_all() -> Value {
+    json!({
+        "block_public_acls": true,
+        "block_public_policy": true,
+        "ignore_public_acls": true,
+        "restrict_public_buckets": true,
+    })
+}
+
+fn lifecycle_rule_json(rule: &crate::stack::resolved::LifecycleRule) -> Value {
+    json!({
+        "id": rule.id,
+        "prefix": rule.prefix,
+        "transition_days": rule.transition_days,
+        "storage_class": rule.storage_class,
+        "expiration_days": rule.expiration_days,
+        "noncurrent_expiration_days": rule.noncurrent_expiration_days,
+    })
+}
+
+/// Denies every request made without TLS: what AWS Security Hub (S3.5) asks for.
+pub fn tls_only_policy(bucket_arn: &str) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [bucket_arn, format!("{bucket_arn}/*")],
+            "Condition": { "Bool": { "aws:SecureTransport": "false" } }
+        }]
+    })
+}
+
+pub async fn read(
+    clients: &Clients,
+    _ctx: &ReadCtx,
+    name: &str,
+) -> anyhow::Result<Option<Observed>> {
+    let s3 = &clients.s3;
+    match s3.head_bucket().bucket(name).send().await {
+        Ok(_) => {}
+        Err(err) => match http_status(&err) {
+            Some(404) => return Ok(None),
+            Some(403) => anyhow::bail!(
+                "bucket `{name}` exists but belongs to another AWS account (or these \
+                 credentials may not see it): bucket names are global, pick another name \
+                 in the stack file"
+            ),
+            _ => anyhow::bail!("while reading bucket `{name}`: {}", describe(&err)),
+        },
+    }
+    let (location, versioning, encryption, pab, ownership, lifecycle, tags, policy) = tokio::join!(
+        s3.get_bucket_location().bucket(name).send(),
+        s3.get_bucket_versioning().bucket(name).send(),
+        s3.get_bucket_encryption().bucket(name).send(),
+        s3.get_public_access_block().bucket(name).send(),
+        s3.get_bucket_ownership_controls().bucket(name).send(),
+        s3.get_bucket_lifecycle_configuration().bucket(name).send(),
+        s3.get_bucket_tagging().bucket(name).send(),
+        s3.get_bucket_policy().bucket(name).send(),
+    );
+    let ctx =
+        |what: &str, e: String| anyhow::anyhow!("while reading the {what} of bucket `{name}`: {e}");
+    let mut props = Props::new();
+
+    let location = location.map_err(|e| ctx("location", describe(&e)))?;
+    // S3 reports us-east-1 as an empty location constraint.
+    let region = location
+        .location_constraint()
+        .map(|c| c.as_str().to_owned())
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| "us-east-1".to_owned());
+    props.insert("region".into(), json!(region));
+
+    let versioning = versioning.map_err(|e| ctx("versioning", describe(&e)))?;
+    let enabled = versioning.status().map(|s| s.as_str()) == Some("Enabled");
+    props.insert("versioning".into(), json!(enabled));
+
+    let encryption = match encryption {
+        Ok(out) => out
+            .server_side_encryption_configuration()
+            .and_then(|c| c.rules().first())
+            .and_then(|r| r.apply_server_side_encryption_by_default())
+            .map(|d| json!(d.sse_algorithm().as_str())),
+        Err(err) if is_missing(error_code(&err)) => None,
+        Err(err) => return Err(ctx("encryption", describe(&err))),
+    };
+    props.insert("encryption".into(), encryption.unwrap_or(Value::Null));
+
+    let pab = match pab {
+        Ok(out) => out.public_access_block_configuration().map(|c| {
+            json!({
+                "block_public_acls": c.block_public_acls().unwrap_or(false),
+                "block_public_policy": c.block_public_policy().unwrap_or(false),
+                "ignore_public_acls": c.ignore_public_acls().unwrap_or(false),
+                "restrict_public_buckets": c.restrict_public_buckets().unwrap_or(false),
+            })
+        }),
+        Err(err) if is_missing(error_code(&err)) => None,
+        Err(err) => return Err(ctx("public access block", describe(&err))),
+    };
+    props.insert(
+        "public_access_block".into(),
+        pab.unwrap_or_else(|| {
+            json!({
+                "block_public_acls": false,
+                "block_public_policy": false,
+                "ignore_public_acls": false,
+                "restrict_public_buckets": false,
+            })
+        }),
+    );
+
+    let ownership = match ownership {
+        Ok(out) => out
+            .ownership_controls()
+            .and_then(|c| c.rules().first())
+            .map(|r| json!(r.object_ownership().as_str())),
+        Err(err) if is_missing(error_code(&err)) => None,
+        Err(err) => return Err(ctx("ownership controls", describe(&err))),
+    };
+    props.insert("ownership".into(), ownership.unwrap_or(Value::Null));
+
+    let lifecycle = match lifecycle {
+        Ok(out) => {
+            let mut rules: Vec<Value> = out.rules().iter().map(observed_rule).collect();
+            rules.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+            rules
+        }
+        Err(err) if is_missing(error_code(&err)) => Vec::new(),
+        Err(err) => return Err(ctx("lifecycle", describe(&err))),
+    };
+    props.insert("lifecycle".into(), Value::Array(lifecycle));
+
+    let tags = match tags {
+        Ok(out) => out
+            .tag_set()
+            .iter()
+            .map(|t| (t.key().to_owned(), json!(t.value())))
+            .collect::<serde_json::Map<_, _>>(),
+        Err(err) if is_missing(error_code(&err)) => serde_json::Map::new(),
+        Err(err) => return Err(ctx("tags", describe(&err))),
+    };
+    props.insert("tags".into(), Value::Object(tags));
+
+    let policy = match policy {
+        Ok(out) => match out.policy() {
+            Some(text) => policy_doc::normalize_policy(
+                &policy_doc::parse_policy(text)
+                    .map_err(|e| ctx("policy", format!("unreadable policy document: {e}")))?,
+            ),
+            None => Value::Null,
+        },
+        Err(err) if is_missing(error_code(&err)) => Value::Null,
+        Err(err) => return Err(ctx("policy", describe(&err))),
+    };
+    props.insert("policy".into(), policy);
+
+    Ok(Some(Observed {
+        physical: name.to_owned(),
+        props,
+    }))
+}
+
+/// The "not configured" answers of the bucket sub-resource getters.
+fn is_missing(code: Option<&str>) -> bool {
+    matches!(
+        code,
+        Some(
+            "ServerSideEncryptionConfigurationNotFoundError"
+                | "NoSuchPublicAccessBlockConfiguration"
+                | "OwnershipControlsNotFoundError"
+                | "NoSuchLifecycleConfiguration"
+                | "NoSuchTagSet"
+                | "NoSuchTagSetError"
+                | "NoSuchBucketPolicy"
+        )
+    )
+}
+
+fn observed_rule(rule: &aws_sdk_s3::types::LifecycleRule) -> Value {
+    let prefix = rule
+        .filter()
+        .and_then(|f| f.prefix())
+        .or(
+            #[allow(deprecated)]
+            rule.prefix(),
+        )
+        .unwrap_or_default();
+    let transition = rule.transitions().first();
+    json!({
+        "id": rule.id().unwrap_or_default(),
+        "prefix": prefix,
+        "transition_days": transition.and_then(|t| t.days()),
+        "storage_class": transition.and_then(|t| t.storage_class()).map(|c| c.as_str().to_owned()),
+        "expiration_days": rule.expiration().and_then(|e| e.days()),
+        "noncurrent_expiration_days": rule.noncurrent_version_expiration().and_then(|e| e.noncurrent_days()),
+    })
+}
+
+/// What `delete` did with a bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    Deleted {
+        versions_removed: usize,
+    },
+    /// Not empty and not `force_destroy`: kept, with what it holds.
+    KeptNotEmpty {
+        objects: usize,
+        versions: usize,
+    },
+}
+
+pub async fn create(clients: &Clients, ctx: &ReadCtx, want: &Desired) -> anyhow::Result<()> {
+    let name = want.physical.as_str();
+    let region = want.props["region"]
+        .as_str()
+        .unwrap_or(&ctx.region)
+        .to_owned();
+    let mut request = clients.s3.create_bucket().bucket(name);
+    // us-east-1 is the one region that must not be named as a location constraint.
+    if region != "us-east-1" {
+        request = request.create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
+                    region.as_str(),
+                ))
+                .build(),
+        );
+    }
+    match request.send().await {
+        Ok(_) => {}
+        Err(err) if error_code(&err) == Some("BucketAlreadyOwnedByYou") => {
+            adopt(clients, ctx, name).await?;
+        }
+        Err(err) if error_code(&err) == Some("BucketAlreadyExists") => anyhow::bail!(
+            "bucket name `{name}` is taken by another AWS account (bucket names are global): \
+             change `buckets.{}.name` in the stack file",
+            want.address.name
+        ),
+        Err(err) => anyhow::bail!("while creating bucket `{name}`: {}", describe(&err)),
+    }
+    update(clients, ctx, want, None).await
+}
+
+/// A bucket of ours that the state does not know (e.g. created by an interrupted deploy):
+/// take it over only if its tags say it belongs to this stack and environment.
+async fn adopt(clients: &Clients, ctx: &ReadCtx, name: &str) -> anyhow::Result<()> {
+    let tags = match clients.s3.get_bucket_tagging().bucket(name).send().await {
+        Ok(out) => out
+            .tag_set()
+            .iter()
+            .map(|t| (t.key().to_owned(), t.value().to_owned()))
+            .collect::<std::collections::BTreeMap<_, _>>(),
+        Err(err) if is_missing(error_code(&err)) => Default::default(),
+        Err(err) => anyhow::bail!(
+            "while reading the tags of bucket `{name}`: {}",
+            describe(&err)
+        ),
+    };
+    let ours = tags.get("stack") == Some(&ctx.stack) && tags.get("env") == Some(&ctx.env);
+    if !ours {
+        anyhow::bail!(
+            "bucket `{name}` already exists in this account but is not tagged as part of stack \
+             `{}` env `{}`: refusing to take it over. Tag it (stack={}, env={}) to adopt it, \
+             or choose another name",
+            ctx.stack,
+            ctx.env,
+            ctx.stack,
+            ctx.env
+        );
+    }
+    Ok(())
+}
+
+/// Writes every property that differs from `have` (everything when `have` is `None`).
+pub async fn update(
+    clients: &Clients,
+    _ctx: &ReadCtx,
+    want: &Desired,
+    have: Option<&Observed>,
+) -> anyhow::Result<()> {
+    use aws_sdk_s3::types as t;
+    let s3 = &clients.s3;
+    let name = want.physical.as_str();
+    let fail =
+        |what: &str, e: String| anyhow::anyhow!("while setting the {what} of bucket `{name}`: {e}");
+    // Ownership and public access first: later writes (the policy) must meet them.
+    if super::differs(want, have, "ownership") {
+        s3.put_bucket_ownership_controls()
+            .bucket(name)
+            .ownership_controls(
+                t::OwnershipControls::builder()
+                    .rules(
+                        t::OwnershipControlsRule::builder()
+                            .object_ownership(t::ObjectOwnership::BucketOwnerEnforced)
+                            .build()?,
+                    )
+                    .build()?,
+            )
+            .send()
+            .await
+            .map_err(|e| fail("ownership controls", describe(&e)))?;
+    }
+    if super::differs(want, have, "public_access_block") {
+        s3.put_public_access_block()
+            .bucket(name)
+            .public_access_block_configuration(
+                t::PublicAccessBlockConfiguration::builder()
+                    .block_public_acls(true)
+                    .block_public_policy(true)
+                    .ignore_public_acls(true)
+                    .restrict_public_buckets(true)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| fail("public access block", describe(&e)))?;
+    }
+    if super::differs(want, have, "encryption") {
+        s3.put_bucket_encryption()
+            .bucket(name)
+            .server_side_encryption_configuration(
+                t::ServerSideEncryptionConfiguration::builder()
+                    .rules(
+                        t::ServerSideEncryptionRule::builder()
+                            .apply_server_side_encryption_by_default(
+                                t::ServerSideEncryptionByDefault::builder()
+                                    .sse_algorithm(t::ServerSideEncryption::Aes256)
+                                    .build()?,
+                            )
+                            .build(),
+                    )
+                    .build()?,
+            )
+            .send()
+            .await
+            .map_err(|e| fail("encryption", describe(&e)))?;
+    }
+    if super::differs(want, have, "versioning") {
+        let status = if want.props["versioning"] == json!(true) {
+            t::BucketVersioningStatus::Enabled
+        } else {
+            t::BucketVersioningStatus::Suspended
+        };
+        s3.put_bucket_versioning()
+            .bucket(name)
+            .versioning_configuration(t::VersioningConfiguration::builder().status(status).build())
+            .send()
+            .await
+            .map_err(|e| fail("versioning", describe(&e)))?;
+    }
+    if super::differs(want, have, "tags") {
+        let tags = super::string_map(&want.props, "tags")
+            .into_iter()
+            .map(|(k, v)| t::Tag::builder().key(k).value(v).build())
+            .collect::<Result<Vec<_>, _>>()?;
+        s3.put_bucket_tagging()
+            .bucket(name)
+            .tagging(t::Tagging::builder().set_tag_set(Some(tags)).build()?)
+            .send()
+            .await
+            .map_err(|e| fail("tags", describe(&e)))?;
+    }
+    if super::differs(want, have, "lifecycle") {
+        let rules = want.props["lifecycle"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if rules.is_empty() {
+            s3.delete_bucket_lifecycle()
+                .bucket(name)
+                .send()
+                .await
+                .map_err(|e| fail("lifecycle", describe(&e)))?;
+        } else {
+            let rules = rules
+                .iter()
+                .map(lifecycle_rule_sdk)
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            s3.put_bucket_lifecycle_configuration()
+                .bucket(name)
+                .lifecycle_configuration(
+                    t::BucketLifecycleConfiguration::builder()
+                        .set_rules(Some(rules))
+                        .build()?,
+                )
+                .send()
+                .await
+                .map_err(|e| fail("lifecycle", describe(&e)))?;
+        }
+    }
+    if super::differs(want, have, "policy") {
+        match &want.props["policy"] {
+            Value::Null => {
+                s3.delete_bucket_policy()
+                    .bucket(name)
+                    .send()
+                    .await
+                    .map_err(|e| fail("policy", describe(&e)))?;
+            }
+            policy => {
+                s3.put_bucket_policy()
+                    .bucket(name)
+                    .policy(policy.to_string())
+                    .send()
+                    .await
+                    .map_err(|e| fail("policy", describe(&e)))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn lifecycle_rule_sdk(rule: &Value) -> anyhow::Result<aws_sdk_s3::types::LifecycleRule> {
+    use aws_sdk_s3::types as t;
+    let days = |key: &str| rule[key].as_u64().and_then(|d| i32::try_from(d).ok());
+    let mut builder = t::LifecycleRule::builder()
+        .id(rule["id"].as_str().unwrap_or_default())
+        .status(t::ExpirationStatus::Enabled)
+        .filter(
+            t::LifecycleRuleFilter::builder()
+                .prefix(rule["prefix"].as_str().unwrap_or_default())
+                .build(),
+        );
+    if let (Some(days), Some(class)) = (days("transition_days"), rule["storage_class"].as_str()) {
+        builder = builder.transitions(
+            t::Transition::builder()
+                .days(days)
+                .storage_class(t::TransitionStorageClass::from(class))
+                .build(),
+        );
+    }
+    if let Some(days) = days("expiration_days") {
+        builder = builder.expiration(t::LifecycleExpiration::builder().days(days).build());
+    }
+    if let Some(days) = days("noncurrent_expiration_days") {
+        builder = builder.noncurrent_version_expiration(
+            t::NoncurrentVersionExpiration::builder()
+                .noncurrent_days(days)
+                .build(),
+        );
+    }
+    Ok(builder.build()?)
+}
+
+/// Object and version counts (versions include delete markers), for `destroy`'s report.
+pub async fn contents(clients: &Clients, name: &str) -> anyhow::Result<(usize, usize)> {
+    let mut objects = 0;
+    let mut versions = 0;
+    // ListObjectVersions pages by (key marker, version marker); the SDK has no paginator.
+    let mut markers: (Option<String>, Option<String>) = (None, None);
+    loop {
+        let page = clients
+            .s3
+            .list_object_versions()
+            .bucket(name)
+            .set_key_marker(markers.0.take())
+            .set_version_id_marker(markers.1.take())
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "while listing the objects of bucket `{name}`: {}",
+                    describe(&e)
+                )
+            })?;
+        objects += page
+            .versions()
+            .iter()
+            .filter(|v| v.is_latest() == Some(true))
+            .count();
+        versions += page.versions().len() + page.delete_markers().len();
+        if page.is_truncated() != Some(true) {
+            break;
+        }
+        markers = (
+            page.next_key_marker().map(str::to_owned),
+            page.next_version_id_marker().map(str::to_owned),
+        );
+        if markers.0.is_none() {
+            break;
+        }
+    }
+    Ok((objects, versions))
+}
+
+/// Deletes the bucket. A non-empty bucket is emptied first only when `force_destroy`;
+/// otherwise it is kept and reported.
+pub async fn delete(clients: &Clients, name: &str, force_destroy: bool) -> anyhow::Result<Removal> {
+    use aws_sdk_s3::types as t;
+    let (objects, versions) = contents(clients, name).await?;
+    if versions > 0 && !force_destroy {
+        return Ok(Removal::KeptNotEmpty { objects, versions });
+    }
+    let mut removed = 0;
+    loop {
+        let page = clients
+            .s3
+            .list_object_versions()
+            .bucket(name)
+            .max_keys(1000)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "while listing the objects of bucket `{name}`: {}",
+                    describe(&e)
+                )
+            })?;
+        let ids: Vec<t::ObjectIdentifier> = page
+            .versions()
+            .iter()
+            .map(|v| (v.key(), v.version_id()))
+            .chain(
+                page.delete_markers()
+                    .iter()
+                    .map(|m| (m.key(), m.version_id())),
+            )
+            .filter_map(|(key, version)| {
+                t::ObjectIdentifier::builder()
+                    .key(key?)
+                    .set_version_id(version.map(str::to_owned))
+                    .build()
+                    .ok()
+            })
+            .collect();
+        if ids.is_empty() {
+            break;
+        }
+        removed += ids.len();
+        clients
+            .s3
+            .delete_objects()
+            .bucket(name)
+            .delete(
+                t::Delete::builder()
+                    .set_objects(Some(ids))
+                    .quiet(true)
+                    .build()?,
+            )
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("while emptying bucket `{name}`: {}", describe(&e)))?;
+    }
+    match clients.s3.delete_bucket().bucket(name).send().await {
+        Ok(_) => {}
+        Err(err) if error_code(&err) == Some("NoSuchBucket") => {}
+        Err(err) => anyhow::bail!("while deleting bucket `{name}`: {}", describe(&err)),
+    }
+    Ok(Removal::Deleted {
+        versions_removed: removed,
+    })
+}

@@ -1,0 +1,324 @@
+//! Lambda functions: runtime, handler, architecture, memory, timeout, environment, role and
+//! tags. The code hash is compared once the bundle exists (`deploy` builds it).
+
+use serde_json::{json, Value};
+
+use super::{Address, Artifacts, Desired, Kind, Observed, Props, ReadCtx};
+use crate::aws::{describe, error_code, Clients};
+use crate::stack::resolved::ResolvedStack;
+
+pub const RUNTIME: &str = "provided.al2023";
+pub const HANDLER: &str = "bootstrap";
+pub const ARCHITECTURE: &str = "x86_64";
+
+pub fn desired(stack: &ResolvedStack, artifacts: &Artifacts) -> Vec<Desired> {
+    stack
+        .functions
+        .values()
+        .map(|function| {
+            let mut props = Props::new();
+            props.insert("runtime".into(), json!(RUNTIME));
+            props.insert("handler".into(), json!(HANDLER));
+            props.insert("architecture".into(), json!(ARCHITECTURE));
+            props.insert("memory".into(), json!(function.memory));
+            props.insert("timeout".into(), json!(function.timeout));
+            props.insert("environment".into(), json!(function.environment));
+            props.insert("role".into(), json!(function.role_arn));
+            props.insert("tags".into(), json!(stack.tags));
+            if let Some(artifact) = artifacts.get(&function.package) {
+                props.insert("code_sha256".into(), json!(artifact.code_sha256));
+            }
+            Desired {
+                address: Address::new(Kind::Function, &function.logical),
+                physical: function.name.clone(),
+                props,
+                depends_on: vec![Address::new(Kind::Role, &function.logical)],
+                retain: false,
+            }
+        })
+        .collect()
+}
+
+pub async fn read(
+    clients: &Clients,
+    _ctx: &ReadCtx,
+    name: &str,
+) -> anyhow::Result<Option<Observed>> {
+    let out = match clients
+        .lambda
+        .get_function()
+        .function_name(name)
+        .send()
+        .await
+    {
+        Ok(out) => out,
+        Err(err) if error_code(&err) == Some("ResourceNotFoundException") => return Ok(None),
+        Err(err) => anyhow::bail!("while reading Lambda function `{name}`: {}", describe(&err)),
+    };
+    let Some(config) = out.configuration() else {
+        return Ok(None);
+    };
+    let environment: serde_json::Map<String, Value> = config
+        .environment()
+        .and_then(|e| e.variables())
+        .map(|vars| vars.iter().map(|(k, v)| (k.clone(), json!(v))).collect())
+        .unwrap_or_default();
+    let tags: serde_json::Map<String, Value> = out
+        .tags()
+        .map(|tags| tags.iter().map(|(k, v)| (k.clone(), json!(v))).collect())
+        .unwrap_or_default();
+    let mut props = Props::new();
+    props.insert(
+        "runtime".into(),
+        json!(config.runtime().map(|r| r.as_str())),
+    );
+    props.insert("handler".into(), json!(config.handler()));
+    props.insert(
+        "architecture".into(),
+        json!(config
+            .architectures()
+            .first()
+            .map(|a| a.as_str())
+            .unwrap_or(ARCHITECTURE)),
+    );
+    props.insert("memory".into(), json!(config.memory_size()));
+    props.insert("timeout".into(), json!(config.timeout()));
+    props.insert("environment".into(), Value::Object(environment));
+    props.insert("role".into(), json!(config.role()));
+    props.insert("tags".into(), Value::Object(tags));
+    props.insert("code_sha256".into(), json!(config.code_sha256()));
+    Ok(Some(Observed {
+        physical: name.to_owned(),
+        props,
+    }))
+}
+
+/// How long to keep retrying while IAM propagates a new role to Lambda.
+const ROLE_PROPAGATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(90);
+/// How long a function may take to become Active / finish an update.
+const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+fn environment(props: &Props) -> aws_sdk_lambda::types::Environment {
+    aws_sdk_lambda::types::Environment::builder()
+        .set_variables(Some(
+            super::string_map(props, "environment")
+                .into_iter()
+                .collect(),
+        ))
+        .build()
+}
+
+fn as_i32(props: &Props, key: &str) -> Option<i32> {
+    props.get(key)?.as_u64().and_then(|v| i32::try_from(v).ok())
+}
+
+/// Lambda's answer while a just-created role is not yet visible to it.
+fn is_role_not_ready(err: &str) -> bool {
+    err.contains("cannot be assumed by Lambda")
+}
+
+/// `on_wait` is told each time creation waits for IAM propagation (for progress output).
+pub async fn create(
+    clients: &Clients,
+    ctx: &ReadCtx,
+    want: &Desired,
+    artifact: &super::Artifact,
+    on_wait: &(dyn Fn(&str) + Sync),
+) -> anyhow::Result<()> {
+    use aws_sdk_lambda::types as t;
+    let name = want.physical.as_str();
+    let started = std::time::Instant::now();
+    let mut delay = std::time::Duration::from_secs(1);
+    loop {
+        let attempt = clients
+            .lambda
+            .create_function()
+            .function_name(name)
+            .runtime(t::Runtime::from(RUNTIME))
+            .handler(HANDLER)
+            .architectures(t::Architecture::from(ARCHITECTURE))
+            .role(want.props["role"].as_str().unwrap_or_default())
+            .set_memory_size(as_i32(&want.props, "memory"))
+            .set_timeout(as_i32(&want.props, "timeout"))
+            .environment(environment(&want.props))
+            .code(
+                t::FunctionCode::builder()
+                    .s3_bucket(&artifact.bucket)
+                    .s3_key(&artifact.key)
+                    .build(),
+            )
+            .set_tags(Some(
+                super::string_map(&want.props, "tags").into_iter().collect(),
+            ))
+            .send()
+            .await;
+        match attempt {
+            Ok(_) => break,
+            Err(err) if error_code(&err) == Some("ResourceConflictException") => {
+                // Created by an interrupted run: converge it.
+                let have = read(clients, ctx, name).await?;
+                return update(clients, ctx, want, have.as_ref(), Some(artifact)).await;
+            }
+            Err(err) => {
+                let text = describe(&err);
+                if is_role_not_ready(&text) && started.elapsed() < ROLE_PROPAGATION_TIMEOUT {
+                    on_wait("waiting for the new IAM role to propagate");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(std::time::Duration::from_secs(8));
+                    continue;
+                }
+                anyhow::bail!("while creating Lambda function `{name}`: {text}");
+            }
+        }
+    }
+    wait_settled(clients, name).await?;
+    set_recursion_terminate(clients, name).await
+}
+
+/// S3 → Lambda → S3 loops are stopped by Lambda itself when detected.
+async fn set_recursion_terminate(clients: &Clients, name: &str) -> anyhow::Result<()> {
+    clients
+        .lambda
+        .put_function_recursion_config()
+        .function_name(name)
+        .recursive_loop(aws_sdk_lambda::types::RecursiveLoop::Terminate)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "while setting the recursion-loop guard of `{name}`: {}",
+                describe(&e)
+            )
+        })?;
+    Ok(())
+}
+
+/// Waits until the function is `Active` and its last update `Successful`.
+pub async fn wait_settled(clients: &Clients, name: &str) -> anyhow::Result<()> {
+    use aws_sdk_lambda::types::{LastUpdateStatus, State};
+    let started = std::time::Instant::now();
+    loop {
+        let config = clients
+            .lambda
+            .get_function_configuration()
+            .function_name(name)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "while waiting for Lambda function `{name}`: {}",
+                    describe(&e)
+                )
+            })?;
+        let state = config.state().cloned();
+        let update = config.last_update_status().cloned();
+        match (&state, &update) {
+            (Some(State::Failed), _) | (_, Some(LastUpdateStatus::Failed)) => anyhow::bail!(
+                "Lambda function `{name}` failed to settle: {}",
+                config
+                    .state_reason()
+                    .or(config.last_update_status_reason())
+                    .unwrap_or("no reason given")
+            ),
+            (Some(State::Pending), _) | (_, Some(LastUpdateStatus::InProgress)) => {}
+            _ => return Ok(()),
+        }
+        if started.elapsed() > SETTLE_TIMEOUT {
+            anyhow::bail!(
+                "Lambda function `{name}` did not become Active within {SETTLE_TIMEOUT:?}"
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+pub async fn update(
+    clients: &Clients,
+    ctx: &ReadCtx,
+    want: &Desired,
+    have: Option<&Observed>,
+    artifact: Option<&super::Artifact>,
+) -> anyhow::Result<()> {
+    use aws_sdk_lambda::types as t;
+    let name = want.physical.as_str();
+    let config_keys = [
+        "runtime",
+        "handler",
+        "memory",
+        "timeout",
+        "environment",
+        "role",
+    ];
+    if config_keys.iter().any(|k| super::differs(want, have, k)) {
+        clients
+            .lambda
+            .update_function_configuration()
+            .function_name(name)
+            .runtime(t::Runtime::from(RUNTIME))
+            .handler(HANDLER)
+            .role(want.props["role"].as_str().unwrap_or_default())
+            .set_memory_size(as_i32(&want.props, "memory"))
+            .set_timeout(as_i32(&want.props, "timeout"))
+            .environment(environment(&want.props))
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "while updating the configuration of `{name}`: {}",
+                    describe(&e)
+                )
+            })?;
+        wait_settled(clients, name).await?;
+    }
+    let code_changed =
+        super::differs(want, have, "code_sha256") || super::differs(want, have, "architecture");
+    if let (true, Some(artifact)) = (code_changed, artifact) {
+        clients
+            .lambda
+            .update_function_code()
+            .function_name(name)
+            .s3_bucket(&artifact.bucket)
+            .s3_key(&artifact.key)
+            .architectures(t::Architecture::from(ARCHITECTURE))
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!("while updating the code of `{name}`: {}", describe(&e))
+            })?;
+        wait_settled(clients, name).await?;
+    }
+    if super::differs(want, have, "tags") {
+        let arn = format!(
+            "arn:aws:lambda:{}:{}:function:{name}",
+            ctx.region, ctx.account
+        );
+        clients
+            .lambda
+            .tag_resource()
+            .resource(arn)
+            .set_tags(Some(
+                super::string_map(&want.props, "tags").into_iter().collect(),
+            ))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("while tagging `{name}`: {}", describe(&e)))?;
+    }
+    Ok(())
+}
+
+pub async fn delete(clients: &Clients, name: &str) -> anyhow::Result<()> {
+    match clients
+        .lambda
+        .delete_function()
+        .function_name(name)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(err) if error_code(&err) == Some("ResourceNotFoundException") => Ok(()),
+        Err(err) => anyhow::bail!(
+            "while deleting Lambda function `{name}`: {}",
+            describe(&err)
+        ),
+    }
+}

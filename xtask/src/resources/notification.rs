@@ -1,0 +1,315 @@
+//! Bucket notification entries that invoke our functions. A bucket has one notification
+//! configuration shared with everyone: we own only the entries whose id starts with
+//! `stripstack-`, and reads report only those (writes must keep the others).
+
+use serde_json::{json, Value};
+
+use super::{Address, Desired, Kind, Observed, Props, ReadCtx};
+use crate::aws::{describe, Clients};
+use crate::stack::resolved::ResolvedStack;
+
+/// Prefix of every notification entry id this tool owns.
+pub const ID_PREFIX: &str = "stripstack-";
+
+pub fn desired(stack: &ResolvedStack) -> Vec<Desired> {
+    let mut per_bucket: std::collections::BTreeMap<&str, Vec<Value>> = Default::default();
+    for function in stack.functions.values() {
+        for (index, trigger) in function.triggers.iter().enumerate() {
+            let mut events: Vec<&str> = trigger.events.iter().map(|e| e.s3_event()).collect();
+            events.sort_unstable();
+            events.dedup();
+            let suffixes: Vec<&str> = if trigger.suffixes.is_empty() {
+                vec![""]
+            } else {
+                trigger.suffixes.iter().map(String::as_str).collect()
+            };
+            for suffix in suffixes {
+                per_bucket
+                    .entry(trigger.bucket.as_str())
+                    .or_default()
+                    .push(json!({
+                        "id": format!("{ID_PREFIX}{}-{index}{suffix}", function.logical),
+                        "function_arn": function.arn,
+                        "events": events,
+                        "prefix": trigger.prefix,
+                        "suffix": suffix,
+                    }));
+            }
+        }
+    }
+    per_bucket
+        .into_iter()
+        .filter_map(|(logical, mut entries)| {
+            let bucket = stack.buckets.get(logical)?;
+            entries.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+            let mut props = Props::new();
+            props.insert("entries".into(), Value::Array(entries));
+            let depends_on = stack
+                .functions
+                .values()
+                .filter(|f| f.triggers.iter().any(|t| t.bucket == logical))
+                .map(|f| Address::new(Kind::Permission, format!("{}.{logical}", f.logical)))
+                .chain([Address::new(Kind::Bucket, logical)])
+                .collect();
+            Some(Desired {
+                address: Address::new(Kind::Notification, logical),
+                physical: bucket.name.clone(),
+                props,
+                depends_on,
+                retain: false,
+            })
+        })
+        .collect()
+}
+
+pub async fn read(
+    clients: &Clients,
+    _ctx: &ReadCtx,
+    bucket: &str,
+) -> anyhow::Result<Option<Observed>> {
+    let config = match clients
+        .s3
+        .get_bucket_notification_configuration()
+        .bucket(bucket)
+        .send()
+        .await
+    {
+        Ok(out) => out,
+        Err(err) if crate::aws::error_code(&err) == Some("NoSuchBucket") => return Ok(None),
+        Err(err) => anyhow::bail!(
+            "while reading the notification configuration of bucket `{bucket}`: {}",
+            describe(&err)
+        ),
+    };
+    let mut entries: Vec<Value> = config
+        .lambda_function_configurations()
+        .iter()
+        .filter(|c| c.id().is_some_and(|id| id.starts_with(ID_PREFIX)))
+        .map(|c| {
+            let mut events: Vec<&str> = c.events().iter().map(|e| e.as_str()).collect();
+            events.sort_unstable();
+            events.dedup();
+            let rules = c
+                .filter()
+                .and_then(|f| f.key())
+                .map(|k| k.filter_rules())
+                .unwrap_or_default();
+            let rule = |name: &str| {
+                rules
+                    .iter()
+                    .find(|r| {
+                        r.name()
+                            .is_some_and(|n| n.as_str().eq_ignore_ascii_case(name))
+                    })
+                    .and_then(|r| r.value())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            json!({
+                "id": c.id(),
+                "function_arn": c.lambda_function_arn(),
+                "events": events,
+                "prefix": rule("prefix"),
+                "suffix": rule("suffix"),
+            })
+        })
+        .collect();
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    entries.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    let mut props = Props::new();
+    props.insert("entries".into(), Value::Array(entries));
+    Ok(Some(Observed {
+        physical: bucket.to_owned(),
+        props,
+    }))
+}
+
+/// Read-modify-write of the bucket's notification configuration: our entries become
+/// `entries`, everyone else's are kept untouched. Overlapping rules are refused, as S3
+/// would refuse them (and the emulator silently accepts them).
+pub async fn put(clients: &Clients, bucket: &str, entries: &[Value]) -> anyhow::Result<()> {
+    use aws_sdk_s3::types as t;
+    let current = clients
+        .s3
+        .get_bucket_notification_configuration()
+        .bucket(bucket)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "while reading the notification configuration of bucket `{bucket}`: {}",
+                describe(&e)
+            )
+        })?;
+    let mut lambdas: Vec<t::LambdaFunctionConfiguration> = current
+        .lambda_function_configurations()
+        .iter()
+        .filter(|c| !c.id().is_some_and(|id| id.starts_with(ID_PREFIX)))
+        .cloned()
+        .collect();
+    for entry in entries {
+        lambdas.push(to_sdk(entry)?);
+    }
+    check_overlaps(
+        bucket,
+        &lambdas,
+        current.queue_configurations(),
+        current.topic_configurations(),
+    )?;
+    let config = t::NotificationConfiguration::builder()
+        .set_lambda_function_configurations(Some(lambdas))
+        .set_queue_configurations(Some(current.queue_configurations().to_vec()))
+        .set_topic_configurations(Some(current.topic_configurations().to_vec()))
+        .set_event_bridge_configuration(current.event_bridge_configuration().cloned())
+        .build();
+    clients
+        .s3
+        .put_bucket_notification_configuration()
+        .bucket(bucket)
+        .notification_configuration(config)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "while writing the notification configuration of bucket `{bucket}`: {}",
+                describe(&e)
+            )
+        })?;
+    Ok(())
+}
+
+fn to_sdk(entry: &Value) -> anyhow::Result<aws_sdk_s3::types::LambdaFunctionConfiguration> {
+    use aws_sdk_s3::types as t;
+    let text = |key: &str| entry[key].as_str().unwrap_or_default().to_owned();
+    let mut rules = Vec::new();
+    for (name, key) in [
+        (t::FilterRuleName::Prefix, "prefix"),
+        (t::FilterRuleName::Suffix, "suffix"),
+    ] {
+        if !text(key).is_empty() {
+            rules.push(t::FilterRule::builder().name(name).value(text(key)).build());
+        }
+    }
+    let events = entry["events"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(t::Event::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(t::LambdaFunctionConfiguration::builder()
+        .id(text("id"))
+        .lambda_function_arn(text("function_arn"))
+        .set_events(Some(events))
+        .filter(
+            t::NotificationConfigurationFilter::builder()
+                .key(
+                    t::S3KeyFilter::builder()
+                        .set_filter_rules(Some(rules))
+                        .build(),
+                )
+                .build(),
+        )
+        .build()?)
+}
+
+/// One rule's (events, prefix, suffix), for the overlap check.
+struct Rule {
+    id: String,
+    events: Vec<String>,
+    prefix: String,
+    suffix: String,
+}
+
+fn rule_of(
+    id: Option<&str>,
+    events: &[aws_sdk_s3::types::Event],
+    filter: Option<&aws_sdk_s3::types::NotificationConfigurationFilter>,
+) -> Rule {
+    let rules = filter
+        .and_then(|f| f.key())
+        .map(|k| k.filter_rules())
+        .unwrap_or_default();
+    let value = |name: &str| {
+        rules
+            .iter()
+            .find(|r| {
+                r.name()
+                    .is_some_and(|n| n.as_str().eq_ignore_ascii_case(name))
+            })
+            .and_then(|r| r.value())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    Rule {
+        id: id.unwrap_or("(no id)").to_owned(),
+        events: events.iter().map(|e| e.as_str().to_owned()).collect(),
+        prefix: value("prefix"),
+        suffix: value("suffix"),
+    }
+}
+
+/// Whether two event patterns (`s3:ObjectCreated:*`, `s3:ObjectCreated:Put`) can match the
+/// same event.
+fn events_overlap(a: &str, b: &str) -> bool {
+    let stem = |e: &str| e.trim_end_matches('*').to_owned();
+    let (sa, sb) = (stem(a), stem(b));
+    sa.starts_with(&sb) || sb.starts_with(&sa)
+}
+
+fn check_overlaps(
+    bucket: &str,
+    lambdas: &[aws_sdk_s3::types::LambdaFunctionConfiguration],
+    queues: &[aws_sdk_s3::types::QueueConfiguration],
+    topics: &[aws_sdk_s3::types::TopicConfiguration],
+) -> anyhow::Result<()> {
+    let rules: Vec<Rule> = lambdas
+        .iter()
+        .map(|c| rule_of(c.id(), c.events(), c.filter()))
+        .chain(
+            queues
+                .iter()
+                .map(|c| rule_of(c.id(), c.events(), c.filter())),
+        )
+        .chain(
+            topics
+                .iter()
+                .map(|c| rule_of(c.id(), c.events(), c.filter())),
+        )
+        .collect();
+    for (i, a) in rules.iter().enumerate() {
+        for b in &rules[i + 1..] {
+            let events = a
+                .events
+                .iter()
+                .any(|x| b.events.iter().any(|y| events_overlap(x, y)));
+            let prefixes = a.prefix.starts_with(&b.prefix) || b.prefix.starts_with(&a.prefix);
+            let suffixes = a.suffix.ends_with(&b.suffix) || b.suffix.ends_with(&a.suffix);
+            if events && prefixes && suffixes {
+                anyhow::bail!(
+                    "notification rules `{}` and `{}` on bucket `{bucket}` overlap (prefix `{}`/`{}`, \
+                     suffix `{}`/`{}`): S3 rejects overlapping rules for the same event type. \
+                     Give the triggers disjoint prefixes or suffixes",
+                    a.id, b.id, a.prefix, b.prefix, a.suffix, b.suffix
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_patterns_overlap_by_prefix() {
+        assert!(events_overlap("s3:ObjectCreated:*", "s3:ObjectCreated:Put"));
+        assert!(events_overlap("s3:ObjectCreated:*", "s3:ObjectCreated:*"));
+        assert!(!events_overlap("s3:ObjectCreated:*", "s3:ObjectRemoved:*"));
+    }
+}

@@ -1,0 +1,156 @@
+//! SSM parameters: type, value and tags. SecureString values are compared by SHA-256 and
+//! never printed; the plaintext only ever exists in memory during a read or a write.
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::{Address, Desired, Kind, Observed, Props, ReadCtx};
+use crate::aws::{describe, error_code, Clients};
+use crate::stack::resolved::ResolvedStack;
+
+pub fn desired(stack: &ResolvedStack) -> Vec<Desired> {
+    stack
+        .parameters
+        .values()
+        .map(|param| {
+            let mut props = Props::new();
+            if param.secure {
+                props.insert("type".into(), json!("SecureString"));
+                props.insert("value_sha256".into(), json!(sha256_hex(&param.value)));
+            } else {
+                props.insert("type".into(), json!("String"));
+                props.insert("value".into(), json!(param.value));
+            }
+            props.insert("tags".into(), json!(stack.tags));
+            Desired {
+                address: Address::new(Kind::Parameter, &param.name),
+                physical: param.name.clone(),
+                props,
+                depends_on: Vec::new(),
+                retain: false,
+            }
+        })
+        .collect()
+}
+
+pub fn sha256_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+pub async fn read(
+    clients: &Clients,
+    _ctx: &ReadCtx,
+    name: &str,
+) -> anyhow::Result<Option<Observed>> {
+    let got = clients
+        .ssm
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await;
+    let parameter = match got {
+        Ok(out) => match out.parameter {
+            Some(p) => p,
+            None => return Ok(None),
+        },
+        Err(err) if error_code(&err) == Some("ParameterNotFound") => return Ok(None),
+        Err(err) => anyhow::bail!("while reading SSM parameter `{name}`: {}", describe(&err)),
+    };
+    let kind = parameter
+        .r#type()
+        .map(|t| t.as_str().to_owned())
+        .unwrap_or_else(|| "String".to_owned());
+    let value = parameter.value().unwrap_or_default();
+    let mut props = Props::new();
+    if kind == "SecureString" {
+        props.insert("value_sha256".into(), json!(sha256_hex(value)));
+    } else {
+        props.insert("value".into(), json!(value));
+    }
+    props.insert("type".into(), json!(kind));
+
+    let tags = clients
+        .ssm
+        .list_tags_for_resource()
+        .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
+        .resource_id(name)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "while reading the tags of SSM parameter `{name}`: {}",
+                describe(&e)
+            )
+        })?;
+    let tags: serde_json::Map<String, Value> = tags
+        .tag_list()
+        .iter()
+        .map(|t| (t.key().to_owned(), json!(t.value())))
+        .collect();
+    props.insert("tags".into(), Value::Object(tags));
+    Ok(Some(Observed {
+        physical: name.to_owned(),
+        props,
+    }))
+}
+
+/// Writes the value (from the stack: the plan holds only a hash of secure values) and tags.
+pub async fn put(
+    clients: &Clients,
+    want: &Desired,
+    have: Option<&Observed>,
+    param: &crate::stack::resolved::Parameter,
+) -> anyhow::Result<()> {
+    let name = want.physical.as_str();
+    let value_changed = have.is_none()
+        || super::differs(want, have, "value")
+        || super::differs(want, have, "value_sha256")
+        || super::differs(want, have, "type");
+    if value_changed {
+        let kind = if param.secure {
+            aws_sdk_ssm::types::ParameterType::SecureString
+        } else {
+            aws_sdk_ssm::types::ParameterType::String
+        };
+        clients
+            .ssm
+            .put_parameter()
+            .name(name)
+            .value(&param.value)
+            .r#type(kind)
+            .set_description(param.description.clone())
+            .overwrite(true)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!("while writing SSM parameter `{name}`: {}", describe(&e))
+            })?;
+    }
+    if super::differs(want, have, "tags") {
+        let tags = super::string_map(&want.props, "tags")
+            .into_iter()
+            .map(|(k, v)| Ok(aws_sdk_ssm::types::Tag::builder().key(k).value(v).build()?))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        clients
+            .ssm
+            .add_tags_to_resource()
+            .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
+            .resource_id(name)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!("while tagging SSM parameter `{name}`: {}", describe(&e))
+            })?;
+    }
+    Ok(())
+}
+
+pub async fn delete(clients: &Clients, name: &str) -> anyhow::Result<()> {
+    match clients.ssm.delete_parameter().name(name).send().await {
+        Ok(_) => Ok(()),
+        Err(err) if error_code(&err) == Some("ParameterNotFound") => Ok(()),
+        Err(err) => anyhow::bail!("while deleting SSM parameter `{name}`: {}", describe(&err)),
+    }
+}

@@ -1,0 +1,163 @@
+//! The resource-policy statement that lets S3 invoke a function for one bucket, scoped
+//! with both `SourceArn` and `SourceAccount` (without the account, a bucket re-created
+//! under the same name in another account could invoke us).
+
+use serde_json::{json, Value};
+
+use super::{Address, Desired, Kind, Observed, Props, ReadCtx};
+use crate::aws::{describe, error_code, Clients};
+use crate::stack::resolved::ResolvedStack;
+
+/// Statement id for the permission of `bucket` (logical name).
+pub fn statement_id(bucket: &str) -> String {
+    format!("stripstack-s3-{bucket}")
+}
+
+/// The physical identity: `function-name/statement-id`.
+pub fn physical(function: &str, sid: &str) -> String {
+    format!("{function}/{sid}")
+}
+
+pub fn desired(stack: &ResolvedStack) -> Vec<Desired> {
+    let mut out = Vec::new();
+    for function in stack.functions.values() {
+        let mut buckets: Vec<&str> = function
+            .triggers
+            .iter()
+            .map(|t| t.bucket.as_str())
+            .collect();
+        buckets.sort_unstable();
+        buckets.dedup();
+        for logical in buckets {
+            let Some(bucket) = stack.buckets.get(logical) else {
+                continue;
+            };
+            let mut props = Props::new();
+            props.insert("action".into(), json!("lambda:InvokeFunction"));
+            props.insert("principal".into(), json!("s3.amazonaws.com"));
+            props.insert("source_arn".into(), json!(bucket.arn));
+            props.insert("source_account".into(), json!(stack.account));
+            out.push(Desired {
+                address: Address::new(Kind::Permission, format!("{}.{logical}", function.logical)),
+                physical: physical(&function.name, &statement_id(logical)),
+                props,
+                depends_on: vec![Address::new(Kind::Function, &function.logical)],
+                retain: false,
+            });
+        }
+    }
+    out
+}
+
+pub async fn read(
+    clients: &Clients,
+    _ctx: &ReadCtx,
+    physical: &str,
+) -> anyhow::Result<Option<Observed>> {
+    let Some((function, sid)) = physical.split_once('/') else {
+        anyhow::bail!("malformed permission id `{physical}` (expected FUNCTION/STATEMENT-ID)");
+    };
+    let policy = match clients
+        .lambda
+        .get_policy()
+        .function_name(function)
+        .send()
+        .await
+    {
+        Ok(out) => out.policy.unwrap_or_default(),
+        Err(err) if error_code(&err) == Some("ResourceNotFoundException") => return Ok(None),
+        Err(err) => anyhow::bail!(
+            "while reading the resource policy of Lambda function `{function}`: {}",
+            describe(&err)
+        ),
+    };
+    let policy: Value = serde_json::from_str(&policy).map_err(|e| {
+        anyhow::anyhow!("Lambda function `{function}` has an unreadable resource policy: {e}")
+    })?;
+    let statements = match &policy["Statement"] {
+        Value::Array(list) => list.clone(),
+        single @ Value::Object(_) => vec![single.clone()],
+        _ => Vec::new(),
+    };
+    let Some(statement) = statements.iter().find(|s| s["Sid"] == json!(sid)) else {
+        return Ok(None);
+    };
+    let principal = match &statement["Principal"] {
+        Value::String(p) => json!(p),
+        other => other["Service"].clone(),
+    };
+    let condition = &statement["Condition"];
+    let mut props = Props::new();
+    props.insert("action".into(), statement["Action"].clone());
+    props.insert("principal".into(), principal);
+    props.insert(
+        "source_arn".into(),
+        condition["ArnLike"]["AWS:SourceArn"].clone(),
+    );
+    props.insert(
+        "source_account".into(),
+        condition["StringEquals"]["AWS:SourceAccount"].clone(),
+    );
+    Ok(Some(Observed {
+        physical: physical.to_owned(),
+        props,
+    }))
+}
+
+pub async fn create(clients: &Clients, want: &Desired) -> anyhow::Result<()> {
+    let Some((function, sid)) = want.physical.split_once('/') else {
+        anyhow::bail!("malformed permission id `{}`", want.physical);
+    };
+    let text = |key: &str| {
+        want.props
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    match clients
+        .lambda
+        .add_permission()
+        .function_name(function)
+        .statement_id(sid)
+        .action(text("action"))
+        .principal(text("principal"))
+        .source_arn(text("source_arn"))
+        .source_account(text("source_account"))
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(err) => anyhow::bail!(
+            "while allowing S3 to invoke `{function}` ({sid}): {}",
+            describe(&err)
+        ),
+    }
+}
+
+/// A permission statement cannot be edited: remove and add again.
+pub async fn update(clients: &Clients, want: &Desired) -> anyhow::Result<()> {
+    delete(clients, &want.physical).await?;
+    create(clients, want).await
+}
+
+pub async fn delete(clients: &Clients, physical: &str) -> anyhow::Result<()> {
+    let Some((function, sid)) = physical.split_once('/') else {
+        anyhow::bail!("malformed permission id `{physical}`");
+    };
+    match clients
+        .lambda
+        .remove_permission()
+        .function_name(function)
+        .statement_id(sid)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(err) if error_code(&err) == Some("ResourceNotFoundException") => Ok(()),
+        Err(err) => anyhow::bail!(
+            "while removing permission `{sid}` from `{function}`: {}",
+            describe(&err)
+        ),
+    }
+}

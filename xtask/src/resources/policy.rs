@@ -1,0 +1,270 @@
+//! Customer-managed IAM policies (one per user, holding the user's `allow` statements):
+//! the default version's document and tags.
+
+use serde_json::{json, Value};
+
+use super::{
+    iam_tags, policy_doc, statements_document, Address, Desired, Kind, Observed, Props, ReadCtx,
+};
+use crate::aws::{describe, error_code, Clients};
+use crate::stack::resolved::ResolvedStack;
+
+pub fn desired(stack: &ResolvedStack) -> Vec<Desired> {
+    stack
+        .users
+        .values()
+        .map(|user| {
+            let mut props = Props::new();
+            props.insert(
+                "document".into(),
+                policy_doc::normalize_policy(&statements_document(&user.allow)),
+            );
+            props.insert("tags".into(), json!(stack.tags));
+            Desired {
+                address: Address::new(Kind::Policy, &user.logical),
+                physical: user.policy_name.clone(),
+                props,
+                depends_on: Vec::new(),
+                retain: false,
+            }
+        })
+        .collect()
+}
+
+pub fn arn(ctx: &ReadCtx, name: &str) -> String {
+    format!("arn:aws:iam::{}:policy/{name}", ctx.account)
+}
+
+pub async fn read(
+    clients: &Clients,
+    ctx: &ReadCtx,
+    name: &str,
+) -> anyhow::Result<Option<Observed>> {
+    let arn = arn(ctx, name);
+    let policy = match clients.iam.get_policy().policy_arn(&arn).send().await {
+        Ok(out) => match out.policy {
+            Some(p) => p,
+            None => return Ok(None),
+        },
+        Err(err) if error_code(&err) == Some("NoSuchEntity") => return Ok(None),
+        Err(err) => anyhow::bail!("while reading IAM policy `{name}`: {}", describe(&err)),
+    };
+    let version_id = policy.default_version_id().unwrap_or("v1");
+    let (version, tags) = tokio::join!(
+        clients
+            .iam
+            .get_policy_version()
+            .policy_arn(&arn)
+            .version_id(version_id)
+            .send(),
+        clients.iam.list_policy_tags().policy_arn(&arn).send(),
+    );
+    let version = version.map_err(|e| {
+        anyhow::anyhow!(
+            "while reading the document of IAM policy `{name}`: {}",
+            describe(&e)
+        )
+    })?;
+    let document = match version.policy_version().and_then(|v| v.document()) {
+        Some(text) => {
+            policy_doc::normalize_policy(&policy_doc::parse_policy(text).map_err(|e| {
+                anyhow::anyhow!("IAM policy `{name}` has an unreadable document: {e}")
+            })?)
+        }
+        None => Value::Null,
+    };
+    let tags = tags.map_err(|e| {
+        anyhow::anyhow!(
+            "while reading the tags of IAM policy `{name}`: {}",
+            describe(&e)
+        )
+    })?;
+    let mut props = Props::new();
+    props.insert("document".into(), document);
+    props.insert(
+        "tags".into(),
+        iam_tags(tags.tags().iter().map(|t| (t.key(), t.value()))),
+    );
+    Ok(Some(Observed {
+        physical: name.to_owned(),
+        props,
+    }))
+}
+
+/// IAM keeps at most five versions of a managed policy.
+const MAX_POLICY_VERSIONS: usize = 5;
+
+pub async fn create(clients: &Clients, ctx: &ReadCtx, want: &Desired) -> anyhow::Result<()> {
+    let name = want.physical.as_str();
+    let tags = tag_list(&want.props)?;
+    match clients
+        .iam
+        .create_policy()
+        .policy_name(name)
+        .policy_document(want.props["document"].to_string())
+        .set_tags(Some(tags))
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(err) if error_code(&err) == Some("EntityAlreadyExists") => {
+            let have = read(clients, ctx, name).await?;
+            update(clients, ctx, want, have.as_ref()).await
+        }
+        Err(err) => anyhow::bail!("while creating IAM policy `{name}`: {}", describe(&err)),
+    }
+}
+
+fn tag_list(props: &Props) -> anyhow::Result<Vec<aws_sdk_iam::types::Tag>> {
+    super::string_map(props, "tags")
+        .into_iter()
+        .map(|(k, v)| Ok(aws_sdk_iam::types::Tag::builder().key(k).value(v).build()?))
+        .collect()
+}
+
+/// A changed document becomes a new default version; the oldest non-default versions are
+/// pruned first so the limit of five is never hit.
+pub async fn update(
+    clients: &Clients,
+    ctx: &ReadCtx,
+    want: &Desired,
+    have: Option<&Observed>,
+) -> anyhow::Result<()> {
+    let name = want.physical.as_str();
+    let arn = arn(ctx, name);
+    if super::differs(want, have, "document") {
+        let versions = clients
+            .iam
+            .list_policy_versions()
+            .policy_arn(&arn)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "while listing versions of IAM policy `{name}`: {}",
+                    describe(&e)
+                )
+            })?;
+        let mut old: Vec<_> = versions
+            .versions()
+            .iter()
+            .filter(|v| !v.is_default_version())
+            .collect();
+        old.sort_by_key(|v| v.create_date().map(|d| d.secs()));
+        let excess = (versions.versions().len() + 1).saturating_sub(MAX_POLICY_VERSIONS);
+        for version in old.into_iter().take(excess) {
+            let Some(id) = version.version_id() else {
+                continue;
+            };
+            clients
+                .iam
+                .delete_policy_version()
+                .policy_arn(&arn)
+                .version_id(id)
+                .send()
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "while pruning IAM policy `{name}` version {id}: {}",
+                        describe(&e)
+                    )
+                })?;
+        }
+        clients
+            .iam
+            .create_policy_version()
+            .policy_arn(&arn)
+            .policy_document(want.props["document"].to_string())
+            .set_as_default(true)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("while updating IAM policy `{name}`: {}", describe(&e)))?;
+    }
+    if super::differs(want, have, "tags") {
+        clients
+            .iam
+            .tag_policy()
+            .policy_arn(&arn)
+            .set_tags(Some(tag_list(&want.props)?))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("while tagging IAM policy `{name}`: {}", describe(&e)))?;
+    }
+    Ok(())
+}
+
+/// Detaches the policy from every user/role/group, removes old versions, deletes it.
+pub async fn delete(clients: &Clients, ctx: &ReadCtx, name: &str) -> anyhow::Result<()> {
+    let arn = arn(ctx, name);
+    let iam = &clients.iam;
+    let entities = match iam.list_entities_for_policy().policy_arn(&arn).send().await {
+        Ok(out) => out,
+        Err(err) if error_code(&err) == Some("NoSuchEntity") => return Ok(()),
+        Err(err) => anyhow::bail!(
+            "while reading the attachments of IAM policy `{name}`: {}",
+            describe(&err)
+        ),
+    };
+    for user in entities.policy_users().iter().filter_map(|u| u.user_name()) {
+        iam.detach_user_policy()
+            .user_name(user)
+            .policy_arn(&arn)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "while detaching IAM policy `{name}` from `{user}`: {}",
+                    describe(&e)
+                )
+            })?;
+    }
+    for role in entities.policy_roles().iter().filter_map(|r| r.role_name()) {
+        iam.detach_role_policy()
+            .role_name(role)
+            .policy_arn(&arn)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "while detaching IAM policy `{name}` from `{role}`: {}",
+                    describe(&e)
+                )
+            })?;
+    }
+    let versions = iam
+        .list_policy_versions()
+        .policy_arn(&arn)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "while listing versions of IAM policy `{name}`: {}",
+                describe(&e)
+            )
+        })?;
+    for version in versions
+        .versions()
+        .iter()
+        .filter(|v| !v.is_default_version())
+    {
+        let Some(id) = version.version_id() else {
+            continue;
+        };
+        iam.delete_policy_version()
+            .policy_arn(&arn)
+            .version_id(id)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "while deleting IAM policy `{name}` version {id}: {}",
+                    describe(&e)
+                )
+            })?;
+    }
+    match iam.delete_policy().policy_arn(&arn).send().await {
+        Ok(_) => Ok(()),
+        Err(err) if error_code(&err) == Some("NoSuchEntity") => Ok(()),
+        Err(err) => anyhow::bail!("while deleting IAM policy `{name}`: {}", describe(&err)),
+    }
+}

@@ -1,0 +1,214 @@
+//! The function's IAM role: trust policy for lambda.amazonaws.com, one inline policy with
+//! exactly the function's `allow` statements (least privilege: nothing is added), and tags.
+
+use serde_json::{json, Value};
+
+use super::{
+    iam_tags, policy_doc, statements_document, Address, Desired, Kind, Observed, Props, ReadCtx,
+};
+use crate::aws::{describe, error_code, Clients};
+use crate::stack::resolved::ResolvedStack;
+
+/// Name of the inline policy on every role this tool manages.
+pub const INLINE_POLICY_NAME: &str = "stripstack";
+
+pub fn desired(stack: &ResolvedStack) -> Vec<Desired> {
+    stack
+        .functions
+        .values()
+        .map(|function| {
+            let mut props = Props::new();
+            props.insert(
+                "trust_policy".into(),
+                policy_doc::normalize_policy(&lambda_trust_policy()),
+            );
+            props.insert(
+                "policy".into(),
+                policy_doc::normalize_policy(&statements_document(&function.allow)),
+            );
+            props.insert("tags".into(), json!(stack.tags));
+            Desired {
+                address: Address::new(Kind::Role, &function.logical),
+                physical: function.role_name.clone(),
+                props,
+                depends_on: Vec::new(),
+                retain: false,
+            }
+        })
+        .collect()
+}
+
+pub fn lambda_trust_policy() -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": { "Service": "lambda.amazonaws.com" },
+            "Action": "sts:AssumeRole"
+        }]
+    })
+}
+
+pub async fn read(
+    clients: &Clients,
+    _ctx: &ReadCtx,
+    name: &str,
+) -> anyhow::Result<Option<Observed>> {
+    let iam = &clients.iam;
+    let role = match iam.get_role().role_name(name).send().await {
+        Ok(out) => match out.role {
+            Some(r) => r,
+            None => return Ok(None),
+        },
+        Err(err) if error_code(&err) == Some("NoSuchEntity") => return Ok(None),
+        Err(err) => anyhow::bail!("while reading IAM role `{name}`: {}", describe(&err)),
+    };
+    let trust = match role.assume_role_policy_document() {
+        Some(text) => {
+            policy_doc::normalize_policy(&policy_doc::parse_policy(text).map_err(|e| {
+                anyhow::anyhow!("IAM role `{name}` has an unreadable trust policy: {e}")
+            })?)
+        }
+        None => Value::Null,
+    };
+    let inline = match iam
+        .get_role_policy()
+        .role_name(name)
+        .policy_name(INLINE_POLICY_NAME)
+        .send()
+        .await
+    {
+        Ok(out) => {
+            policy_doc::normalize_policy(&policy_doc::parse_policy(out.policy_document()).map_err(
+                |e| anyhow::anyhow!("IAM role `{name}` has an unreadable inline policy: {e}"),
+            )?)
+        }
+        Err(err) if error_code(&err) == Some("NoSuchEntity") => Value::Null,
+        Err(err) => anyhow::bail!(
+            "while reading the inline policy of IAM role `{name}`: {}",
+            describe(&err)
+        ),
+    };
+    let mut props = Props::new();
+    props.insert("trust_policy".into(), trust);
+    props.insert("policy".into(), inline);
+    props.insert(
+        "tags".into(),
+        iam_tags(role.tags().iter().map(|t| (t.key(), t.value()))),
+    );
+    Ok(Some(Observed {
+        physical: name.to_owned(),
+        props,
+    }))
+}
+
+fn tag_list(props: &Props) -> anyhow::Result<Vec<aws_sdk_iam::types::Tag>> {
+    super::string_map(props, "tags")
+        .into_iter()
+        .map(|(k, v)| Ok(aws_sdk_iam::types::Tag::builder().key(k).value(v).build()?))
+        .collect()
+}
+
+pub async fn create(clients: &Clients, ctx: &ReadCtx, want: &Desired) -> anyhow::Result<()> {
+    let name = want.physical.as_str();
+    match clients
+        .iam
+        .create_role()
+        .role_name(name)
+        .assume_role_policy_document(want.props["trust_policy"].to_string())
+        .set_tags(Some(tag_list(&want.props)?))
+        .send()
+        .await
+    {
+        Ok(_) => {
+            let trust_written = Observed {
+                physical: name.to_owned(),
+                props: [
+                    (
+                        "trust_policy".to_owned(),
+                        want.props["trust_policy"].clone(),
+                    ),
+                    ("tags".to_owned(), want.props["tags"].clone()),
+                    ("policy".to_owned(), Value::Null),
+                ]
+                .into_iter()
+                .collect(),
+            };
+            update(clients, ctx, want, Some(&trust_written)).await
+        }
+        Err(err) if error_code(&err) == Some("EntityAlreadyExists") => {
+            let have = read(clients, ctx, name).await?;
+            update(clients, ctx, want, have.as_ref()).await
+        }
+        Err(err) => anyhow::bail!("while creating IAM role `{name}`: {}", describe(&err)),
+    }
+}
+
+pub async fn update(
+    clients: &Clients,
+    _ctx: &ReadCtx,
+    want: &Desired,
+    have: Option<&Observed>,
+) -> anyhow::Result<()> {
+    let iam = &clients.iam;
+    let name = want.physical.as_str();
+    if super::differs(want, have, "trust_policy") {
+        iam.update_assume_role_policy()
+            .role_name(name)
+            .policy_document(want.props["trust_policy"].to_string())
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "while setting the trust policy of IAM role `{name}`: {}",
+                    describe(&e)
+                )
+            })?;
+    }
+    if super::differs(want, have, "policy") {
+        iam.put_role_policy()
+            .role_name(name)
+            .policy_name(INLINE_POLICY_NAME)
+            .policy_document(want.props["policy"].to_string())
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "while setting the policy of IAM role `{name}`: {}",
+                    describe(&e)
+                )
+            })?;
+    }
+    if super::differs(want, have, "tags") {
+        iam.tag_role()
+            .role_name(name)
+            .set_tags(Some(tag_list(&want.props)?))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("while tagging IAM role `{name}`: {}", describe(&e)))?;
+    }
+    Ok(())
+}
+
+pub async fn delete(clients: &Clients, name: &str) -> anyhow::Result<()> {
+    let iam = &clients.iam;
+    match iam
+        .delete_role_policy()
+        .role_name(name)
+        .policy_name(INLINE_POLICY_NAME)
+        .send()
+        .await
+    {
+        Ok(_) => {}
+        Err(err) if error_code(&err) == Some("NoSuchEntity") => {}
+        Err(err) => anyhow::bail!(
+            "while deleting the policy of IAM role `{name}`: {}",
+            describe(&err)
+        ),
+    }
+    match iam.delete_role().role_name(name).send().await {
+        Ok(_) => Ok(()),
+        Err(err) if error_code(&err) == Some("NoSuchEntity") => Ok(()),
+        Err(err) => anyhow::bail!("while deleting IAM role `{name}`: {}", describe(&err)),
+    }
+}

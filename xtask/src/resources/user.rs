@@ -1,0 +1,335 @@
+//! IAM users: the attached managed policy, the access key and tags. A new key's secret goes
+//! straight into an SSM SecureString and is never printed, logged or stored by us; IAM
+//! cannot return it again, so a key whose secret parameter is missing counts as absent
+//! (and is replaced by the next deploy).
+
+use serde_json::json;
+
+use super::{differs, iam_tags, string_map, Address, Desired, Kind, Observed, Props, ReadCtx};
+use crate::aws::{describe, error_code, Clients};
+use crate::stack::resolved::ResolvedStack;
+
+pub fn desired(stack: &ResolvedStack) -> Vec<Desired> {
+    stack
+        .users
+        .values()
+        .map(|user| {
+            let mut props = Props::new();
+            props.insert("attached_policies".into(), json!([user.policy_arn]));
+            props.insert("access_key".into(), json!(user.access_key));
+            props.insert("tags".into(), json!(stack.tags));
+            Desired {
+                address: Address::new(Kind::User, &user.logical),
+                physical: user.name.clone(),
+                props,
+                depends_on: vec![Address::new(Kind::Policy, &user.logical)],
+                retain: false,
+            }
+        })
+        .collect()
+}
+
+/// SSM parameter holding the access key id of user `logical`.
+pub fn key_id_parameter(ctx: &ReadCtx, logical: &str) -> String {
+    format!("/{}/{}/users/{logical}/access-key-id", ctx.stack, ctx.env)
+}
+
+/// SSM SecureString holding the secret access key of user `logical`.
+pub fn secret_parameter(ctx: &ReadCtx, logical: &str) -> String {
+    format!(
+        "/{}/{}/users/{logical}/secret-access-key",
+        ctx.stack, ctx.env
+    )
+}
+
+pub async fn read(
+    clients: &Clients,
+    ctx: &ReadCtx,
+    logical: &str,
+    name: &str,
+) -> anyhow::Result<Option<Observed>> {
+    let iam = &clients.iam;
+    let user = match iam.get_user().user_name(name).send().await {
+        Ok(out) => match out.user {
+            Some(u) => u,
+            None => return Ok(None),
+        },
+        Err(err) if error_code(&err) == Some("NoSuchEntity") => return Ok(None),
+        Err(err) => anyhow::bail!("while reading IAM user `{name}`: {}", describe(&err)),
+    };
+    let secret_name = secret_parameter(ctx, logical);
+    let (attached, keys, secret) = tokio::join!(
+        iam.list_attached_user_policies().user_name(name).send(),
+        iam.list_access_keys().user_name(name).send(),
+        clients.ssm.get_parameter().name(&secret_name).send(),
+    );
+    let attached = attached.map_err(|e| {
+        anyhow::anyhow!(
+            "while reading the policies of IAM user `{name}`: {}",
+            describe(&e)
+        )
+    })?;
+    let keys = keys.map_err(|e| {
+        anyhow::anyhow!(
+            "while reading the access keys of IAM user `{name}`: {}",
+            describe(&e)
+        )
+    })?;
+    let secret_stored = match secret {
+        Ok(_) => true,
+        Err(err) if error_code(&err) == Some("ParameterNotFound") => false,
+        Err(err) => anyhow::bail!(
+            "while checking the secret parameter `{secret_name}`: {}",
+            describe(&err)
+        ),
+    };
+    let mut arns: Vec<&str> = attached
+        .attached_policies()
+        .iter()
+        .filter_map(|p| p.policy_arn())
+        .collect();
+    arns.sort_unstable();
+    let mut props = Props::new();
+    props.insert("attached_policies".into(), json!(arns));
+    props.insert(
+        "access_key".into(),
+        json!(!keys.access_key_metadata().is_empty() && secret_stored),
+    );
+    props.insert(
+        "tags".into(),
+        iam_tags(user.tags().iter().map(|t| (t.key(), t.value()))),
+    );
+    Ok(Some(Observed {
+        physical: name.to_owned(),
+        props,
+    }))
+}
+
+pub async fn create(clients: &Clients, ctx: &ReadCtx, want: &Desired) -> anyhow::Result<()> {
+    let name = want.physical.as_str();
+    let tags = iam_tag_list(&want.props)?;
+    match clients
+        .iam
+        .create_user()
+        .user_name(name)
+        .set_tags(Some(tags))
+        .send()
+        .await
+    {
+        Ok(_) => {}
+        // Created by an interrupted run: converge it like any other.
+        Err(err) if error_code(&err) == Some("EntityAlreadyExists") => {}
+        Err(err) => anyhow::bail!("while creating IAM user `{name}`: {}", describe(&err)),
+    }
+    let have = read(clients, ctx, &want.address.name, name).await?;
+    update(clients, ctx, want, have.as_ref()).await
+}
+
+pub async fn update(
+    clients: &Clients,
+    ctx: &ReadCtx,
+    want: &Desired,
+    have: Option<&Observed>,
+) -> anyhow::Result<()> {
+    let iam = &clients.iam;
+    let name = want.physical.as_str();
+    if differs(want, have, "tags") {
+        iam.tag_user()
+            .user_name(name)
+            .set_tags(Some(iam_tag_list(&want.props)?))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("while tagging IAM user `{name}`: {}", describe(&e)))?;
+    }
+    if differs(want, have, "attached_policies") {
+        let wanted = arn_list(&want.props);
+        let present = have.map(|h| arn_list(&h.props)).unwrap_or_default();
+        for arn in wanted.iter().filter(|a| !present.contains(a)) {
+            iam.attach_user_policy()
+                .user_name(name)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "while attaching `{arn}` to IAM user `{name}`: {}",
+                        describe(&e)
+                    )
+                })?;
+        }
+        for arn in present.iter().filter(|a| !wanted.contains(a)) {
+            detach(clients, name, arn).await?;
+        }
+    }
+    if differs(want, have, "access_key") {
+        delete_access_keys(clients, ctx, &want.address.name, name).await?;
+        if want.props.get("access_key") == Some(&json!(true)) {
+            create_access_key(clients, ctx, &want.address.name, name).await?;
+        }
+    }
+    Ok(())
+}
+
+fn arn_list(props: &Props) -> Vec<String> {
+    props
+        .get("attached_policies")
+        .and_then(|v| v.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn iam_tag_list(props: &Props) -> anyhow::Result<Vec<aws_sdk_iam::types::Tag>> {
+    string_map(props, "tags")
+        .into_iter()
+        .map(|(k, v)| Ok(aws_sdk_iam::types::Tag::builder().key(k).value(v).build()?))
+        .collect()
+}
+
+async fn detach(clients: &Clients, name: &str, arn: &str) -> anyhow::Result<()> {
+    match clients
+        .iam
+        .detach_user_policy()
+        .user_name(name)
+        .policy_arn(arn)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(err) if error_code(&err) == Some("NoSuchEntity") => Ok(()),
+        Err(err) => anyhow::bail!(
+            "while detaching `{arn}` from IAM user `{name}`: {}",
+            describe(&err)
+        ),
+    }
+}
+
+/// Creates a key and stores it in SSM: id as String, secret as SecureString.
+async fn create_access_key(
+    clients: &Clients,
+    ctx: &ReadCtx,
+    logical: &str,
+    name: &str,
+) -> anyhow::Result<()> {
+    let created = clients
+        .iam
+        .create_access_key()
+        .user_name(name)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "while creating an access key for IAM user `{name}`: {}",
+                describe(&e)
+            )
+        })?;
+    let Some(key) = created.access_key() else {
+        anyhow::bail!("IAM returned no access key for user `{name}`");
+    };
+    let put = |param: String, value: &str, secure: bool| {
+        let ssm = clients.ssm.clone();
+        let value = value.to_owned();
+        async move {
+            ssm.put_parameter()
+                .name(&param)
+                .value(value)
+                .r#type(if secure {
+                    aws_sdk_ssm::types::ParameterType::SecureString
+                } else {
+                    aws_sdk_ssm::types::ParameterType::String
+                })
+                .overwrite(true)
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!("while storing `{param}`: {}", describe(&e)))
+        }
+    };
+    put(key_id_parameter(ctx, logical), key.access_key_id(), false).await?;
+    put(
+        secret_parameter(ctx, logical),
+        key.secret_access_key(),
+        true,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Deletes every access key of the user and the parameters holding one.
+async fn delete_access_keys(
+    clients: &Clients,
+    ctx: &ReadCtx,
+    logical: &str,
+    name: &str,
+) -> anyhow::Result<()> {
+    let keys = match clients.iam.list_access_keys().user_name(name).send().await {
+        Ok(out) => out,
+        Err(err) if error_code(&err) == Some("NoSuchEntity") => return Ok(()),
+        Err(err) => anyhow::bail!(
+            "while listing the access keys of IAM user `{name}`: {}",
+            describe(&err)
+        ),
+    };
+    for key in keys.access_key_metadata() {
+        let Some(id) = key.access_key_id() else {
+            continue;
+        };
+        clients
+            .iam
+            .delete_access_key()
+            .user_name(name)
+            .access_key_id(id)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "while deleting an access key of IAM user `{name}`: {}",
+                    describe(&e)
+                )
+            })?;
+    }
+    for param in [
+        secret_parameter(ctx, logical),
+        key_id_parameter(ctx, logical),
+    ] {
+        super::parameter::delete(clients, &param).await?;
+    }
+    Ok(())
+}
+
+pub async fn delete(
+    clients: &Clients,
+    ctx: &ReadCtx,
+    logical: &str,
+    name: &str,
+) -> anyhow::Result<()> {
+    delete_access_keys(clients, ctx, logical, name).await?;
+    let attached = match clients
+        .iam
+        .list_attached_user_policies()
+        .user_name(name)
+        .send()
+        .await
+    {
+        Ok(out) => out,
+        Err(err) if error_code(&err) == Some("NoSuchEntity") => return Ok(()),
+        Err(err) => anyhow::bail!(
+            "while reading the policies of IAM user `{name}`: {}",
+            describe(&err)
+        ),
+    };
+    for arn in attached
+        .attached_policies()
+        .iter()
+        .filter_map(|p| p.policy_arn())
+    {
+        detach(clients, name, arn).await?;
+    }
+    match clients.iam.delete_user().user_name(name).send().await {
+        Ok(_) => Ok(()),
+        Err(err) if error_code(&err) == Some("NoSuchEntity") => Ok(()),
+        Err(err) => anyhow::bail!("while deleting IAM user `{name}`: {}", describe(&err)),
+    }
+}
