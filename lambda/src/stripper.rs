@@ -21,6 +21,9 @@ use crate::scan;
 use crate::segment::{classify_app, jfif_without_thumbnail, AppAction, SegmentKind, JFIF_BASE_LEN};
 use crate::{StripOptions, Summary};
 
+/// Entropy-coded bytes searched and copied per step: small enough to stay in L1 cache.
+const SCAN_WINDOW: usize = 16 * 1024;
+
 /// Push parser that strips a JPEG fed to it in chunks of any size.
 ///
 /// ```
@@ -36,9 +39,6 @@ use crate::{StripOptions, Summary};
 /// # assert_eq!(summary.bytes_out, 12);
 /// # Ok(()) }
 /// ```
-/// Entropy-coded bytes searched and copied per step: small enough to stay in L1 cache.
-const SCAN_WINDOW: usize = 16 * 1024;
-
 #[derive(Debug)]
 pub struct Stripper {
     options: StripOptions,

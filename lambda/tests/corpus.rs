@@ -385,7 +385,40 @@ fn broken_files_fail_with_the_right_error() {
         "missing EOI: the input ends at byte 6698, after 10 scan(s), without an EOI marker (the file is \
          truncated, or its writer omitted EOI)"
     );
-    let _ = Expected::Marker;
+    assert_eq!(error("empty.jpg").kind(), "not-jpeg");
+    assert_eq!(error("truncated_jpeg.jpg").kind(), "missing-eoi");
+    assert_eq!(error("missing-sof.jpg").kind(), "segment-overrun");
+}
+
+#[test]
+fn cut_corpus_files_are_refused_with_their_offset() {
+    // Every valid file cut inside its header or inside its scan.
+    for entry in valid_entries() {
+        let input = entry.read();
+        let first_sos = walk(&input)
+            .segments
+            .iter()
+            .find(|s| s.marker == 0xDA)
+            .unwrap()
+            .offset;
+        match strip(&input[..first_sos + 1]).unwrap_err() {
+            StripError::Truncated {
+                offset,
+                expected: Expected::Marker,
+            } => {
+                assert_eq!(offset, first_sos as u64 + 1, "{}", entry.file)
+            }
+            other => panic!("{}: {other}", entry.file),
+        }
+        let cut = first_sos + 20 + (input.len() - first_sos) / 3;
+        if cut < input.len() - entry.trailer() as usize - 2 {
+            assert!(
+                matches!(strip(&input[..cut]), Err(StripError::MissingEoi { offset, scans: 1.. }) if offset == cut as u64),
+                "{}",
+                entry.file
+            );
+        }
+    }
 }
 
 /// corrupted.jpg: the structure is intact, the damage is inside the scan. At byte 212992 a

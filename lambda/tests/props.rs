@@ -161,8 +161,14 @@ proptest! {
         let input = apply(&small_corpus()[file].1, &mutations);
         let whole = slice_outcome(&input);
         prop_assert!(same(&chunked_outcome(&input, &sizes), &whole));
-        if let Ok((output, _)) = whole {
+        if let Ok((output, summary)) = whole {
             assert_clean(&output);
+            prop_assert_eq!(summary.bytes_in, input.len() as u64);
+            prop_assert_eq!(summary.bytes_out, output.len() as u64);
+            prop_assert_eq!(
+                summary.bytes_in - summary.bytes_removed + summary.bytes_added,
+                summary.bytes_out
+            );
             let again = strip(&output).expect("stripped output strips again");
             prop_assert!(again == output, "not idempotent");
         }

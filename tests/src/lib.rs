@@ -11,8 +11,10 @@
 //! ```no_run
 //! # async fn example() {
 //! let bucket = stripstack_tests::unique("photos");
-//! let s3 = stripstack_tests::s3();
+//! let s3 = stripstack_tests::s3(); // in REGION, us-east-1: no location constraint needed
 //! s3.create_bucket().bucket(&bucket).send().await.unwrap();
+//! // `cargo xtask` as a child process, pointed at the same emulator:
+//! let output = stripstack_tests::xtask(&["plan", "--env", "local"]).output().unwrap();
 //! # }
 //! ```
 
@@ -27,7 +29,9 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::{Credentials, SharedCredentialsProvider};
 use xtask::emulator::{Emulator, StopGuard};
 
-/// The region the harness's clients use unless a test asks for another.
+/// The region the harness's clients use unless a test asks for another ([`config_in`]).
+/// MiniStack keeps buckets and functions per region, like AWS: test stacks declare this
+/// region, and tests of `stacks/exif-pipeline.yaml` (eu-west-2) use `config_in`.
 pub const REGION: &str = "us-east-1";
 /// MiniStack's admin credentials: they act as the account root and bypass IAM checks.
 pub const ACCESS_KEY_ID: &str = "test";
@@ -181,6 +185,10 @@ fn runs_dir() -> PathBuf {
 }
 
 fn launch_on_free_port(state_dir: &Path) -> Result<(Emulator, StopGuard), String> {
+    let version = xtask::emulator::MINISTACK_VERSION;
+    xtask::emulator::ensure_installed().map_err(|err| {
+        format!("cannot install the test emulator (MiniStack {version}): {err:#}")
+    })?;
     // Another process may take the free port before MiniStack binds it; then try another.
     let mut failures = Vec::new();
     for _ in 0..3 {
@@ -196,8 +204,7 @@ fn launch_on_free_port(state_dir: &Path) -> Result<(Emulator, StopGuard), String
         }
     }
     Err(format!(
-        "cannot start a test emulator (MiniStack {}):\n{}",
-        xtask::emulator::MINISTACK_VERSION,
+        "cannot start a test emulator (MiniStack {version}):\n{}",
         failures.join("\n")
     ))
 }

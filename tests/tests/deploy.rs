@@ -42,7 +42,7 @@ impl TestStack {
         };
         let yaml = format!(
             r#"stack: {name}
-region: eu-west-2
+region: {region}
 environments:
   local:
     endpoint: http://127.0.0.1:4566
@@ -81,7 +81,8 @@ functions:
     triggers:
       - {{ bucket: source, events: [created], prefix: uploads/, suffixes: [.jpg] }}
 "#,
-            name = self.name
+            name = self.name,
+            region = stripstack_tests::REGION
         );
         std::fs::write(&self.path, yaml).expect("write the test stack");
     }
@@ -431,15 +432,15 @@ async fn drift_made_outside_the_tool_shows_as_updates() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_held_lock_stops_a_second_deploy_until_force_unlock() {
     let stack = TestStack::new("lock");
-    let state_bucket = format!("stripstack-state-{ACCOUNT}-eu-west-2");
-    // The state bucket may not exist yet in this emulator: a plan creates nothing, so make it
-    // as deploy would (idempotent).
+    let state_bucket = format!("stripstack-state-{ACCOUNT}-{}", stripstack_tests::REGION);
+    // The state bucket may not exist yet in this emulator: make it as deploy would (an
+    // "already owned" answer is fine).
     let _ = s3()
         .create_bucket()
         .bucket(&state_bucket)
         .create_bucket_configuration(
             aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest2)
+                .location_constraint(stripstack_tests::REGION.into())
                 .build(),
         )
         .send()
@@ -495,7 +496,7 @@ async fn a_killed_deploy_is_resumed_without_duplicates() {
         .spawn()
         .expect("start the xtask binary");
     // Kill it as soon as the state records a first resource: mid-way.
-    let state_bucket = format!("stripstack-state-{ACCOUNT}-eu-west-2");
+    let state_bucket = format!("stripstack-state-{ACCOUNT}-{}", stripstack_tests::REGION);
     let key = format!("{}/local/state.json", stack.name);
     let started = std::time::Instant::now();
     loop {

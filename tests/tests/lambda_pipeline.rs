@@ -15,9 +15,9 @@ use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{Environment, FunctionCode, InvocationType, LogType, Runtime, State};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    BucketVersioningStatus, Event, FilterRule, FilterRuleName, LambdaFunctionConfiguration,
-    NotificationConfiguration, NotificationConfigurationFilter, S3KeyFilter,
-    VersioningConfiguration,
+    BucketVersioningStatus, CreateBucketConfiguration, Event, FilterRule, FilterRuleName,
+    LambdaFunctionConfiguration, NotificationConfiguration, NotificationConfigurationFilter,
+    S3KeyFilter, VersioningConfiguration,
 };
 use base64::Engine as _;
 use serde_json::json;
@@ -88,6 +88,11 @@ impl Pipeline {
         for bucket in [&pipeline.source, &pipeline.destination] {
             s3.create_bucket()
                 .bucket(bucket)
+                .create_bucket_configuration(
+                    CreateBucketConfiguration::builder()
+                        .location_constraint(stripstack_tests::REGION.into())
+                        .build(),
+                )
                 .send()
                 .await
                 .expect("create bucket");

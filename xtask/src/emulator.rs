@@ -121,7 +121,7 @@ impl Emulator {
             .with_context(|| format!("cannot run {}", python.display()))?;
         let pid = child.id();
         if let Err(err) = fs::write(self.pid_file(), pid.to_string()) {
-            let _ = stop_group(pid, STOP_GRACE);
+            abandon(child, pid);
             return Err(err).with_context(|| format!("cannot write {}", self.pid_file().display()));
         }
 
@@ -131,13 +131,7 @@ impl Emulator {
                 .try_wait()
                 .context("cannot watch the MiniStack process")?;
             if exited.is_some() || Instant::now() >= deadline {
-                // Best effort on the way to the real error: reap the server (a zombie would
-                // keep its group alive), then end whatever it spawned.
-                if exited.is_none() {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                }
-                let _ = stop_group(pid, STOP_GRACE);
+                abandon(child, pid);
                 let _ = fs::remove_file(self.pid_file());
                 let reason = match exited {
                     Some(status) => format!("exited during start-up ({status})"),
@@ -412,11 +406,14 @@ fn run_setup(command: &mut Command, what: &str) -> anyhow::Result<()> {
     } else {
         "see the output above (pip needs network access to PyPI)".to_string()
     };
+    let printed: Vec<&str> = [stdout.trim_end(), stderr.trim_end()]
+        .into_iter()
+        .filter(|text| !text.is_empty())
+        .collect();
     bail!(
-        "cannot {what} ({}):\n{}{}\n{hint}",
+        "cannot {what} ({}):\n{}\n{hint}",
         output.status,
-        stdout.trim_end(),
-        stderr.trim_end()
+        printed.join("\n")
     )
 }
 
@@ -434,6 +431,14 @@ fn lock_exclusive(path: &Path) -> anyhow::Result<File> {
             .with_context(|| format!("cannot lock {}", path.display()));
     }
     Ok(file)
+}
+
+/// Best effort on the way to a start-up error: kill and reap the server (a zombie would keep
+/// its group alive), then end whatever it spawned.
+fn abandon(mut server: Child, pid: u32) {
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = stop_group(pid, STOP_GRACE);
 }
 
 /// Make the child the leader of a new session, and so of a new process group whose id is its

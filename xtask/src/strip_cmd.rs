@@ -67,7 +67,9 @@ pub fn run(args: StripArgs) -> anyhow::Result<ExitCode> {
         }
         let report = match (&result, args.json) {
             (_, true) => json_report(input, &result).to_string(),
-            (Ok((summary, written)), false) => text_report(input, summary, written.as_deref()),
+            (Ok((summary, written)), false) => {
+                text_report(input, summary, written.as_deref(), &options)
+            }
             (Err(error), false) => {
                 format!("FAILED {}: {error} [{}]\n", input.display(), error.kind())
             }
@@ -105,7 +107,12 @@ fn strip_file(
     Ok((summary, Some(path)))
 }
 
-fn text_report(input: &Path, s: &Summary, written: Option<&Path>) -> String {
+fn text_report(
+    input: &Path,
+    s: &Summary,
+    written: Option<&Path>,
+    options: &StripOptions,
+) -> String {
     let mut out = String::new();
     let saved = s.bytes_in.saturating_sub(s.bytes_out);
     let _ = writeln!(
@@ -130,6 +137,7 @@ fn text_report(input: &Path, s: &Summary, written: Option<&Path>) -> String {
             "orientation {value} kept (minimal EXIF, {} B)",
             s.bytes_added
         ),
+        None if !options.keep_orientation => "orientation dropped (--no-orientation)".to_string(),
         None => "no orientation to keep".to_string(),
     };
     let _ = writeln!(
