@@ -40,7 +40,10 @@ pub(crate) fn find_end(data: &[u8]) -> Option<usize> {
         }
         base += BLOCK;
     }
-    data.get(base..)?.windows(2).position(|pair| ends_scan(pair[0], pair[1])).map(|at| base + at)
+    data.get(base..)?
+        .windows(2)
+        .position(|pair| ends_scan(pair[0], pair[1]))
+        .map(|at| base + at)
 }
 
 #[cfg(test)]
@@ -68,7 +71,11 @@ mod tests {
     #[test]
     fn pair_condition_is_the_marker_class() {
         for code in 0..=255u8 {
-            assert_eq!(ends_scan(0xFF, code), Marker(code).ends_scan(), "{code:02X}");
+            assert_eq!(
+                ends_scan(0xFF, code),
+                Marker(code).ends_scan(),
+                "{code:02X}"
+            );
             assert!(!ends_scan(0xFE, code));
         }
     }
@@ -84,7 +91,8 @@ mod tests {
                         state ^= state >> 7;
                         state ^= state << 17;
                         // Mostly FF and the codes around it, to hit every case.
-                        [0xFF, 0xFF, 0x00, 0xD0, 0xD7, 0xD8, 0xD9, 0xC4, 0x9F, 0x12][(state % 10) as usize]
+                        [0xFF, 0xFF, 0x00, 0xD0, 0xD7, 0xD8, 0xD9, 0xC4, 0x9F, 0x12]
+                            [(state % 10) as usize]
                     })
                     .collect();
                 assert_eq!(find_end(&data), sequential(&data), "{data:02X?}");

@@ -5,7 +5,7 @@
 //! `target/ministack-tests/<binary>-<pid>/` (its log is `ministack.log` there), and is shared
 //! by every test of the binary — so tests must use [`unique`] names and never reset it. It is
 //! stopped, with every function process it spawned, when the test process exits, however it
-//! exits (see [`xtask::emulator::Emulator::stop_guard`]). Without python3, venv or pip the
+//! exits (see [`xtask::emulator::Emulator::launch_guarded`]). Without python3, venv or pip the
 //! first test panics with the command that fixes it; nothing is ever skipped.
 //!
 //! ```no_run
@@ -193,13 +193,8 @@ fn launch_on_free_port(state_dir: &Path) -> Result<(Emulator, StopGuard), String
     let mut failures = Vec::new();
     for _ in 0..3 {
         let emulator = Emulator::new(free_port()?, state_dir.to_path_buf());
-        match emulator.launch() {
-            Ok(pid) => {
-                let guard = emulator.stop_guard(pid).map_err(|err| {
-                    format!("cannot arrange for the test emulator (pid {pid}) to stop: {err:#}")
-                })?;
-                return Ok((emulator, guard));
-            }
+        match emulator.launch_guarded() {
+            Ok(guard) => return Ok((emulator, guard)),
             Err(err) => failures.push(format!("{err:#}")),
         }
     }

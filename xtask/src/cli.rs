@@ -62,6 +62,10 @@ pub struct TargetArgs {
     /// Region to use instead of the stack's.
     #[arg(long)]
     pub region: Option<String>,
+    /// Start the local emulator when the environment targets one that is not running
+    /// (set by `deploy`, not a flag).
+    #[arg(skip)]
+    pub start_emulator: bool,
 }
 
 #[derive(Debug, Args)]

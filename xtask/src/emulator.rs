@@ -105,8 +105,32 @@ impl Emulator {
 
     /// Start a new instance on this port (installing MiniStack on first use) and wait until it
     /// is healthy. Fails when the port is taken. Returns the server's pid, which is also the id
-    /// of its process group.
+    /// of its process group. The instance runs until [`Emulator::stop`].
     pub fn launch(&self) -> anyhow::Result<u32> {
+        let (server, pid) = self.spawn_recorded()?;
+        self.wait_until_healthy(server, pid)?;
+        Ok(pid)
+    }
+
+    /// Like [`Emulator::launch`], but the instance — with every function process it spawns —
+    /// is stopped when the returned guard is dropped or this process exits, however it exits,
+    /// even by SIGKILL, and even while it is still starting.
+    pub fn launch_guarded(&self) -> anyhow::Result<StopGuard> {
+        let (server, pid) = self.spawn_recorded()?;
+        // Armed at once, not after the health check: an interrupted start must not leak.
+        let guard = match self.stop_guard(pid) {
+            Ok(guard) => guard,
+            Err(err) => {
+                abandon(server, pid);
+                return Err(err);
+            }
+        };
+        self.wait_until_healthy(server, pid)?;
+        Ok(guard)
+    }
+
+    /// Spawn the server on this port, which must be free, and record its pid.
+    fn spawn_recorded(&self) -> anyhow::Result<(Child, u32)> {
         if TcpStream::connect_timeout(&self.socket_addr(), Duration::from_millis(500)).is_ok() {
             bail!(
                 "127.0.0.1:{} is already in use by something that is not a healthy MiniStack",
@@ -116,22 +140,26 @@ impl Emulator {
         let python = ensure_installed()?;
         fs::create_dir_all(&self.state_dir)
             .with_context(|| format!("cannot create {}", self.state_dir.display()))?;
-        let mut child = self
+        let server = self
             .spawn_server(&python)
             .with_context(|| format!("cannot run {}", python.display()))?;
-        let pid = child.id();
+        let pid = server.id();
         if let Err(err) = fs::write(self.pid_file(), pid.to_string()) {
-            abandon(child, pid);
+            abandon(server, pid);
             return Err(err).with_context(|| format!("cannot write {}", self.pid_file().display()));
         }
+        Ok((server, pid))
+    }
 
+    /// Wait until the server answers; on failure, end its group and say why from its log.
+    fn wait_until_healthy(&self, mut server: Child, pid: u32) -> anyhow::Result<()> {
         let deadline = Instant::now() + START_TIMEOUT;
         while self.health().is_none() {
-            let exited = child
+            let exited = server
                 .try_wait()
                 .context("cannot watch the MiniStack process")?;
             if exited.is_some() || Instant::now() >= deadline {
-                abandon(child, pid);
+                abandon(server, pid);
                 let _ = fs::remove_file(self.pid_file());
                 let reason = match exited {
                     Some(status) => format!("exited during start-up ({status})"),
@@ -148,8 +176,8 @@ impl Emulator {
         }
         // Reap the server when it exits, so it never lingers as a zombie of a long-lived
         // caller (a test binary); a zombie would also keep its process group "alive".
-        std::thread::spawn(move || child.wait());
-        Ok(pid)
+        std::thread::spawn(move || server.wait());
+        Ok(())
     }
 
     /// `cargo xtask emulator stop`: end the recorded process group (the server and every
@@ -207,11 +235,11 @@ impl Emulator {
         }
     }
 
-    /// Stop the process group `pid` (from [`Emulator::launch`]) when the returned guard is
-    /// dropped or this process exits — however it exits, even by SIGKILL. A detached watchdog
-    /// waits for end-of-file on a pipe whose only writer is this process, then signals the
-    /// group as [`Emulator::stop`] does.
-    pub fn stop_guard(&self, pid: u32) -> anyhow::Result<StopGuard> {
+    /// Stop the process group `pid` when the returned guard is dropped or this process exits.
+    /// A detached watchdog waits for end-of-file on a pipe whose only writer is this process
+    /// (the kernel closes it however the process ends), then signals the group as
+    /// [`Emulator::stop`] does.
+    fn stop_guard(&self, pid: u32) -> anyhow::Result<StopGuard> {
         check_group_id(pid)?;
         // Grace: 100 polls of 0.1 s, like STOP_GRACE.
         const WATCHDOG: &str = r#"
@@ -341,7 +369,7 @@ rm -f "$2"
     }
 }
 
-/// Keeps an emulator alive; see [`Emulator::stop_guard`]. Dropping it stops the emulator.
+/// Keeps an emulator alive; see [`Emulator::launch_guarded`]. Dropping it stops the emulator.
 pub struct StopGuard {
     _pipe: ChildStdin,
 }

@@ -25,8 +25,14 @@ pub async fn outputs(args: OutputsArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(ExitCode::SUCCESS);
     }
+    print(&stack);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The outputs as text: what a user looks for after a deploy.
+pub fn print(stack: &crate::stack::ResolvedStack) {
     println!(
-        "stack {} env {} (account {}, region {})",
+        "\nOutputs: stack {} env {} (account {}, region {})",
         stack.stack, stack.env, stack.account, stack.region
     );
     for bucket in stack.buckets.values() {
@@ -41,7 +47,6 @@ pub async fn outputs(args: OutputsArgs) -> anyhow::Result<ExitCode> {
     for name in stack.parameters.keys() {
         println!("  param    {name}");
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 pub async fn credentials(args: CredentialsArgs) -> anyhow::Result<ExitCode> {

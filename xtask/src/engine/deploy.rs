@@ -203,7 +203,8 @@ fn print_summary(
     }
 }
 
-pub async fn deploy(args: DeployArgs) -> anyhow::Result<ExitCode> {
+pub async fn deploy(mut args: DeployArgs) -> anyhow::Result<ExitCode> {
+    args.target.start_emulator = true;
     let (stack, clients) = plan::command::connect(&args.target).await?;
     let state_clients = clients.with_own_counter();
     let bucket = state_bucket(&stack.account, &stack.region);
@@ -226,6 +227,13 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<ExitCode> {
     let released = lock.release().await;
     let code = result?;
     released?;
+    if code == ExitCode::SUCCESS {
+        crate::outputs::print(&stack);
+        eprintln!(
+            "\nNext: `cargo xtask verify --env {}` uploads a picture and checks the pipeline end to end.",
+            stack.env
+        );
+    }
     Ok(code)
 }
 

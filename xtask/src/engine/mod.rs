@@ -16,16 +16,32 @@ use crate::plan::{Action, Plan};
 use crate::resources::{self, Address, ApplyCtx, Desired, Observed, Removal};
 use state::{Record, StateStore};
 
-/// Progress output: one line per resource step, with the time since the start.
+/// Progress output: on a terminal, one live line per resource (`indicatif`); otherwise one
+/// plain line per step, with the time since the start (readable in CI logs).
 #[derive(Debug, Clone)]
 pub struct Progress {
     started: Instant,
+    bars: Option<Arc<std::sync::Mutex<Bars>>>,
+}
+
+#[derive(Debug)]
+struct Bars {
+    multi: indicatif::MultiProgress,
+    lines: BTreeMap<Address, indicatif::ProgressBar>,
 }
 
 impl Default for Progress {
     fn default() -> Self {
+        use std::io::IsTerminal as _;
+        let bars = std::io::stderr().is_terminal().then(|| {
+            Arc::new(std::sync::Mutex::new(Bars {
+                multi: indicatif::MultiProgress::new(),
+                lines: BTreeMap::new(),
+            }))
+        });
         Progress {
             started: Instant::now(),
+            bars,
         }
     }
 }
@@ -33,7 +49,29 @@ impl Default for Progress {
 impl Progress {
     pub fn line(&self, address: &Address, message: &str) {
         let secs = self.started.elapsed().as_secs_f64();
-        eprintln!("  [{secs:6.1}s] {address}: {message}");
+        let Some(bars) = &self.bars else {
+            eprintln!("  [{secs:6.1}s] {address}: {message}");
+            return;
+        };
+        let Ok(mut bars) = bars.lock() else { return };
+        let Bars { multi, lines } = &mut *bars;
+        let bar = lines.entry(address.clone()).or_insert_with(|| {
+            let bar = multi.add(indicatif::ProgressBar::new_spinner());
+            let style = indicatif::ProgressStyle::with_template("  {spinner} {prefix:40} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
+            bar.set_style(style);
+            bar.set_prefix(address.to_string());
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        let done = ["created", "updated", "re-created", "deleted", "kept"]
+            .iter()
+            .any(|word| message.starts_with(word));
+        if done {
+            bar.finish_with_message(message.to_owned());
+        } else {
+            bar.set_message(format!("{message} ({secs:.1}s)"));
+        }
     }
 
     pub fn elapsed(&self) -> Duration {

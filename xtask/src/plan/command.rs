@@ -62,6 +62,20 @@ pub async fn connect(target: &TargetArgs) -> anyhow::Result<(ResolvedStack, Clie
         endpoint,
         profile: target.profile.clone(),
     };
+    if target.start_emulator {
+        if let Some(port) = aws_target.endpoint.as_deref().and_then(local_emulator_port) {
+            let emulator = crate::emulator::Emulator::local(port);
+            if !emulator.is_healthy() {
+                eprintln!(
+                    "Starting the local AWS emulator on {} …",
+                    emulator.endpoint()
+                );
+                tokio::task::spawn_blocking(move || emulator.start())
+                    .await
+                    .context("the emulator start task failed")??;
+            }
+        }
+    }
     let clients = Clients::connect(&aws_target).await;
     let account = clients
         .account_id()
@@ -123,6 +137,16 @@ pub async fn compute(
     ))
 }
 
+/// The port of an endpoint on this machine (`http://127.0.0.1:4566`): an emulator we may start.
+fn local_emulator_port(endpoint: &str) -> Option<u16> {
+    let rest = endpoint.strip_prefix("http://")?;
+    let (host, port) = rest.trim_end_matches('/').split_once(':')?;
+    if host != "127.0.0.1" && host != "localhost" {
+        return None;
+    }
+    port.parse().ok()
+}
+
 pub fn read_ctx(stack: &ResolvedStack) -> ReadCtx {
     ReadCtx {
         stack: stack.stack.clone(),
@@ -166,4 +190,20 @@ pub async fn read_all(
         );
     }
     Ok(observed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_emulator_port;
+
+    #[test]
+    fn only_loopback_endpoints_are_emulators_we_start() {
+        assert_eq!(local_emulator_port("http://127.0.0.1:4566"), Some(4566));
+        assert_eq!(local_emulator_port("http://localhost:4570/"), Some(4570));
+        assert_eq!(
+            local_emulator_port("https://s3.eu-west-2.amazonaws.com"),
+            None
+        );
+        assert_eq!(local_emulator_port("http://10.0.0.5:4566"), None);
+    }
 }
