@@ -102,6 +102,16 @@ pub fn unique(prefix: &str) -> String {
     name
 }
 
+/// The `CreateBucketConfiguration` for a bucket in [`REGION`]: none for us-east-1, the one
+/// region S3 refuses as a location constraint.
+pub fn bucket_location() -> Option<aws_sdk_s3::types::CreateBucketConfiguration> {
+    (REGION != "us-east-1").then(|| {
+        aws_sdk_s3::types::CreateBucketConfiguration::builder()
+            .location_constraint(REGION.into())
+            .build()
+    })
+}
+
 /// SDK configuration for this binary's emulator in [`REGION`].
 pub fn config() -> SdkConfig {
     config_in(REGION)

@@ -438,11 +438,7 @@ async fn a_held_lock_stops_a_second_deploy_until_force_unlock() {
     let _ = s3()
         .create_bucket()
         .bucket(&state_bucket)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(stripstack_tests::REGION.into())
-                .build(),
-        )
+        .set_create_bucket_configuration(stripstack_tests::bucket_location())
         .send()
         .await;
     let holder = serde_json::json!({

@@ -15,9 +15,9 @@ use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{Environment, FunctionCode, InvocationType, LogType, Runtime, State};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    BucketVersioningStatus, CreateBucketConfiguration, Event, FilterRule, FilterRuleName,
-    LambdaFunctionConfiguration, NotificationConfiguration, NotificationConfigurationFilter,
-    S3KeyFilter, VersioningConfiguration,
+    BucketVersioningStatus, Event, FilterRule, FilterRuleName, LambdaFunctionConfiguration,
+    NotificationConfiguration, NotificationConfigurationFilter, S3KeyFilter,
+    VersioningConfiguration,
 };
 use base64::Engine as _;
 use serde_json::json;
@@ -88,11 +88,7 @@ impl Pipeline {
         for bucket in [&pipeline.source, &pipeline.destination] {
             s3.create_bucket()
                 .bucket(bucket)
-                .create_bucket_configuration(
-                    CreateBucketConfiguration::builder()
-                        .location_constraint(stripstack_tests::REGION.into())
-                        .build(),
-                )
+                .set_create_bucket_configuration(stripstack_tests::bucket_location())
                 .send()
                 .await
                 .expect("create bucket");

@@ -109,6 +109,8 @@ pub struct Clients {
     pub lambda: aws_sdk_lambda::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub sts: aws_sdk_sts::Client,
+    /// The `--engine cloudformation` deployments (`cfn`).
+    pub cloudformation: aws_sdk_cloudformation::Client,
     pub region: String,
     pub calls: ApiCalls,
     config: SdkConfig,
@@ -145,6 +147,11 @@ impl Clients {
                     .interceptor(calls.clone())
                     .build(),
             ),
+            cloudformation: aws_sdk_cloudformation::Client::from_conf(
+                aws_sdk_cloudformation::config::Builder::from(config)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
             calls,
             config: config.clone(),
             region: config.region().map(|r| r.to_string()).unwrap_or_default(),
@@ -155,6 +162,27 @@ impl Clients {
     /// apart from the calls that change resources).
     pub fn with_own_counter(&self) -> Self {
         Clients::new(&self.config)
+    }
+
+    /// The same endpoint and region with an IAM user's own access key instead of the
+    /// deployer's credentials (`verify` checks what the stack's users may really do).
+    pub fn with_access_key(&self, access_key_id: &str, secret_access_key: &str) -> Self {
+        let credentials = aws_sdk_s3::config::Credentials::new(
+            access_key_id,
+            secret_access_key,
+            None,
+            None,
+            "stripstack-user-key",
+        );
+        Clients::new(
+            &self
+                .config
+                .to_builder()
+                .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(
+                    credentials,
+                ))
+                .build(),
+        )
     }
 
     pub async fn connect(target: &Target) -> Self {

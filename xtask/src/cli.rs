@@ -37,6 +37,9 @@ pub enum Command {
     Credentials(CredentialsArgs),
     /// Print the stack's outputs: bucket names and ARNs, function, parameters, users.
     Outputs(OutputsArgs),
+    /// Check a deployed environment end to end: a picture through the pipeline, the users'
+    /// permissions and the configuration; exits non-zero when any check fails.
+    Verify(VerifyArgs),
     /// Strip metadata from local JPEG files and print what was removed.
     Strip(crate::strip_cmd::StripArgs),
     /// Manage the local AWS emulator (MiniStack) used by the `local` environment.
@@ -128,6 +131,15 @@ pub struct OutputsArgs {
     pub json: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Longest wait, in seconds, for the stripped copy of the test picture to appear.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub timeout: u64,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum EmulatorAction {
     /// Install MiniStack on first use and start it on 127.0.0.1:4566.
@@ -157,6 +169,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Credentials(args) => runtime()?.block_on(crate::outputs::credentials(args)),
         Command::Outputs(args) => runtime()?.block_on(crate::outputs::outputs(args)),
+        Command::Verify(args) => runtime()?.block_on(crate::verify::run(args)),
         Command::Strip(args) => crate::strip_cmd::run(args),
         Command::Emulator { action } => {
             let emulator = crate::emulator::Emulator::default_local();

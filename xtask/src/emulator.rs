@@ -9,7 +9,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::os::unix::io::AsRawFd;
+use std::os::unix::io::{AsRawFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitCode, Stdio};
@@ -107,7 +107,7 @@ impl Emulator {
     /// is healthy. Fails when the port is taken. Returns the server's pid, which is also the id
     /// of its process group. The instance runs until [`Emulator::stop`].
     pub fn launch(&self) -> anyhow::Result<u32> {
-        let (server, pid) = self.spawn_recorded()?;
+        let (server, pid) = self.spawn_recorded(None)?;
         self.wait_until_healthy(server, pid)?;
         Ok(pid)
     }
@@ -116,21 +116,16 @@ impl Emulator {
     /// is stopped when the returned guard is dropped or this process exits, however it exits,
     /// even by SIGKILL, and even while it is still starting.
     pub fn launch_guarded(&self) -> anyhow::Result<StopGuard> {
-        let (server, pid) = self.spawn_recorded()?;
-        // Armed at once, not after the health check: an interrupted start must not leak.
-        let guard = match self.stop_guard(pid) {
-            Ok(guard) => guard,
-            Err(err) => {
-                abandon(server, pid);
-                return Err(err);
-            }
-        };
+        // The watchdog comes first and the server tells it its pid itself (see `detach`), so
+        // there is no moment in which a server runs unwatched.
+        let guard = self.spawn_watchdog()?;
+        let (server, pid) = self.spawn_recorded(Some(guard.pipe.as_raw_fd()))?;
         self.wait_until_healthy(server, pid)?;
         Ok(guard)
     }
 
     /// Spawn the server on this port, which must be free, and record its pid.
-    fn spawn_recorded(&self) -> anyhow::Result<(Child, u32)> {
+    fn spawn_recorded(&self, watchdog: Option<RawFd>) -> anyhow::Result<(Child, u32)> {
         if TcpStream::connect_timeout(&self.socket_addr(), Duration::from_millis(500)).is_ok() {
             bail!(
                 "127.0.0.1:{} is already in use by something that is not a healthy MiniStack",
@@ -141,7 +136,7 @@ impl Emulator {
         fs::create_dir_all(&self.state_dir)
             .with_context(|| format!("cannot create {}", self.state_dir.display()))?;
         let server = self
-            .spawn_server(&python)
+            .spawn_server(&python, watchdog)
             .with_context(|| format!("cannot run {}", python.display()))?;
         let pid = server.id();
         if let Err(err) = fs::write(self.pid_file(), pid.to_string()) {
@@ -235,32 +230,32 @@ impl Emulator {
         }
     }
 
-    /// Stop the process group `pid` when the returned guard is dropped or this process exits.
-    /// A detached watchdog waits for end-of-file on a pipe whose only writer is this process
-    /// (the kernel closes it however the process ends), then signals the group as
-    /// [`Emulator::stop`] does.
-    fn stop_guard(&self, pid: u32) -> anyhow::Result<StopGuard> {
-        check_group_id(pid)?;
-        // Grace: 100 polls of 0.1 s, like STOP_GRACE.
+    /// A detached watchdog that stops the server's process group once end-of-file arrives on
+    /// its stdin: a pipe whose only writer is this process, so the kernel closes it however
+    /// the process ends, or when the guard holding it is dropped. The server itself writes its
+    /// pid to the pipe first; end-of-file before a pid means no server was started.
+    fn spawn_watchdog(&self) -> anyhow::Result<StopGuard> {
+        // Grace: 100 polls of 0.1 s, like STOP_GRACE. The pid check keeps `kill -1` away.
         const WATCHDOG: &str = r#"
+read -r pid || exit 0
+case $pid in ''|*[!0-9]*|0|1) exit 1 ;; esac
 cat >/dev/null
-if kill -TERM -"$1" 2>/dev/null; then
+if kill -TERM -"$pid" 2>/dev/null; then
     i=0
-    while [ "$i" -lt 100 ] && kill -0 -"$1" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
-    kill -KILL -"$1" 2>/dev/null
+    while [ "$i" -lt 100 ] && kill -0 -"$pid" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+    kill -KILL -"$pid" 2>/dev/null
 fi
-rm -f "$2"
+rm -f "$1"
 "#;
         let mut command = Command::new("sh");
         command
             .args(["-c", WATCHDOG, "stripstack-emulator-watchdog"])
-            .arg(pid.to_string())
             .arg(self.pid_file())
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         // Its own session: a Ctrl-C that kills the test run must not kill the watchdog too.
-        new_session(&mut command);
+        detach(&mut command, None);
         let mut watchdog = command
             .spawn()
             .context("cannot start the emulator watchdog")?;
@@ -270,14 +265,14 @@ rm -f "$2"
             .context("the emulator watchdog has no stdin pipe")?;
         // Reaped when it is done, in case the guard is dropped long before this process exits.
         std::thread::spawn(move || watchdog.wait());
-        Ok(StopGuard { _pipe: pipe })
+        Ok(StopGuard { pipe })
     }
 
     fn socket_addr(&self) -> SocketAddr {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
     }
 
-    fn spawn_server(&self, python: &Path) -> io::Result<Child> {
+    fn spawn_server(&self, python: &Path, watchdog: Option<RawFd>) -> io::Result<Child> {
         let tmp = self.state_dir.join("tmp");
         fs::create_dir_all(&tmp)?;
         let log = File::create(self.log_file())?;
@@ -306,7 +301,7 @@ rm -f "$2"
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
-        new_session(&mut command);
+        detach(&mut command, watchdog);
         command.spawn()
     }
 
@@ -371,7 +366,8 @@ rm -f "$2"
 
 /// Keeps an emulator alive; see [`Emulator::launch_guarded`]. Dropping it stops the emulator.
 pub struct StopGuard {
-    _pipe: ChildStdin,
+    /// Closing it (on drop, or when this process ends) tells the watchdog to stop the emulator.
+    pipe: ChildStdin,
 }
 
 /// Install MiniStack into `target/ministack-venv` unless that exact version is already there,
@@ -470,18 +466,45 @@ fn abandon(mut server: Child, pid: u32) {
 }
 
 /// Make the child the leader of a new session, and so of a new process group whose id is its
-/// pid, detached from the terminal: a Ctrl-C aimed at the caller does not reach it.
-fn new_session(command: &mut Command) {
-    // SAFETY: the closure runs in the forked child before exec and only calls setsid, which
-    // is async-signal-safe and touches no memory.
+/// pid, detached from the terminal: a Ctrl-C aimed at the caller does not reach it. With
+/// `announce_to`, the child also writes its pid as a line to that descriptor before it execs
+/// (the descriptor is close-on-exec, so the child keeps no copy of it).
+fn detach(command: &mut Command, announce_to: Option<RawFd>) {
+    // SAFETY: the closure runs in the forked child before exec and only makes
+    // async-signal-safe calls (setsid, getpid, write) on stack memory; no allocation.
     unsafe {
-        command.pre_exec(|| {
+        command.pre_exec(move || {
             if libc::setsid() == -1 {
                 return Err(io::Error::last_os_error());
+            }
+            if let Some(fd) = announce_to {
+                let mut buffer = [0u8; 24];
+                let line = pid_line(libc::getpid(), &mut buffer);
+                let written = libc::write(fd, line.as_ptr().cast(), line.len());
+                if usize::try_from(written) != Ok(line.len()) {
+                    return Err(io::Error::last_os_error());
+                }
             }
             Ok(())
         });
     }
+}
+
+/// `pid` in decimal and a newline, formatted without allocating (for `detach`'s child).
+fn pid_line(pid: libc::pid_t, buffer: &mut [u8; 24]) -> &[u8] {
+    let mut start = buffer.len() - 1;
+    buffer[start] = b'\n';
+    let mut rest = pid.unsigned_abs();
+    loop {
+        start -= 1;
+        // The remainder is below 10, so the cast cannot truncate.
+        buffer[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    &buffer[start..]
 }
 
 /// Refuse ids for which `kill(-id, …)` would hit this process's group or every process.
@@ -545,5 +568,18 @@ fn log_tail(path: &Path) -> String {
             lines[lines.len().saturating_sub(30)..].join("\n")
         }
         Err(err) => format!("(cannot read the log: {err})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pid_line;
+
+    #[test]
+    fn pid_line_is_the_decimal_pid_and_a_newline() {
+        let mut buffer = [0u8; 24];
+        assert_eq!(pid_line(7, &mut buffer), b"7\n");
+        assert_eq!(pid_line(40213, &mut buffer), b"40213\n");
+        assert_eq!(pid_line(i32::MAX, &mut buffer), b"2147483647\n");
     }
 }

@@ -10,4 +10,5 @@ pub mod plan;
 pub mod resources;
 pub mod stack;
 pub mod strip_cmd;
+pub mod verify;
 pub mod workspace;

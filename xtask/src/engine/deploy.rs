@@ -421,7 +421,7 @@ async fn destroy_locked(
             "Nothing to destroy: stack `{}` env `{}` has no resources.",
             stack.stack, stack.env
         );
-        store.save().await.ok();
+        store.save().await?;
         return Ok(ExitCode::SUCCESS);
     }
     print!(

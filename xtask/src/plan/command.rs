@@ -50,6 +50,9 @@ pub async fn connect(target: &TargetArgs) -> anyhow::Result<(ResolvedStack, Clie
         name => crate::stack::find_stack_file(&crate::workspace::stacks_dir(), name)?,
     };
     let file = crate::stack::load(&path)?;
+    if !file.warnings().is_empty() {
+        eprint!("{}", file.render_warnings(std::io::stderr().is_terminal()));
+    }
     let settings = file.env_settings(&target.env)?;
     // The standard AWS_ENDPOINT_URL wins over the stack's endpoint, so `--env local` can
     // target an emulator on another port.

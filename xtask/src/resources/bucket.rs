@@ -537,11 +537,24 @@ pub async fn contents(clients: &Clients, name: &str) -> anyhow::Result<(usize, u
 /// Deletes the bucket. A non-empty bucket is emptied first only when `force_destroy`;
 /// otherwise it is kept and reported.
 pub async fn delete(clients: &Clients, name: &str, force_destroy: bool) -> anyhow::Result<Removal> {
-    use aws_sdk_s3::types as t;
     let (objects, versions) = contents(clients, name).await?;
     if versions > 0 && !force_destroy {
         return Ok(Removal::KeptNotEmpty { objects, versions });
     }
+    let removed = empty(clients, name).await?;
+    match clients.s3.delete_bucket().bucket(name).send().await {
+        Ok(_) => {}
+        Err(err) if error_code(&err) == Some("NoSuchBucket") => {}
+        Err(err) => anyhow::bail!("while deleting bucket `{name}`: {}", describe(&err)),
+    }
+    Ok(Removal::Deleted {
+        versions_removed: removed,
+    })
+}
+
+/// Deletes every object version and delete marker of the bucket; returns how many.
+pub async fn empty(clients: &Clients, name: &str) -> anyhow::Result<usize> {
+    use aws_sdk_s3::types as t;
     let mut removed = 0;
     loop {
         let page = clients
@@ -592,12 +605,5 @@ pub async fn delete(clients: &Clients, name: &str, force_destroy: bool) -> anyho
             .await
             .map_err(|e| anyhow::anyhow!("while emptying bucket `{name}`: {}", describe(&e)))?;
     }
-    match clients.s3.delete_bucket().bucket(name).send().await {
-        Ok(_) => {}
-        Err(err) if error_code(&err) == Some("NoSuchBucket") => {}
-        Err(err) => anyhow::bail!("while deleting bucket `{name}`: {}", describe(&err)),
-    }
-    Ok(Removal::Deleted {
-        versions_removed: removed,
-    })
+    Ok(removed)
 }

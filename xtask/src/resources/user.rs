@@ -208,7 +208,7 @@ async fn detach(clients: &Clients, name: &str, arn: &str) -> anyhow::Result<()> 
 }
 
 /// Creates a key and stores it in SSM: id as String, secret as SecureString.
-async fn create_access_key(
+pub async fn create_access_key(
     clients: &Clients,
     ctx: &ReadCtx,
     logical: &str,
@@ -258,7 +258,7 @@ async fn create_access_key(
 }
 
 /// Deletes every access key of the user and the parameters holding one.
-async fn delete_access_keys(
+pub async fn delete_access_keys(
     clients: &Clients,
     ctx: &ReadCtx,
     logical: &str,

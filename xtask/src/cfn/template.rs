@@ -1,0 +1,700 @@
+//! Template synthesis: the resolved stack as a CloudFormation template. Pure: no I/O.
+//!
+//! The template is built from the SDK engine's own desired states
+//! ([`resources::desired_all`]), property by property, so that both engines describe the
+//! same infrastructure: the same physical names, the same policy documents, tags and
+//! settings. Every name is known up front (the stack file fixes them), so references are
+//! literal names and ARNs and the order comes from explicit `DependsOn`, taken from the SDK
+//! engine's dependencies. That is also what breaks the bucket → permission → notification
+//! cycle without a custom resource: the permission's `SourceArn` is the bucket's literal ARN,
+//! and the bucket (which holds its notification configuration in CloudFormation) depends on
+//! the permission.
+//!
+//! What CloudFormation cannot do is left out and recorded in the template's `Metadata`
+//! ([`Recorded`]) for the SDK to do around the stack: SecureString parameters (not a type
+//! `AWS::SSM::Parameter` can create) and access keys (an `AWS::IAM::AccessKey` would keep
+//! the secret in the stack's outputs or state).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use base64::Engine as _;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::resources::{self, Address, Artifacts, Desired, Kind, Props};
+use crate::stack::resolved::ResolvedStack;
+
+/// The key of this tool's section in the template's `Metadata`.
+pub const METADATA_KEY: &str = "Stripstack";
+
+/// The largest template CloudFormation accepts inline (`TemplateBody`), in bytes.
+pub const MAX_TEMPLATE_BODY: usize = 51_200;
+
+/// A synthesised template and what each of its resources stands for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    /// The template document; [`to_yaml`] renders it.
+    pub body: Value,
+    /// Every resource, in template order.
+    pub resources: Vec<Entry>,
+    /// Packages whose bundle was not built: their function's code location is a placeholder.
+    pub unbuilt: Vec<String>,
+}
+
+/// One resource of the template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub logical_id: String,
+    /// The SDK engine's address of the resource (a bucket policy is `bucket.<name>.policy`).
+    pub address: Address,
+    pub resource_type: &'static str,
+    /// The name AWS knows it by, as the SDK engine names it.
+    pub physical: String,
+    /// `DeletionPolicy: Retain`: kept when the stack is deleted.
+    pub retain: bool,
+}
+
+impl Template {
+    pub fn entry(&self, logical_id: &str) -> Option<&Entry> {
+        self.resources.iter().find(|e| e.logical_id == logical_id)
+    }
+}
+
+/// The CloudFormation stack of one environment: `<stack>-<env>`.
+pub fn stack_name(stack: &ResolvedStack) -> String {
+    format!("{}-{}", stack.stack, stack.env)
+}
+
+/// The object key a function's bundle is uploaded under when none was built yet: `synth`
+/// and `plan` still show a complete template, and the warning says the key is a placeholder.
+fn placeholder_key(package: &str) -> String {
+    format!("artifacts/{package}/not-built-yet.zip")
+}
+
+/// The template of `stack`. Functions whose package has no entry in `artifacts` get a
+/// placeholder code location (listed in [`Template::unbuilt`]).
+pub fn synthesize(stack: &ResolvedStack, artifacts: &Artifacts) -> Template {
+    let desired = resources::desired_all(stack, artifacts);
+    let ids = logical_ids(stack, &desired);
+    let id = |address: &Address| ids.get(address).cloned().unwrap_or_default();
+
+    let mut resources_section = Map::new();
+    let mut entries = Vec::new();
+    let mut recorded = Recorded::default();
+    let mut unbuilt = Vec::new();
+    // The notification configuration is a property of the bucket in CloudFormation.
+    let notifications: BTreeMap<&str, &Desired> = desired
+        .iter()
+        .filter(|d| d.address.kind == Kind::Notification)
+        .map(|d| (d.address.name.as_str(), d))
+        .collect();
+
+    for want in &desired {
+        let logical_id = id(&want.address);
+        let mut depends_on: Vec<String> = want.depends_on.iter().map(&id).collect();
+        let (resource_type, properties) = match want.address.kind {
+            Kind::Bucket => {
+                let notification = notifications.get(want.address.name.as_str()).copied();
+                if let Some(notification) = notification {
+                    // The permissions S3 checks when the configuration is written.
+                    depends_on.extend(
+                        notification
+                            .depends_on
+                            .iter()
+                            .filter(|a| a.kind != Kind::Bucket)
+                            .map(&id),
+                    );
+                }
+                if let Some(policy) = want.props.get("policy").filter(|p| !p.is_null()) {
+                    let address = bucket_policy_address(&want.address.name);
+                    let policy_id = format!("{logical_id}Policy");
+                    let mut resource = json!({
+                        "Type": "AWS::S3::BucketPolicy",
+                        "DependsOn": [logical_id],
+                        "Properties": {
+                            "Bucket": want.physical,
+                            "PolicyDocument": policy,
+                        },
+                    });
+                    set_retain(&mut resource, want.retain);
+                    entries.push(Entry {
+                        logical_id: policy_id.clone(),
+                        address,
+                        resource_type: "AWS::S3::BucketPolicy",
+                        physical: want.physical.clone(),
+                        retain: want.retain,
+                    });
+                    resources_section.insert(policy_id, resource);
+                }
+                ("AWS::S3::Bucket", bucket(want, notification))
+            }
+            Kind::Parameter => {
+                if want.props.get("type") == Some(&json!("SecureString")) {
+                    recorded.secure_parameters.push(want.physical.clone());
+                    continue;
+                }
+                let description = stack
+                    .parameters
+                    .get(&want.physical)
+                    .and_then(|p| p.description.clone());
+                ("AWS::SSM::Parameter", parameter(want, description))
+            }
+            Kind::Policy => ("AWS::IAM::ManagedPolicy", managed_policy(want)),
+            Kind::User => {
+                if want.props.get("access_key") == Some(&json!(true)) {
+                    recorded
+                        .access_keys
+                        .insert(want.address.name.clone(), want.physical.clone());
+                }
+                ("AWS::IAM::User", user(want))
+            }
+            Kind::Role => ("AWS::IAM::Role", role(want)),
+            Kind::Function => {
+                let package = stack
+                    .functions
+                    .get(&want.address.name)
+                    .map(|f| f.package.as_str())
+                    .unwrap_or_default();
+                let code = match artifacts.get(package) {
+                    Some(artifact) => json!({ "S3Bucket": artifact.bucket, "S3Key": artifact.key }),
+                    None => {
+                        unbuilt.push(package.to_owned());
+                        json!({
+                            "S3Bucket": crate::engine::state::state_bucket(&stack.account, &stack.region),
+                            "S3Key": placeholder_key(package),
+                        })
+                    }
+                };
+                ("AWS::Lambda::Function", function(want, code))
+            }
+            Kind::Permission => ("AWS::Lambda::Permission", permission(want)),
+            // Folded into its bucket above.
+            Kind::Notification => continue,
+        };
+        depends_on.sort();
+        depends_on.dedup();
+        let mut resource = json!({ "Type": resource_type, "Properties": properties });
+        if !depends_on.is_empty() {
+            resource["DependsOn"] = json!(depends_on);
+        }
+        set_retain(&mut resource, want.retain);
+        entries.push(Entry {
+            logical_id: logical_id.clone(),
+            address: want.address.clone(),
+            resource_type,
+            physical: want.physical.clone(),
+            retain: want.retain,
+        });
+        resources_section.insert(logical_id, resource);
+    }
+    for entry in &entries {
+        recorded
+            .resources
+            .insert(entry.logical_id.clone(), entry.address.clone());
+    }
+    entries.sort_by(|a, b| a.logical_id.cmp(&b.logical_id));
+    unbuilt.sort();
+    unbuilt.dedup();
+
+    let body = json!({
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": format!(
+            "stripstack: stack {} env {} (generated by `cargo xtask synth`; edit the stack file, not this template)",
+            stack.stack, stack.env
+        ),
+        "Metadata": { METADATA_KEY: recorded.to_json(stack) },
+        "Resources": resources_section,
+        "Outputs": outputs(stack, &ids),
+    });
+    Template {
+        body,
+        resources: entries,
+        unbuilt,
+    }
+}
+
+/// A bucket's TLS-only policy: part of the bucket in the SDK engine, its own resource here.
+pub fn bucket_policy_address(bucket: &str) -> Address {
+    Address::new(Kind::Bucket, format!("{bucket}.policy"))
+}
+
+fn set_retain(resource: &mut Value, retain: bool) {
+    if retain {
+        // Both: Retain alone would still delete the old bucket when an update replaces it.
+        resource["DeletionPolicy"] = json!("Retain");
+        resource["UpdateReplacePolicy"] = json!("Retain");
+    }
+}
+
+/// Logical ids: the resource's name in PascalCase plus its kind (`bucket.source` →
+/// `SourceBucket`; an SSM name drops its `/<stack>/<env>/` prefix). Two resources that would
+/// get the same id both get a short hash of their address appended.
+fn logical_ids(stack: &ResolvedStack, desired: &[Desired]) -> BTreeMap<Address, String> {
+    let candidates: Vec<(Address, String)> = desired
+        .iter()
+        .filter(|d| d.address.kind != Kind::Notification)
+        .map(|d| (d.address.clone(), base_logical_id(stack, &d.address)))
+        .collect();
+    // Bucket policies take `<bucket id>Policy`: count them as taken too.
+    let mut taken: BTreeMap<String, usize> = BTreeMap::new();
+    for (address, id) in &candidates {
+        *taken.entry(id.clone()).or_default() += 1;
+        if address.kind == Kind::Bucket {
+            *taken.entry(format!("{id}Policy")).or_default() += 1;
+        }
+    }
+    let mut ids: BTreeMap<Address, String> = candidates
+        .into_iter()
+        .map(|(address, id)| {
+            let clash = taken.get(&id).copied().unwrap_or_default() > 1
+                || (address.kind == Kind::Bucket
+                    && taken.get(&format!("{id}Policy")).copied().unwrap_or_default() > 1);
+            let id = if clash {
+                let digest = Sha256::digest(address.to_string().as_bytes());
+                format!("{id}{}", &hex::encode(digest)[..8])
+            } else {
+                id
+            };
+            (address, id)
+        })
+        .collect();
+    // A bucket's notification is a property of the bucket: the same logical id.
+    for want in desired
+        .iter()
+        .filter(|d| d.address.kind == Kind::Notification)
+    {
+        if let Some(bucket) = ids
+            .get(&Address::new(Kind::Bucket, &want.address.name))
+            .cloned()
+        {
+            ids.insert(want.address.clone(), bucket);
+        }
+    }
+    ids
+}
+
+fn base_logical_id(stack: &ResolvedStack, address: &Address) -> String {
+    let suffix = match address.kind {
+        Kind::Bucket => "Bucket",
+        Kind::Parameter => "Parameter",
+        Kind::Policy => "Policy",
+        Kind::User => "User",
+        Kind::Role => "Role",
+        Kind::Function => "Function",
+        Kind::Permission => "Permission",
+        Kind::Notification => "Notification",
+    };
+    let name = match address.kind {
+        Kind::Parameter => parameter_short_name(stack, &address.name),
+        _ => &address.name,
+    };
+    format!("{}{suffix}", pascal(name))
+}
+
+/// `/exif-pipeline/dev/source-bucket` → `ExifPipelineDevSourceBucket`; `strip.source` →
+/// `StripSource`. Only ASCII letters and digits survive: what a logical id may hold.
+fn pascal(name: &str) -> String {
+    name.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// SSM names usually start with `/<stack>/<env>/`: dropped from the logical id, which stays
+/// the same in every environment.
+fn parameter_short_name<'a>(stack: &ResolvedStack, name: &'a str) -> &'a str {
+    name.strip_prefix(&format!("/{}/{}/", stack.stack, stack.env))
+        .unwrap_or(name)
+}
+
+fn tag_list(props: &Props) -> Value {
+    Value::Array(
+        resources::string_map(props, "tags")
+            .into_iter()
+            .map(|(key, value)| json!({ "Key": key, "Value": value }))
+            .collect(),
+    )
+}
+
+fn prop(props: &Props, key: &str) -> Value {
+    props.get(key).cloned().unwrap_or(Value::Null)
+}
+
+fn bucket(want: &Desired, notification: Option<&Desired>) -> Value {
+    let p = &want.props;
+    let block = prop(p, "public_access_block");
+    let flag = |key: &str| block.get(key).cloned().unwrap_or(json!(true));
+    let mut props = json!({
+        "BucketName": want.physical,
+        "VersioningConfiguration": {
+            "Status": if p.get("versioning") == Some(&json!(true)) { "Enabled" } else { "Suspended" }
+        },
+        "BucketEncryption": {
+            "ServerSideEncryptionConfiguration": [{
+                "ServerSideEncryptionByDefault": { "SSEAlgorithm": prop(p, "encryption") }
+            }]
+        },
+        "PublicAccessBlockConfiguration": {
+            "BlockPublicAcls": flag("block_public_acls"),
+            "BlockPublicPolicy": flag("block_public_policy"),
+            "IgnorePublicAcls": flag("ignore_public_acls"),
+            "RestrictPublicBuckets": flag("restrict_public_buckets"),
+        },
+        "OwnershipControls": { "Rules": [{ "ObjectOwnership": prop(p, "ownership") }] },
+        "Tags": tag_list(p),
+    });
+    let rules: Vec<Value> = p
+        .get("lifecycle")
+        .and_then(Value::as_array)
+        .map(|rules| rules.iter().map(lifecycle_rule).collect())
+        .unwrap_or_default();
+    if !rules.is_empty() {
+        props["LifecycleConfiguration"] = json!({ "Rules": rules });
+    }
+    if let Some(notification) = notification {
+        let entries = notification
+            .props
+            .get("entries")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        // One configuration per event: CloudFormation's `Event` is a single event type. The
+        // entries' ids are not CloudFormation properties (S3 generates ids).
+        let configurations: Vec<Value> = entries
+            .iter()
+            .flat_map(|entry| {
+                let events = entry["events"].as_array().cloned().unwrap_or_default();
+                events.into_iter().map(move |event| {
+                    let mut configuration = json!({ "Event": event, "Function": entry["function_arn"] });
+                    let rules: Vec<Value> = ["prefix", "suffix"]
+                        .iter()
+                        .filter_map(|name| {
+                            let value = entry[*name].as_str().filter(|v| !v.is_empty())?;
+                            Some(json!({ "Name": name, "Value": value }))
+                        })
+                        .collect();
+                    if !rules.is_empty() {
+                        configuration["Filter"] = json!({ "S3Key": { "Rules": rules } });
+                    }
+                    configuration
+                })
+            })
+            .collect();
+        props["NotificationConfiguration"] = json!({ "LambdaConfigurations": configurations });
+    }
+    props
+}
+
+fn lifecycle_rule(rule: &Value) -> Value {
+    let mut out = json!({ "Id": rule["id"], "Status": "Enabled" });
+    if let Some(prefix) = rule["prefix"].as_str().filter(|p| !p.is_empty()) {
+        out["Prefix"] = json!(prefix);
+    }
+    if let (Some(days), Some(class)) = (rule["transition_days"].as_u64(), rule["storage_class"].as_str()) {
+        out["Transitions"] = json!([{ "StorageClass": class, "TransitionInDays": days }]);
+    }
+    if let Some(days) = rule["expiration_days"].as_u64() {
+        out["ExpirationInDays"] = json!(days);
+    }
+    if let Some(days) = rule["noncurrent_expiration_days"].as_u64() {
+        out["NoncurrentVersionExpiration"] = json!({ "NoncurrentDays": days });
+    }
+    out
+}
+
+fn parameter(want: &Desired, description: Option<String>) -> Value {
+    let mut props = json!({
+        "Name": want.physical,
+        "Type": prop(&want.props, "type"),
+        "Value": prop(&want.props, "value"),
+        // `AWS::SSM::Parameter` tags are a map, not a list.
+        "Tags": prop(&want.props, "tags"),
+    });
+    if let Some(description) = description {
+        props["Description"] = json!(description);
+    }
+    props
+}
+
+/// `AWS::IAM::ManagedPolicy` has no `Tags`: the policy carries the stack's tags only where
+/// CloudFormation propagates stack tags.
+fn managed_policy(want: &Desired) -> Value {
+    json!({
+        "ManagedPolicyName": want.physical,
+        "PolicyDocument": prop(&want.props, "document"),
+    })
+}
+
+fn user(want: &Desired) -> Value {
+    json!({
+        "UserName": want.physical,
+        "ManagedPolicyArns": prop(&want.props, "attached_policies"),
+        "Tags": tag_list(&want.props),
+    })
+}
+
+fn role(want: &Desired) -> Value {
+    json!({
+        "RoleName": want.physical,
+        "AssumeRolePolicyDocument": prop(&want.props, "trust_policy"),
+        "Policies": [{
+            "PolicyName": resources::role::INLINE_POLICY_NAME,
+            "PolicyDocument": prop(&want.props, "policy"),
+        }],
+        "Tags": tag_list(&want.props),
+    })
+}
+
+fn function(want: &Desired, code: Value) -> Value {
+    let p = &want.props;
+    let mut props = json!({
+        "FunctionName": want.physical,
+        "Runtime": prop(p, "runtime"),
+        "Handler": prop(p, "handler"),
+        "Architectures": [prop(p, "architecture")],
+        "MemorySize": prop(p, "memory"),
+        "Timeout": prop(p, "timeout"),
+        "Role": prop(p, "role"),
+        "Code": code,
+        // What the SDK engine sets after creating the function: S3 → Lambda → S3 loops stop.
+        "RecursiveLoop": "Terminate",
+        "Tags": tag_list(p),
+    });
+    if p.get("environment").and_then(Value::as_object).is_some_and(|vars| !vars.is_empty()) {
+        props["Environment"] = json!({ "Variables": p["environment"] });
+    }
+    props
+}
+
+fn permission(want: &Desired) -> Value {
+    let function_name = want
+        .physical
+        .split_once('/')
+        .map(|(function, _)| function)
+        .unwrap_or(&want.physical);
+    json!({
+        "Action": prop(&want.props, "action"),
+        "FunctionName": function_name,
+        "Principal": prop(&want.props, "principal"),
+        // The literal ARN (known from the bucket's name), not a reference to the bucket:
+        // the bucket depends on this permission, so a reference would be a cycle.
+        "SourceArn": prop(&want.props, "source_arn"),
+        "SourceAccount": prop(&want.props, "source_account"),
+    })
+}
+
+/// Names and ARNs a user of the stack looks for, as `describe-stacks` outputs.
+fn outputs(stack: &ResolvedStack, ids: &BTreeMap<Address, String>) -> Value {
+    let mut out = Map::new();
+    let mut add = |address: Address, suffix: &str, value: &str, description: String| {
+        if let Some(id) = ids.get(&address) {
+            out.insert(
+                format!("{id}{suffix}"),
+                json!({ "Description": description, "Value": value }),
+            );
+        }
+    };
+    for bucket in stack.buckets.values() {
+        let address = Address::new(Kind::Bucket, &bucket.logical);
+        add(address.clone(), "Name", &bucket.name, format!("Name of bucket `{}`", bucket.logical));
+        add(address, "Arn", &bucket.arn, format!("ARN of bucket `{}`", bucket.logical));
+    }
+    for function in stack.functions.values() {
+        let address = Address::new(Kind::Function, &function.logical);
+        add(address.clone(), "Name", &function.name, format!("Name of function `{}`", function.logical));
+        add(address, "Arn", &function.arn, format!("ARN of function `{}`", function.logical));
+    }
+    for user in stack.users.values() {
+        let address = Address::new(Kind::User, &user.logical);
+        add(address.clone(), "Name", &user.name, format!("Name of IAM user `{}`", user.logical));
+        if user.access_key {
+            add(
+                address,
+                "SecretParameter",
+                &user.secret_parameter,
+                format!(
+                    "SecureString holding the secret access key of `{}` (written by stripstack, not CloudFormation)",
+                    user.logical
+                ),
+            );
+        }
+    }
+    Value::Object(out)
+}
+
+/// What a deployed template records for the next run: which stack resource each logical id
+/// stands for (to name removed resources in a plan), and what the SDK did around the stack
+/// (to clean up what is no longer declared).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recorded {
+    pub resources: BTreeMap<String, Address>,
+    /// SecureString parameters, by name.
+    pub secure_parameters: Vec<String>,
+    /// Users with an access key: logical name → IAM user name.
+    pub access_keys: BTreeMap<String, String>,
+}
+
+impl Recorded {
+    fn to_json(&self, stack: &ResolvedStack) -> Value {
+        json!({
+            "Stack": stack.stack,
+            "Env": stack.env,
+            "Resources": self
+                .resources
+                .iter()
+                .map(|(id, address)| (id.clone(), json!(address.to_string())))
+                .collect::<Map<_, _>>(),
+            "Sdk": {
+                "SecureParameters": self.secure_parameters,
+                "AccessKeys": self.access_keys,
+            },
+        })
+    }
+
+    /// Reads the record of a deployed template. A template without one (made by another tool)
+    /// records nothing.
+    pub fn of(body: &Value) -> Recorded {
+        let section = &body["Metadata"][METADATA_KEY];
+        let resources = section["Resources"]
+            .as_object()
+            .map(|map| {
+                map.iter()
+                    .filter_map(|(id, address)| Some((id.clone(), parse_address(address.as_str()?)?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let secure_parameters = section["Sdk"]["SecureParameters"]
+            .as_array()
+            .map(|names| names.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        let access_keys = section["Sdk"]["AccessKeys"]
+            .as_object()
+            .map(|map| {
+                map.iter()
+                    .filter_map(|(logical, name)| Some((logical.clone(), name.as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Recorded {
+            resources,
+            secure_parameters,
+            access_keys,
+        }
+    }
+}
+
+/// `bucket.source` → the address; `None` for anything else.
+fn parse_address(text: &str) -> Option<Address> {
+    let (kind, name) = text.split_once('.')?;
+    let kind: Kind = serde_json::from_value(json!(kind)).ok()?;
+    Some(Address::new(kind, name))
+}
+
+/// Lambda's `CodeSha256` (base64) of a content-addressed bundle key
+/// (`artifacts/<package>/<hex sha256>.zip`), or `None` for any other key.
+pub fn code_sha256_of_key(key: &str) -> Option<String> {
+    let hex_digest = key.rsplit('/').next()?.strip_suffix(".zip")?;
+    let digest = hex::decode(hex_digest).ok().filter(|d| d.len() == 32)?;
+    Some(base64::engine::general_purpose::STANDARD.encode(digest))
+}
+
+/// The template as YAML, keys in the order people read templates in (`Type` before
+/// `Properties`, `Resources` before `Outputs`), everything else sorted.
+pub fn to_yaml(body: &Value) -> anyhow::Result<String> {
+    Ok(serde_norway::to_string(&yaml_value(body))?)
+}
+
+/// Keys shown first, in this order, wherever they appear.
+const LEADING_KEYS: &[&str] = &[
+    "AWSTemplateFormatVersion",
+    "Description",
+    "Metadata",
+    "Resources",
+    "Type",
+    "DeletionPolicy",
+    "UpdateReplacePolicy",
+    "DependsOn",
+    "Properties",
+    "Version",
+];
+
+fn yaml_value(value: &Value) -> serde_norway::Value {
+    match value {
+        Value::Null => serde_norway::Value::Null,
+        Value::Bool(b) => serde_norway::Value::Bool(*b),
+        Value::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+            (Some(u), _, _) => serde_norway::Value::Number(u.into()),
+            (_, Some(i), _) => serde_norway::Value::Number(i.into()),
+            (_, _, Some(f)) => serde_norway::Value::Number(f.into()),
+            _ => serde_norway::Value::Null,
+        },
+        Value::String(s) => serde_norway::Value::String(s.clone()),
+        Value::Array(items) => serde_norway::Value::Sequence(items.iter().map(yaml_value).collect()),
+        Value::Object(map) => {
+            let rank = |key: &str| {
+                LEADING_KEYS
+                    .iter()
+                    .position(|k| *k == key)
+                    .unwrap_or(LEADING_KEYS.len())
+            };
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| a.cmp(b)));
+            let mut out = serde_norway::Mapping::new();
+            for key in keys {
+                out.insert(serde_norway::Value::String(key.clone()), yaml_value(&map[key]));
+            }
+            serde_norway::Value::Mapping(out)
+        }
+    }
+}
+
+/// Parses a template read back from CloudFormation (YAML or JSON: JSON is YAML).
+pub fn parse(body: &str) -> anyhow::Result<Value> {
+    Ok(serde_norway::from_str(body)?)
+}
+
+/// Every logical id `DependsOn` names exists, and the dependencies have no cycle: what
+/// CloudFormation checks before it creates anything.
+pub fn check_dependencies(body: &Value) -> Result<(), String> {
+    let Some(resources) = body["Resources"].as_object() else {
+        return Ok(());
+    };
+    let mut edges: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for (id, resource) in resources {
+        let deps: BTreeSet<&str> = resource["DependsOn"]
+            .as_array()
+            .map(|d| d.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        for dep in &deps {
+            if !resources.contains_key(*dep) {
+                return Err(format!("{id} depends on {dep}, which is not in the template"));
+            }
+        }
+        edges.insert(id, deps);
+    }
+    // Kahn's algorithm: what is left once nothing more can be ordered is a cycle.
+    let mut done: BTreeSet<&str> = BTreeSet::new();
+    loop {
+        let ready: Vec<&str> = edges
+            .iter()
+            .filter(|(id, deps)| !done.contains(*id) && deps.iter().all(|d| done.contains(d)))
+            .map(|(id, _)| *id)
+            .collect();
+        if ready.is_empty() {
+            break;
+        }
+        done.extend(ready);
+    }
+    let stuck: Vec<&str> = edges.keys().filter(|id| !done.contains(*id)).copied().collect();
+    if stuck.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("dependency cycle among {}", stuck.join(", ")))
+    }
+}
