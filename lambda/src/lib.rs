@@ -16,8 +16,10 @@
 //! - **Placement**: segments between SOF and the first SOS are judged like those before
 //!   SOF (decoders read everything up to the first SOS: an ICC chunk after SOF stays, in
 //!   place). After the first SOS, every APPn is dropped, kept kinds included: no decoder
-//!   reads colour data or orientation there. The minimal EXIF goes right after JFIF when
-//!   JFIF follows it, else where the EXIF was; always before the first SOS.
+//!   reads colour data or orientation there. The minimal EXIF takes the place of the
+//!   EXIF segment it comes from, moved after a JFIF segment that follows it (JFIF stays
+//!   first): before SOF when the EXIF was, before the first SOS in any case. This order
+//!   needs no buffering beyond the 36 bytes of the minimal segment.
 //! - **No EOI**: refused ([`StripError::MissingEoi`]), even when the scan may be complete;
 //!   telling it from a truncated scan would need Huffman decoding.
 //! - **Damaged scan data**: `FF xx` with `xx` below `0xC0` inside a scan is no valid

@@ -491,6 +491,28 @@ mod tests {
     }
 
     #[test]
+    fn markers_on_search_window_boundaries() {
+        // The scan is searched in windows of SCAN_WINDOW bytes from its first byte: put the
+        // EOI and a restart marker across every boundary position.
+        for len in [
+            SCAN_WINDOW - 2,
+            SCAN_WINDOW - 1,
+            SCAN_WINDOW,
+            SCAN_WINDOW + 1,
+            2 * SCAN_WINDOW - 1,
+        ] {
+            let mut scan = vec![0x5A; len];
+            scan[len / 2] = 0xFF;
+            scan[len / 2 + 1] = 0xD3;
+            scan[len - 1] = 0xFF; // fill before EOI
+            let input = picture(b"", &scan);
+            let (out, summary) = strip_with(&input, &StripOptions::default()).unwrap();
+            assert_eq!(out, input, "scan of {len} bytes");
+            assert_eq!(summary.trailer_bytes, 0);
+        }
+    }
+
+    #[test]
     fn reserved_codes_in_scan_data_are_data() {
         // `FF 9F` and TEM inside a scan: damaged data, copied; libjpeg resyncs past it.
         let input = picture(b"", b"\x01\xFF\xFF\xFF\x9F\xFF\xD0\x02\xFF\x01\x03");

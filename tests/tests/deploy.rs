@@ -539,3 +539,269 @@ async fn a_killed_deploy_is_resumed_without_duplicates() {
     let out = stack.run("destroy", &["--yes"]);
     assert!(out.status.success(), "{}", text(&out));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saved_plan_is_applied_exactly_and_refused_once_the_cloud_changed() {
+    let stack = TestStack::new("saved");
+    let plan_file = stack.path.with_extension("plan.json");
+    let plan_path = plan_file.to_string_lossy().into_owned();
+    // Bundle first so the saved plan records the code hash deploy will use.
+    let out = xtask(&["bundle"]).output().expect("bundle");
+    assert!(out.status.success(), "{}", text(&out));
+    let out = stack.run("plan", &["--out", &plan_path]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = stack.run("deploy", &["--plan", &plan_path]);
+    assert!(
+        out.status.success(),
+        "applying the saved plan failed:\n{}",
+        text(&out)
+    );
+    let (_, code) = stack.plan();
+    assert_eq!(code, 0);
+
+    // A new plan, then drift before applying it: the saved plan no longer holds.
+    stack.write(384, "v1", "s3:GetObject", true, true);
+    let out = stack.run("plan", &["--out", &plan_path]);
+    assert!(out.status.success(), "{}", text(&out));
+    ssm()
+        .put_parameter()
+        .name(format!("/{}/local/note", stack.name))
+        .value("changed meanwhile")
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap();
+    let out = stack.run("deploy", &["--plan", &plan_path]);
+    assert!(!out.status.success(), "a stale plan must be refused");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("changed since this plan was saved"),
+        "{}",
+        text(&out)
+    );
+    let function = lambda()
+        .get_function_configuration()
+        .function_name(format!("{}-local-strip", stack.name))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(function.memory_size(), Some(256), "nothing was applied");
+    let out = stack.run("destroy", &["--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn notification_entries_of_others_survive_deploy_and_destroy() {
+    use aws_sdk_s3::types::{
+        Event, FilterRule, FilterRuleName, LambdaFunctionConfiguration, NotificationConfiguration,
+        NotificationConfigurationFilter, S3KeyFilter,
+    };
+    let stack = TestStack::new("notif");
+    stack.deploy();
+    // Someone else's entry on the same bucket: another prefix, an id that is not ours.
+    let current = s3()
+        .get_bucket_notification_configuration()
+        .bucket(stack.source())
+        .send()
+        .await
+        .unwrap();
+    let ours = current.lambda_function_configurations().to_vec();
+    let theirs = LambdaFunctionConfiguration::builder()
+        .id("audit-hook")
+        .lambda_function_arn(ours[0].lambda_function_arn())
+        .events(Event::from("s3:ObjectCreated:*"))
+        .filter(
+            NotificationConfigurationFilter::builder()
+                .key(
+                    S3KeyFilter::builder()
+                        .filter_rules(
+                            FilterRule::builder()
+                                .name(FilterRuleName::Prefix)
+                                .value("audit/")
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build(),
+        )
+        .build()
+        .unwrap();
+    s3().put_bucket_notification_configuration()
+        .bucket(stack.source())
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .set_lambda_function_configurations(Some([ours, vec![theirs]].concat()))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    // A change to our trigger rewrites our entries only.
+    let yaml = std::fs::read_to_string(&stack.path).unwrap();
+    std::fs::write(
+        &stack.path,
+        yaml.replace("suffixes: [.jpg]", "suffixes: [.jpg, .jpeg]"),
+    )
+    .unwrap();
+    stack.deploy();
+    let after = s3()
+        .get_bucket_notification_configuration()
+        .bucket(stack.source())
+        .send()
+        .await
+        .unwrap();
+    let mut ids: Vec<&str> = after
+        .lambda_function_configurations()
+        .iter()
+        .filter_map(|c| c.id())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids.len(), 3, "ours (one per suffix) and theirs: {ids:?}");
+    assert_eq!(ids[0], "audit-hook", "theirs is kept");
+    assert!(ids[1..].iter().all(|id| id.starts_with("stripstack-")));
+
+    // Removing our trigger removes our entries only.
+    let yaml = std::fs::read_to_string(&stack.path).unwrap();
+    let without_trigger = yaml.replace(
+        "    triggers:\n      - { bucket: source, events: [created], prefix: uploads/, suffixes: [.jpg, .jpeg] }\n",
+        "",
+    );
+    assert_ne!(
+        yaml, without_trigger,
+        "the trigger was removed from the stack"
+    );
+    std::fs::write(&stack.path, without_trigger).unwrap();
+    stack.deploy();
+    let after = s3()
+        .get_bucket_notification_configuration()
+        .bucket(stack.source())
+        .send()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = after
+        .lambda_function_configurations()
+        .iter()
+        .filter_map(|c| c.id())
+        .collect();
+    assert_eq!(ids, ["audit-hook"]);
+    let out = stack.run("destroy", &["--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_existing_bucket_not_tagged_for_the_stack_is_not_adopted() {
+    let stack = TestStack::new("adopt");
+    s3().create_bucket()
+        .bucket(stack.source())
+        .set_create_bucket_configuration(stripstack_tests::bucket_location())
+        .send()
+        .await
+        .unwrap();
+    let out = stack.run("deploy", &["--yes"]);
+    assert!(
+        !out.status.success(),
+        "deploy must refuse a bucket that is not ours"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("refusing to adopt"), "{}", text(&out));
+    assert!(
+        !bucket_exists(&stack.destination()).await,
+        "nothing else was created"
+    );
+
+    // Tagged for this stack and env, it is taken over.
+    s3().put_bucket_tagging()
+        .bucket(stack.source())
+        .tagging(
+            aws_sdk_s3::types::Tagging::builder()
+                .tag_set(
+                    aws_sdk_s3::types::Tag::builder()
+                        .key("stack")
+                        .value(&stack.name)
+                        .build()
+                        .unwrap(),
+                )
+                .tag_set(
+                    aws_sdk_s3::types::Tag::builder()
+                        .key("env")
+                        .value("local")
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    stack.deploy();
+    let (_, code) = stack.plan();
+    assert_eq!(code, 0);
+    let out = stack.run("destroy", &["--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn policy_updates_prune_old_versions_below_the_limit() {
+    let clients = xtask::aws::Clients::new(&stripstack_tests::config());
+    let ctx = xtask::resources::ReadCtx {
+        stack: "prune".into(),
+        env: "local".into(),
+        account: ACCOUNT.into(),
+        region: stripstack_tests::REGION.into(),
+    };
+    let name = unique("prune");
+    let desired = |n: usize| {
+        xtask::resources::Desired {
+        address: xtask::resources::Address::new(xtask::resources::Kind::Policy, "p"),
+        physical: name.clone(),
+        props: [
+            (
+                "document".to_owned(),
+                serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": [format!("arn:aws:s3:::bucket-{n}/*")]}]}),
+            ),
+            ("tags".to_owned(), serde_json::json!({})),
+        ]
+        .into_iter()
+        .collect(),
+        depends_on: Vec::new(),
+        retain: false,
+    }
+    };
+    xtask::resources::policy::create(&clients, &ctx, &desired(0))
+        .await
+        .unwrap();
+    for n in 1..8 {
+        let have = xtask::resources::policy::read(&clients, &ctx, &name)
+            .await
+            .unwrap();
+        xtask::resources::policy::update(&clients, &ctx, &desired(n), have.as_ref())
+            .await
+            .unwrap();
+    }
+    let arn = xtask::resources::policy::arn(&ctx, &name);
+    let versions = iam()
+        .list_policy_versions()
+        .policy_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        versions.versions().len() <= 5,
+        "IAM keeps at most 5 versions: {}",
+        versions.versions().len()
+    );
+    let have = xtask::resources::policy::read(&clients, &ctx, &name)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        have.props["document"],
+        xtask::resources::policy_doc::normalize_policy(&desired(7).props["document"]),
+        "the newest document is the default version"
+    );
+    xtask::resources::policy::delete(&clients, &ctx, &name)
+        .await
+        .unwrap();
+    assert!(iam().get_policy().policy_arn(&arn).send().await.is_err());
+}

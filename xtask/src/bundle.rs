@@ -85,7 +85,12 @@ pub fn package_binary(package: &str, binary: &Path, zip_path: &Path) -> anyhow::
         std::fs::create_dir_all(dir)
             .with_context(|| format!("while creating {}", dir.display()))?;
     }
-    std::fs::write(zip_path, &zip)
+    // Written aside, then renamed over the old zip: another deploy may be uploading it right
+    // now, and must read the whole of one version, never a half-rewritten file.
+    let partial = zip_path.with_extension(format!("zip.{}.partial", std::process::id()));
+    std::fs::write(&partial, &zip)
+        .with_context(|| format!("while writing {}", partial.display()))?;
+    std::fs::rename(&partial, zip_path)
         .with_context(|| format!("while writing {}", zip_path.display()))?;
     let digest = Sha256::digest(&zip);
     Ok(Bundle {

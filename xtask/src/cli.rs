@@ -27,6 +27,8 @@ pub enum Command {
     Deploy(DeployArgs),
     /// Remove what the stack created (retained and non-empty buckets are kept).
     Destroy(DestroyArgs),
+    /// Print the CloudFormation template (YAML) that `--engine cloudformation` deploys.
+    Synth(SynthArgs),
     /// Build and zip the Lambda (release `bootstrap`); print its size and SHA-256.
     Bundle {
         /// Workspace package to bundle.
@@ -42,6 +44,9 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Strip metadata from local JPEG files and print what was removed.
     Strip(crate::strip_cmd::StripArgs),
+    /// Measure the stripper, the Lambda and the deployer (median of several runs, against a
+    /// private emulator) and write the results to BENCHMARKS.md.
+    Bench(crate::bench::BenchArgs),
     /// Manage the local AWS emulator (MiniStack) used by the `local` environment.
     Emulator {
         #[command(subcommand)]
@@ -71,10 +76,24 @@ pub struct TargetArgs {
     pub start_emulator: bool,
 }
 
+/// Which engine plans and applies the stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Engine {
+    /// Direct SDK calls, state and lock in S3: the fast path.
+    #[default]
+    Sdk,
+    /// One CloudFormation stack `<stack>-<env>`: AWS holds the state, serialises
+    /// deployments and rolls back a failed one.
+    Cloudformation,
+}
+
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     #[command(flatten)]
     pub target: TargetArgs,
+    /// Plan with this engine (cloudformation: a change set, shown then deleted).
+    #[arg(long, value_enum, default_value_t)]
+    pub engine: Engine,
     /// Print the plan as JSON.
     #[arg(long)]
     pub json: bool,
@@ -90,6 +109,9 @@ pub struct PlanArgs {
 pub struct DeployArgs {
     #[command(flatten)]
     pub target: TargetArgs,
+    /// Deploy with this engine (cloudformation: a change set, executed).
+    #[arg(long, value_enum, default_value_t)]
+    pub engine: Engine,
     /// Apply without asking.
     #[arg(long, short = 'y')]
     pub yes: bool,
@@ -105,12 +127,28 @@ pub struct DeployArgs {
 pub struct DestroyArgs {
     #[command(flatten)]
     pub target: TargetArgs,
+    /// Destroy with the engine that deployed (cloudformation: delete the stack).
+    #[arg(long, value_enum, default_value_t)]
+    pub engine: Engine,
     /// Destroy without asking (not for `prod`, which always asks for its name).
     #[arg(long, short = 'y')]
     pub yes: bool,
     /// Remove a lock left by a dead run before starting.
     #[arg(long)]
     pub force_unlock: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Resolve `${account}` with this account id instead of asking STS: works offline
+    /// (e.g. `--account 123456789012` to lint the template in CI).
+    #[arg(long, value_name = "ID")]
+    pub account: Option<String>,
+    /// Print the template as JSON instead of YAML.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -153,9 +191,19 @@ pub enum EmulatorAction {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate => crate::stack::validate_command(&crate::workspace::stacks_dir()),
-        Command::Plan(args) => runtime()?.block_on(crate::plan::command::run(args)),
-        Command::Deploy(args) => runtime()?.block_on(crate::engine::deploy::deploy(args)),
-        Command::Destroy(args) => runtime()?.block_on(crate::engine::deploy::destroy(args)),
+        Command::Plan(args) => match args.engine {
+            Engine::Sdk => runtime()?.block_on(crate::plan::command::run(args)),
+            Engine::Cloudformation => runtime()?.block_on(crate::cfn::plan(args)),
+        },
+        Command::Deploy(args) => match args.engine {
+            Engine::Sdk => runtime()?.block_on(crate::engine::deploy::deploy(args)),
+            Engine::Cloudformation => runtime()?.block_on(crate::cfn::deploy(args)),
+        },
+        Command::Destroy(args) => match args.engine {
+            Engine::Sdk => runtime()?.block_on(crate::engine::deploy::destroy(args)),
+            Engine::Cloudformation => runtime()?.block_on(crate::cfn::destroy(args)),
+        },
+        Command::Synth(args) => runtime()?.block_on(crate::cfn::synth(args)),
         Command::Bundle { package } => {
             let bundle = crate::bundle::build(&package)?;
             println!("{}", bundle.zip_path.display());
@@ -171,6 +219,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Outputs(args) => runtime()?.block_on(crate::outputs::outputs(args)),
         Command::Verify(args) => runtime()?.block_on(crate::verify::run(args)),
         Command::Strip(args) => crate::strip_cmd::run(args),
+        Command::Bench(args) => crate::bench::run(args),
         Command::Emulator { action } => {
             let emulator = crate::emulator::Emulator::default_local();
             match action {

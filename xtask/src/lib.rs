@@ -1,7 +1,9 @@
 //! stripstack's deployer: the `cargo xtask` library. `main.rs` only parses and dispatches.
 
 pub mod aws;
+pub mod bench;
 pub mod bundle;
+pub mod cfn;
 pub mod cli;
 pub mod emulator;
 pub mod engine;

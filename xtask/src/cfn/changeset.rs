@@ -66,7 +66,7 @@ pub async fn create(
     let tags = tags
         .iter()
         .map(|(k, v)| t::Tag::builder().key(k).value(v).build())
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Vec<_>>();
     let created = clients
         .cloudformation
         .create_change_set()
@@ -119,7 +119,9 @@ async fn wait_computed(clients: &Clients, id: &str) -> anyhow::Result<Option<Vec
             Some(other) => anyhow::bail!("the change set is {}", other.as_str()),
         }
         if started.elapsed() > COMPUTE_TIMEOUT {
-            anyhow::bail!("CloudFormation did not compute the change set within {COMPUTE_TIMEOUT:?}");
+            anyhow::bail!(
+                "CloudFormation did not compute the change set within {COMPUTE_TIMEOUT:?}"
+            );
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(3));
@@ -167,7 +169,10 @@ fn convert(change: &t::Change) -> Option<ResourceChange> {
     Some(ResourceChange {
         action: rc.action()?.as_str().to_owned(),
         logical_id: rc.logical_resource_id()?.to_owned(),
-        physical: rc.physical_resource_id().filter(|p| !p.is_empty()).map(str::to_owned),
+        physical: rc
+            .physical_resource_id()
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned),
         resource_type: rc.resource_type().unwrap_or_default().to_owned(),
         replacement: rc.replacement().map(|r| r.as_str().to_owned()),
         details: rc
@@ -178,7 +183,9 @@ fn convert(change: &t::Change) -> Option<ResourceChange> {
                 Some(Detail {
                     attribute: target.attribute()?.as_str().to_owned(),
                     name: target.name().map(str::to_owned),
-                    requires_recreation: target.requires_recreation().map(|r| r.as_str().to_owned()),
+                    requires_recreation: target
+                        .requires_recreation()
+                        .map(|r| r.as_str().to_owned()),
                 })
             })
             .collect(),
@@ -220,6 +227,16 @@ pub async fn discard(clients: &Clients, change_set: &ChangeSet) -> anyhow::Resul
                 )
             })
             .context("nothing was deployed")?;
+        // Gone before this returns: a deploy right after must not find it still deleting.
+        let started = Instant::now();
+        while started.elapsed() < COMPUTE_TIMEOUT {
+            match super::events::describe_stack(clients, &change_set.stack_id).await? {
+                Some(info) if info.status != "DELETE_COMPLETE" => {
+                    tokio::time::sleep(Duration::from_millis(500)).await
+                }
+                _ => break,
+            }
+        }
     }
     Ok(())
 }
@@ -254,9 +271,17 @@ pub fn to_plan(
             "Add" => (Action::Create, all_properties(new_resource, false)),
             "Remove" => (Action::Delete, all_properties(old_resource, true)),
             _ => {
-                let replaced = matches!(change.replacement.as_deref(), Some("True" | "Conditional"));
-                let action = if replaced { Action::Replace } else { Action::Update };
-                (action, changed_properties(change, old_resource, new_resource, replaced))
+                let replaced =
+                    matches!(change.replacement.as_deref(), Some("True" | "Conditional"));
+                let action = if replaced {
+                    Action::Replace
+                } else {
+                    Action::Update
+                };
+                (
+                    action,
+                    changed_properties(change, old_resource, new_resource, replaced),
+                )
             }
         };
         if new_resource.is_some() {
@@ -295,7 +320,11 @@ pub fn create_all(stack: &str, env: &str, new: &Template) -> anyhow::Result<Plan
     to_plan(stack, env, &changes, new, None)
 }
 
-fn address_of(change: &ResourceChange, new: &Template, recorded: &Recorded) -> anyhow::Result<Address> {
+fn address_of(
+    change: &ResourceChange,
+    new: &Template,
+    recorded: &Recorded,
+) -> anyhow::Result<Address> {
     if let Some(entry) = new.entry(&change.logical_id) {
         return Ok(entry.address.clone());
     }
@@ -320,8 +349,14 @@ fn address_of(change: &ResourceChange, new: &Template, recorded: &Recorded) -> a
     Ok(Address::new(kind, &change.logical_id))
 }
 
-/// Nested values (documents, lists) are shown as a diff, scalars inline.
-fn is_document(value: Option<&Value>) -> bool {
+/// Policy documents are shown whole, pretty-printed: judging one needs every statement.
+fn is_policy(name: &str) -> bool {
+    name.ends_with("PolicyDocument") || name == "Policies"
+}
+
+/// A changed nested value (configuration, list) is shown as a diff; a new or removed one
+/// on one line.
+fn is_nested(value: Option<&Value>) -> bool {
     matches!(value, Some(Value::Object(_) | Value::Array(_)))
 }
 
@@ -335,7 +370,7 @@ fn all_properties(resource: Option<&Value>, old: bool) -> Vec<PropertyChange> {
             name: name.clone(),
             old: old.then(|| value.clone()),
             new: (!old).then(|| value.clone()),
-            document: is_document(Some(value)),
+            document: is_policy(name),
             sensitive: false,
             forces_replacement: false,
         })
@@ -360,7 +395,11 @@ fn changed_properties(
             continue;
         }
         let lookup = |resource: &Value| {
-            let holder = if is_property { &resource["Properties"] } else { resource };
+            let holder = if is_property {
+                &resource["Properties"]
+            } else {
+                resource
+            };
             holder.get(&name).cloned()
         };
         let before = old.and_then(lookup);
@@ -370,9 +409,12 @@ fn changed_properties(
             after = Some(json!("(re-evaluated by CloudFormation)"));
         }
         let forces = replaced
-            && matches!(detail.requires_recreation.as_deref(), Some("Always" | "Conditionally"));
+            && matches!(
+                detail.requires_recreation.as_deref(),
+                Some("Always" | "Conditionally")
+            );
         out.push(PropertyChange {
-            document: is_document(before.as_ref()) || is_document(after.as_ref()),
+            document: is_policy(&name) || is_nested(before.as_ref()) || is_nested(after.as_ref()),
             name,
             old: before,
             new: after,
@@ -387,10 +429,15 @@ fn changed_properties(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cfn::template::tests::fixed_stack;
     use crate::cfn::template::synthesize;
+    use crate::cfn::template::tests::fixed_stack;
 
-    fn change(action: &str, logical_id: &str, replacement: Option<&str>, details: &[(&str, Option<&str>, &str)]) -> ResourceChange {
+    fn change(
+        action: &str,
+        logical_id: &str,
+        replacement: Option<&str>,
+        details: &[(&str, Option<&str>, &str)],
+    ) -> ResourceChange {
         ResourceChange {
             action: action.to_owned(),
             logical_id: logical_id.to_owned(),
@@ -423,11 +470,25 @@ mod tests {
             "Type": "AWS::SSM::Parameter",
             "Properties": { "Name": "/demo/dev/gone", "Type": "String", "Value": "old" }
         });
-        deployed["Metadata"]["Stripstack"]["Resources"]["GoneParameter"] = json!("parameter./demo/dev/gone");
+        deployed["Metadata"]["Stripstack"]["Resources"]["GoneParameter"] =
+            json!("parameter./demo/dev/gone");
         let changes = vec![
-            change("Modify", "StripFunction", Some("False"), &[("Properties", Some("MemorySize"), "Never")]),
+            change(
+                "Modify",
+                "StripFunction",
+                Some("False"),
+                &[("Properties", Some("MemorySize"), "Never")],
+            ),
             change("Remove", "GoneParameter", None, &[]),
-            change("Modify", "SourceBucket", Some("True"), &[("Properties", Some("BucketName"), "Always"), ("Tags", None, "Never")]),
+            change(
+                "Modify",
+                "SourceBucket",
+                Some("True"),
+                &[
+                    ("Properties", Some("BucketName"), "Always"),
+                    ("Tags", None, "Never"),
+                ],
+            ),
         ];
         let plan = to_plan("demo", "dev", &changes, &new, Some(&deployed)).unwrap();
         let summary: Vec<(Action, String, String)> = plan
@@ -438,22 +499,44 @@ mod tests {
         assert_eq!(
             summary,
             vec![
-                (Action::Replace, "bucket.source".into(), "physical-of-SourceBucket".into()),
-                (Action::Delete, "parameter./demo/dev/gone".into(), "physical-of-GoneParameter".into()),
-                (Action::Update, "function.strip".into(), "physical-of-StripFunction".into()),
+                (
+                    Action::Replace,
+                    "bucket.source".into(),
+                    "physical-of-SourceBucket".into()
+                ),
+                (
+                    Action::Delete,
+                    "parameter./demo/dev/gone".into(),
+                    "physical-of-GoneParameter".into()
+                ),
+                (
+                    Action::Update,
+                    "function.strip".into(),
+                    "physical-of-StripFunction".into()
+                ),
             ]
         );
         let memory = &plan.changes[2].properties;
         assert_eq!(memory.len(), 1);
-        assert_eq!((memory[0].old.clone(), memory[0].new.clone()), (Some(json!(256)), Some(json!(512))));
+        assert_eq!(
+            (memory[0].old.clone(), memory[0].new.clone()),
+            (Some(json!(256)), Some(json!(512)))
+        );
         assert!(!memory[0].forces_replacement);
         let bucket = &plan.changes[0].properties;
-        assert!(bucket.iter().any(|p| p.name == "BucketName" && p.forces_replacement));
+        assert!(bucket
+            .iter()
+            .any(|p| p.name == "BucketName" && p.forces_replacement));
         // Stack tags changed: the resource's own text did not.
-        assert!(bucket.iter().any(|p| p.name == "Tags" && p.new == Some(json!("(re-evaluated by CloudFormation)"))));
+        assert!(bucket
+            .iter()
+            .any(|p| p.name == "Tags" && p.new == Some(json!("(re-evaluated by CloudFormation)"))));
         assert_eq!(plan.unchanged, new.resources.len() - 2);
         let text = crate::plan::render::text(&plan, false);
-        assert!(text.contains("~ function.strip (physical-of-StripFunction)"), "{text}");
+        assert!(
+            text.contains("~ function.strip (physical-of-StripFunction)"),
+            "{text}"
+        );
         assert!(text.contains("~ MemorySize: 256 -> 512"), "{text}");
         assert!(text.contains("- parameter./demo/dev/gone"), "{text}");
     }
@@ -470,7 +553,10 @@ mod tests {
             .find(|c| c.address.to_string() == "bucket.source")
             .unwrap();
         assert_eq!(bucket.physical, "demo-source-dev-123456789012");
-        assert!(bucket.properties.iter().any(|p| p.name == "BucketName" && p.new.is_some()));
+        assert!(bucket
+            .properties
+            .iter()
+            .any(|p| p.name == "BucketName" && p.new.is_some()));
     }
 
     #[test]

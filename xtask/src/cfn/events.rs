@@ -90,7 +90,10 @@ pub async fn describe_stack(clients: &Clients, name: &str) -> anyhow::Result<Opt
     };
     Ok(out.stacks().first().map(|stack| StackInfo {
         id: stack.stack_id().unwrap_or(name).to_owned(),
-        status: stack.stack_status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+        status: stack
+            .stack_status()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default(),
         reason: stack.stack_status_reason().map(str::to_owned),
     }))
 }
@@ -181,6 +184,49 @@ pub struct Outcome {
     pub reason: Option<String>,
     /// Every event of the operation, oldest first.
     pub events: Vec<Event>,
+    /// Pre-deployment validation errors of a failed operation (a name already taken, …):
+    /// `status` holds the validation's name, `reason` where and why.
+    pub validation: Vec<Event>,
+}
+
+/// The validation errors of the stack's latest failed operation. CloudFormation checks some
+/// things (names already taken, property values) before it provisions anything, and then
+/// the stack's events only say to call DescribeEvents. Best effort: an error reading them
+/// leaves the stack's own reason as the explanation.
+async fn validation_errors(clients: &Clients, stack_id: &str) -> Vec<Event> {
+    let Ok(out) = clients
+        .cloudformation
+        .describe_events()
+        .stack_name(stack_id)
+        .filters(
+            aws_sdk_cloudformation::types::EventFilter::builder()
+                .failed_events(true)
+                .build(),
+        )
+        .send()
+        .await
+    else {
+        return Vec::new();
+    };
+    let latest = out
+        .operation_events()
+        .iter()
+        .max_by_key(|e| e.timestamp().map(|t| (t.secs(), t.subsec_nanos())))
+        .and_then(|e| e.operation_id());
+    out.operation_events()
+        .iter()
+        .filter(|e| e.operation_id() == latest && e.validation_name().is_some())
+        .map(|e| Event {
+            id: e.event_id().unwrap_or_default().to_owned(),
+            logical_id: e.logical_resource_id().unwrap_or_default().to_owned(),
+            resource_type: e.resource_type().unwrap_or_default().to_owned(),
+            status: e.validation_name().unwrap_or_default().to_owned(),
+            reason: Some(match (e.validation_path(), e.validation_status_reason()) {
+                (Some(path), Some(reason)) => format!("{path}: {reason}"),
+                (path, reason) => path.or(reason).unwrap_or_default().to_owned(),
+            }),
+        })
+        .collect()
 }
 
 /// Prints the stack's events after `after` on stderr as they come (`label` names a logical
@@ -220,10 +266,16 @@ pub async fn watch(
                 .filter(|s| is_terminal(s) && (stack_event_seen || quiet))
         });
         if let Some(status) = done {
+            let validation = if succeeded(&status) {
+                Vec::new()
+            } else {
+                validation_errors(clients, stack_id).await
+            };
             return Ok(Outcome {
                 status,
                 reason: info.and_then(|i| i.reason),
                 events,
+                validation,
             });
         }
         tokio::time::sleep(POLL).await;
@@ -280,7 +332,11 @@ pub fn failure_message(
     if outcome.status.contains("ROLLBACK") {
         message.push_str(" (the changes were rolled back)");
     }
-    let causes = root_causes(&outcome.events);
+    let causes = if outcome.validation.is_empty() {
+        root_causes(&outcome.events)
+    } else {
+        outcome.validation.iter().collect()
+    };
     if causes.is_empty() {
         if let Some(reason) = &outcome.reason {
             message.push_str(&format!(": {reason}"));
@@ -331,17 +387,36 @@ mod tests {
     fn the_root_cause_is_the_failure_that_was_not_a_cancellation() {
         let events = vec![
             event("demo-dev", STACK_TYPE, "CREATE_IN_PROGRESS", None),
-            event("DestinationBucket", "AWS::S3::Bucket", "CREATE_FAILED", Some("demo-dst already exists")),
-            event("StripRole", "AWS::IAM::Role", "CREATE_FAILED", Some("Resource creation cancelled")),
-            event("demo-dev", STACK_TYPE, "ROLLBACK_IN_PROGRESS", Some("The following resource(s) failed to create: [DestinationBucket, StripRole].")),
+            event(
+                "DestinationBucket",
+                "AWS::S3::Bucket",
+                "CREATE_FAILED",
+                Some("demo-dst already exists"),
+            ),
+            event(
+                "StripRole",
+                "AWS::IAM::Role",
+                "CREATE_FAILED",
+                Some("Resource creation cancelled"),
+            ),
+            event(
+                "demo-dev",
+                STACK_TYPE,
+                "ROLLBACK_IN_PROGRESS",
+                Some("The following resource(s) failed to create: [DestinationBucket, StripRole]."),
+            ),
             event("demo-dev", STACK_TYPE, "ROLLBACK_COMPLETE", None),
         ];
-        let causes: Vec<&str> = root_causes(&events).iter().map(|e| e.logical_id.as_str()).collect();
+        let causes: Vec<&str> = root_causes(&events)
+            .iter()
+            .map(|e| e.logical_id.as_str())
+            .collect();
         assert_eq!(causes, vec!["DestinationBucket"]);
         let outcome = Outcome {
             status: "ROLLBACK_COMPLETE".into(),
             reason: None,
             events,
+            validation: Vec::new(),
         };
         let label = |id: &str| format!("bucket.destination ({id})");
         assert_eq!(
@@ -352,13 +427,50 @@ mod tests {
     }
 
     #[test]
+    fn validation_errors_explain_a_failure_before_provisioning() {
+        let outcome = Outcome {
+            status: "ROLLBACK_COMPLETE".into(),
+            reason: None,
+            events: vec![event(
+                "demo-dev",
+                STACK_TYPE,
+                "CREATE_FAILED",
+                Some("Validation failed with 1 error(s). Call DescribeEvents to retrieve the full list"),
+            )],
+            validation: vec![event(
+                "DestinationBucket",
+                "AWS::S3::Bucket",
+                "NAME_CONFLICT_VALIDATION",
+                Some("/Resources/DestinationBucket/Properties/BucketName: demo-dst already exists"),
+            )],
+        };
+        let message = failure_message("demo-dev", &outcome, &|id: &str| id.to_owned());
+        assert!(
+            message.ends_with(
+                "\n  DestinationBucket [AWS::S3::Bucket]: NAME_CONFLICT_VALIDATION: \
+                 /Resources/DestinationBucket/Properties/BucketName: demo-dst already exists"
+            ),
+            "{message}"
+        );
+    }
+
+    #[test]
     fn without_a_failed_resource_the_stacks_reason_is_shown() {
         let outcome = Outcome {
             status: "UPDATE_ROLLBACK_COMPLETE".into(),
             reason: Some("Template error: unresolved".into()),
-            events: vec![event("demo-dev", STACK_TYPE, "UPDATE_ROLLBACK_IN_PROGRESS", None)],
+            events: vec![event(
+                "demo-dev",
+                STACK_TYPE,
+                "UPDATE_ROLLBACK_IN_PROGRESS",
+                None,
+            )],
+            validation: Vec::new(),
         };
         let message = failure_message("demo-dev", &outcome, &|id: &str| id.to_owned());
-        assert!(message.ends_with(": Template error: unresolved"), "{message}");
+        assert!(
+            message.ends_with(": Template error: unresolved"),
+            "{message}"
+        );
     }
 }

@@ -74,7 +74,11 @@ pub async fn read(
     let mut gone: Vec<Desired> = recorded
         .secure_parameters
         .iter()
-        .filter(|name| !desired.iter().any(|d| &&d.physical == name && d.address.kind == Kind::Parameter))
+        .filter(|name| {
+            !desired
+                .iter()
+                .any(|d| &&d.physical == name && d.address.kind == Kind::Parameter)
+        })
         .map(|name| Desired {
             address: Address::new(Kind::Parameter, name),
             physical: name.clone(),
@@ -87,7 +91,11 @@ pub async fn read(
         recorded
             .access_keys
             .iter()
-            .filter(|(logical, _)| !desired.iter().any(|d| d.address == access_key_address(logical)))
+            .filter(|(logical, _)| {
+                !desired
+                    .iter()
+                    .any(|d| d.address == access_key_address(logical))
+            })
             .map(|(logical, name)| access_key_desired(logical, name, false)),
     );
 
@@ -148,13 +156,18 @@ fn wants_key(change: &plan::Change) -> bool {
 }
 
 /// Before the stack changes: removes the access keys and SecureStrings that go.
-pub async fn before(clients: &Clients, stack: &ResolvedStack, around: &Around) -> anyhow::Result<()> {
+pub async fn before(
+    clients: &Clients,
+    stack: &ResolvedStack,
+    around: &Around,
+) -> anyhow::Result<()> {
     let ctx = plan::command::read_ctx(stack);
     for change in &around.plan.changes {
         match user_of(&change.address) {
             Some(logical) if !wants_key(change) => {
                 eprintln!("  removing the access key of {} (SDK)", change.physical);
-                resources::user::delete_access_keys(clients, &ctx, logical, &change.physical).await?;
+                resources::user::delete_access_keys(clients, &ctx, logical, &change.physical)
+                    .await?;
             }
             None if change.action == Action::Delete => {
                 eprintln!("  deleting SecureString {} (SDK)", change.physical);
@@ -168,7 +181,11 @@ pub async fn before(clients: &Clients, stack: &ResolvedStack, around: &Around) -
 
 /// After the stack changed: writes the SecureStrings and creates the access keys (the
 /// secret goes straight to its SecureString).
-pub async fn after(clients: &Clients, stack: &ResolvedStack, around: &Around) -> anyhow::Result<()> {
+pub async fn after(
+    clients: &Clients,
+    stack: &ResolvedStack,
+    around: &Around,
+) -> anyhow::Result<()> {
     let ctx = resources::ApplyCtx {
         read: plan::command::read_ctx(stack),
         stack: stack.clone(),
@@ -181,13 +198,21 @@ pub async fn after(clients: &Clients, stack: &ResolvedStack, around: &Around) ->
         let Some(want) = around.desired.iter().find(|d| d.address == change.address) else {
             continue;
         };
-        let have = around.observed.get(&change.address).and_then(Option::as_ref);
+        let have = around
+            .observed
+            .get(&change.address)
+            .and_then(Option::as_ref);
         match user_of(&change.address) {
             Some(logical) if wants_key(change) => {
-                eprintln!("  creating an access key for {}; its secret goes to SSM (SDK)", change.physical);
+                eprintln!(
+                    "  creating an access key for {}; its secret goes to SSM (SDK)",
+                    change.physical
+                );
                 // A key whose secret was lost is replaced: IAM cannot show a secret again.
-                resources::user::delete_access_keys(clients, &ctx.read, logical, &change.physical).await?;
-                resources::user::create_access_key(clients, &ctx.read, logical, &change.physical).await?;
+                resources::user::delete_access_keys(clients, &ctx.read, logical, &change.physical)
+                    .await?;
+                resources::user::create_access_key(clients, &ctx.read, logical, &change.physical)
+                    .await?;
             }
             Some(_) => {}
             None => {

@@ -15,7 +15,7 @@
 //! `AWS::SSM::Parameter` can create) and access keys (an `AWS::IAM::AccessKey` would keep
 //! the secret in the stack's outputs or state).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
@@ -50,8 +50,6 @@ pub struct Entry {
     pub resource_type: &'static str,
     /// The name AWS knows it by, as the SDK engine names it.
     pub physical: String,
-    /// `DeletionPolicy: Retain`: kept when the stack is deleted.
-    pub retain: bool,
 }
 
 impl Template {
@@ -122,7 +120,6 @@ pub fn synthesize(stack: &ResolvedStack, artifacts: &Artifacts) -> Template {
                         address,
                         resource_type: "AWS::S3::BucketPolicy",
                         physical: want.physical.clone(),
-                        retain: want.retain,
                     });
                     resources_section.insert(policy_id, resource);
                 }
@@ -183,7 +180,6 @@ pub fn synthesize(stack: &ResolvedStack, artifacts: &Artifacts) -> Template {
             address: want.address.clone(),
             resource_type,
             physical: want.physical.clone(),
-            retain: want.retain,
         });
         resources_section.insert(logical_id, resource);
     }
@@ -248,7 +244,11 @@ fn logical_ids(stack: &ResolvedStack, desired: &[Desired]) -> BTreeMap<Address, 
         .map(|(address, id)| {
             let clash = taken.get(&id).copied().unwrap_or_default() > 1
                 || (address.kind == Kind::Bucket
-                    && taken.get(&format!("{id}Policy")).copied().unwrap_or_default() > 1);
+                    && taken
+                        .get(&format!("{id}Policy"))
+                        .copied()
+                        .unwrap_or_default()
+                        > 1);
             let id = if clash {
                 let digest = Sha256::digest(address.to_string().as_bytes());
                 format!("{id}{}", &hex::encode(digest)[..8])
@@ -371,7 +371,8 @@ fn bucket(want: &Desired, notification: Option<&Desired>) -> Value {
             .flat_map(|entry| {
                 let events = entry["events"].as_array().cloned().unwrap_or_default();
                 events.into_iter().map(move |event| {
-                    let mut configuration = json!({ "Event": event, "Function": entry["function_arn"] });
+                    let mut configuration =
+                        json!({ "Event": event, "Function": entry["function_arn"] });
                     let rules: Vec<Value> = ["prefix", "suffix"]
                         .iter()
                         .filter_map(|name| {
@@ -396,7 +397,10 @@ fn lifecycle_rule(rule: &Value) -> Value {
     if let Some(prefix) = rule["prefix"].as_str().filter(|p| !p.is_empty()) {
         out["Prefix"] = json!(prefix);
     }
-    if let (Some(days), Some(class)) = (rule["transition_days"].as_u64(), rule["storage_class"].as_str()) {
+    if let (Some(days), Some(class)) = (
+        rule["transition_days"].as_u64(),
+        rule["storage_class"].as_str(),
+    ) {
         out["Transitions"] = json!([{ "StorageClass": class, "TransitionInDays": days }]);
     }
     if let Some(days) = rule["expiration_days"].as_u64() {
@@ -466,7 +470,10 @@ fn function(want: &Desired, code: Value) -> Value {
         "RecursiveLoop": "Terminate",
         "Tags": tag_list(p),
     });
-    if p.get("environment").and_then(Value::as_object).is_some_and(|vars| !vars.is_empty()) {
+    if p.get("environment")
+        .and_then(Value::as_object)
+        .is_some_and(|vars| !vars.is_empty())
+    {
         props["Environment"] = json!({ "Variables": p["environment"] });
     }
     props
@@ -502,17 +509,42 @@ fn outputs(stack: &ResolvedStack, ids: &BTreeMap<Address, String>) -> Value {
     };
     for bucket in stack.buckets.values() {
         let address = Address::new(Kind::Bucket, &bucket.logical);
-        add(address.clone(), "Name", &bucket.name, format!("Name of bucket `{}`", bucket.logical));
-        add(address, "Arn", &bucket.arn, format!("ARN of bucket `{}`", bucket.logical));
+        add(
+            address.clone(),
+            "Name",
+            &bucket.name,
+            format!("Name of bucket `{}`", bucket.logical),
+        );
+        add(
+            address,
+            "Arn",
+            &bucket.arn,
+            format!("ARN of bucket `{}`", bucket.logical),
+        );
     }
     for function in stack.functions.values() {
         let address = Address::new(Kind::Function, &function.logical);
-        add(address.clone(), "Name", &function.name, format!("Name of function `{}`", function.logical));
-        add(address, "Arn", &function.arn, format!("ARN of function `{}`", function.logical));
+        add(
+            address.clone(),
+            "Name",
+            &function.name,
+            format!("Name of function `{}`", function.logical),
+        );
+        add(
+            address,
+            "Arn",
+            &function.arn,
+            format!("ARN of function `{}`", function.logical),
+        );
     }
     for user in stack.users.values() {
         let address = Address::new(Kind::User, &user.logical);
-        add(address.clone(), "Name", &user.name, format!("Name of IAM user `{}`", user.logical));
+        add(
+            address.clone(),
+            "Name",
+            &user.name,
+            format!("Name of IAM user `{}`", user.logical),
+        );
         if user.access_key {
             add(
                 address,
@@ -565,19 +597,28 @@ impl Recorded {
             .as_object()
             .map(|map| {
                 map.iter()
-                    .filter_map(|(id, address)| Some((id.clone(), parse_address(address.as_str()?)?)))
+                    .filter_map(|(id, address)| {
+                        Some((id.clone(), parse_address(address.as_str()?)?))
+                    })
                     .collect()
             })
             .unwrap_or_default();
         let secure_parameters = section["Sdk"]["SecureParameters"]
             .as_array()
-            .map(|names| names.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect())
+            .map(|names| {
+                names
+                    .iter()
+                    .filter_map(|n| n.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default();
         let access_keys = section["Sdk"]["AccessKeys"]
             .as_object()
             .map(|map| {
                 map.iter()
-                    .filter_map(|(logical, name)| Some((logical.clone(), name.as_str()?.to_owned())))
+                    .filter_map(|(logical, name)| {
+                        Some((logical.clone(), name.as_str()?.to_owned()))
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -604,27 +645,53 @@ pub fn code_sha256_of_key(key: &str) -> Option<String> {
     Some(base64::engine::general_purpose::STANDARD.encode(digest))
 }
 
-/// The template as YAML, keys in the order people read templates in (`Type` before
-/// `Properties`, `Resources` before `Outputs`), everything else sorted.
+/// The template as YAML, for people and linters (`synth`), keys in the order templates are
+/// read in (`Type` before `Properties`, `Resources` before `Outputs`), the rest sorted.
+///
+/// CloudFormation is sent the JSON ([`to_json`]), as the AWS CDK does: YAML 1.1, which
+/// CloudFormation reads, takes an unquoted `yes` or `on` for a boolean, and the YAML
+/// serialiser quotes only what YAML 1.2 would misread.
 pub fn to_yaml(body: &Value) -> anyhow::Result<String> {
-    Ok(serde_norway::to_string(&yaml_value(body))?)
+    Ok(serde_norway::to_string(&yaml_value(body, Level::Root))?)
 }
 
-/// Keys shown first, in this order, wherever they appear.
-const LEADING_KEYS: &[&str] = &[
-    "AWSTemplateFormatVersion",
-    "Description",
-    "Metadata",
-    "Resources",
-    "Type",
-    "DeletionPolicy",
-    "UpdateReplacePolicy",
-    "DependsOn",
-    "Properties",
-    "Version",
-];
+/// The template as CloudFormation receives it: compact JSON.
+pub fn to_json(body: &Value) -> String {
+    body.to_string()
+}
 
-fn yaml_value(value: &Value) -> serde_norway::Value {
+/// Where a map sits in the template, for the order of its keys.
+#[derive(Clone, Copy)]
+enum Level {
+    Root,
+    /// The `Resources` map: its values are resources.
+    Resources,
+    Resource,
+    Other,
+}
+
+fn leading_keys(level: Level) -> &'static [&'static str] {
+    match level {
+        Level::Root => &[
+            "AWSTemplateFormatVersion",
+            "Description",
+            "Metadata",
+            "Resources",
+            "Outputs",
+        ],
+        Level::Resource => &[
+            "Type",
+            "DeletionPolicy",
+            "UpdateReplacePolicy",
+            "DependsOn",
+            "Properties",
+        ],
+        // Policy documents read best with their version first.
+        Level::Resources | Level::Other => &["Version"],
+    }
+}
+
+fn yaml_value(value: &Value, level: Level) -> serde_norway::Value {
     match value {
         Value::Null => serde_norway::Value::Null,
         Value::Bool(b) => serde_norway::Value::Bool(*b),
@@ -635,66 +702,698 @@ fn yaml_value(value: &Value) -> serde_norway::Value {
             _ => serde_norway::Value::Null,
         },
         Value::String(s) => serde_norway::Value::String(s.clone()),
-        Value::Array(items) => serde_norway::Value::Sequence(items.iter().map(yaml_value).collect()),
+        Value::Array(items) => serde_norway::Value::Sequence(
+            items
+                .iter()
+                .map(|item| yaml_value(item, Level::Other))
+                .collect(),
+        ),
         Value::Object(map) => {
+            let leading = leading_keys(level);
             let rank = |key: &str| {
-                LEADING_KEYS
+                leading
                     .iter()
                     .position(|k| *k == key)
-                    .unwrap_or(LEADING_KEYS.len())
+                    .unwrap_or(leading.len())
             };
             let mut keys: Vec<&String> = map.keys().collect();
             keys.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| a.cmp(b)));
             let mut out = serde_norway::Mapping::new();
             for key in keys {
-                out.insert(serde_norway::Value::String(key.clone()), yaml_value(&map[key]));
+                let child = match (level, key.as_str()) {
+                    (Level::Root, "Resources") => Level::Resources,
+                    (Level::Resources, _) => Level::Resource,
+                    _ => Level::Other,
+                };
+                out.insert(
+                    serde_norway::Value::String(key.clone()),
+                    yaml_value(&map[key], child),
+                );
             }
             serde_norway::Value::Mapping(out)
         }
     }
 }
 
-/// Parses a template read back from CloudFormation (YAML or JSON: JSON is YAML).
+/// Parses a template read back from CloudFormation: JSON (what deploy sends) or YAML.
 pub fn parse(body: &str) -> anyhow::Result<Value> {
-    Ok(serde_norway::from_str(body)?)
+    match serde_json::from_str(body) {
+        Ok(value) => Ok(value),
+        Err(_) => Ok(serde_norway::from_str(body)?),
+    }
 }
 
-/// Every logical id `DependsOn` names exists, and the dependencies have no cycle: what
-/// CloudFormation checks before it creates anything.
-pub fn check_dependencies(body: &Value) -> Result<(), String> {
-    let Some(resources) = body["Resources"].as_object() else {
-        return Ok(());
+#[cfg(test)]
+pub(crate) mod tests {
+    //! Synthesis of a fixed stack (snapshot), and the check that both engines describe the
+    //! same infrastructure: every resource the SDK engine would create has its counterpart
+    //! in the template, with the same physical name and properties.
+
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::resources::{Artifact, Desired, Props};
+    use crate::stack::resolved::{
+        Bucket, Function, LifecycleRule, Parameter, Statement, Trigger, TriggerEvent, User,
     };
-    let mut edges: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for (id, resource) in resources {
-        let deps: BTreeSet<&str> = resource["DependsOn"]
-            .as_array()
-            .map(|d| d.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        for dep in &deps {
-            if !resources.contains_key(*dep) {
-                return Err(format!("{id} depends on {dep}, which is not in the template"));
+
+    const ACCOUNT: &str = "123456789012";
+    /// Hex SHA-256 of a pretend bundle, and the same digest in base64 (Lambda's CodeSha256).
+    const BUNDLE_HEX: &str = "5d727519fbfec7aa3e023ccc0764e3e0d9b18e05a9f274e11728b314f4f0c9b9";
+
+    fn statement(actions: &[&str], resources: &[&str]) -> Statement {
+        Statement {
+            actions: actions.iter().map(|s| s.to_string()).collect(),
+            resources: resources.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// A stack with one of everything: a retained bucket with lifecycle rules, a
+    /// force-destroy bucket with a trigger on two suffixes and two events, a plain and a
+    /// secure parameter, a user with and one without an access key.
+    pub(crate) fn fixed_stack() -> ResolvedStack {
+        let bucket = |logical: &str, retain: bool, lifecycle: Vec<LifecycleRule>| Bucket {
+            logical: logical.into(),
+            name: format!("demo-{logical}-dev-{ACCOUNT}"),
+            arn: format!("arn:aws:s3:::demo-{logical}-dev-{ACCOUNT}"),
+            versioning: true,
+            force_destroy: !retain,
+            retain,
+            tls_only: true,
+            lifecycle,
+        };
+        let user = |logical: &str, access_key: bool, allow: Vec<Statement>| User {
+            logical: logical.into(),
+            name: format!("demo-dev-{logical}"),
+            arn: format!("arn:aws:iam::{ACCOUNT}:user/demo-dev-{logical}"),
+            policy_name: format!("demo-dev-{logical}"),
+            policy_arn: format!("arn:aws:iam::{ACCOUNT}:policy/demo-dev-{logical}"),
+            access_key,
+            secret_parameter: format!("/demo/dev/users/{logical}/secret-access-key"),
+            allow,
+        };
+        let source_arn = format!("arn:aws:s3:::demo-source-dev-{ACCOUNT}");
+        let destination_arn = format!("arn:aws:s3:::demo-destination-dev-{ACCOUNT}");
+        ResolvedStack {
+            stack: "demo".into(),
+            env: "dev".into(),
+            region: "eu-west-2".into(),
+            account: ACCOUNT.into(),
+            endpoint: None,
+            tags: [
+                ("env", "dev"),
+                ("managed-by", "stripstack"),
+                ("stack", "demo"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+            buckets: [
+                bucket("source", false, Vec::new()),
+                bucket(
+                    "destination",
+                    true,
+                    vec![LifecycleRule {
+                        id: "tiering".into(),
+                        prefix: "photos/".into(),
+                        transition_days: Some(30),
+                        storage_class: Some("INTELLIGENT_TIERING".into()),
+                        expiration_days: Some(3650),
+                        noncurrent_expiration_days: Some(7),
+                    }],
+                ),
+            ]
+            .into_iter()
+            .map(|b| (b.logical.clone(), b))
+            .collect(),
+            parameters: [
+                Parameter {
+                    name: "/demo/dev/source-bucket".into(),
+                    value: format!("demo-source-dev-{ACCOUNT}"),
+                    secure: false,
+                    description: Some("Where pictures are uploaded".into()),
+                },
+                Parameter {
+                    name: "/demo/dev/api-token".into(),
+                    value: "hunter2".into(),
+                    secure: true,
+                    description: None,
+                },
+            ]
+            .into_iter()
+            .map(|p| (p.name.clone(), p))
+            .collect(),
+            users: [
+                user(
+                    "user-a",
+                    true,
+                    vec![statement(
+                        &["s3:GetObject", "s3:PutObject"],
+                        &[&format!("{source_arn}/*")],
+                    )],
+                ),
+                user(
+                    "user-b",
+                    false,
+                    vec![statement(
+                        &["s3:GetObject"],
+                        &[&format!("{destination_arn}/*")],
+                    )],
+                ),
+            ]
+            .into_iter()
+            .map(|u| (u.logical.clone(), u))
+            .collect(),
+            functions: [Function {
+                logical: "strip".into(),
+                name: "demo-dev-strip".into(),
+                arn: format!("arn:aws:lambda:eu-west-2:{ACCOUNT}:function:demo-dev-strip"),
+                package: "lambda".into(),
+                memory: 256,
+                timeout: 30,
+                environment: [(
+                    "DESTINATION_BUCKET".to_owned(),
+                    format!("demo-destination-dev-{ACCOUNT}"),
+                )]
+                .into_iter()
+                .collect(),
+                role_name: "demo-dev-strip-role".into(),
+                role_arn: format!("arn:aws:iam::{ACCOUNT}:role/demo-dev-strip-role"),
+                allow: vec![
+                    statement(&["s3:GetObject"], &[&format!("{source_arn}/*")]),
+                    statement(&["s3:PutObject"], &[&format!("{destination_arn}/*")]),
+                ],
+                triggers: vec![Trigger {
+                    bucket: "source".into(),
+                    events: vec![TriggerEvent::Created, TriggerEvent::Removed],
+                    prefix: "uploads/".into(),
+                    suffixes: vec![".jpg".into(), ".jpeg".into()],
+                }],
+            }]
+            .into_iter()
+            .map(|f| (f.logical.clone(), f))
+            .collect(),
+        }
+    }
+
+    fn artifacts(stack: &ResolvedStack) -> Artifacts {
+        let digest = hex::decode(BUNDLE_HEX).unwrap();
+        [(
+            "lambda".to_owned(),
+            Artifact {
+                bucket: crate::engine::state::state_bucket(&stack.account, &stack.region),
+                key: format!("artifacts/lambda/{BUNDLE_HEX}.zip"),
+                code_sha256: base64::engine::general_purpose::STANDARD.encode(digest),
+            },
+        )]
+        .into_iter()
+        .collect()
+    }
+
+    #[test]
+    fn template_of_a_fixed_stack() {
+        let stack = fixed_stack();
+        let template = synthesize(&stack, &artifacts(&stack));
+        assert!(template.unbuilt.is_empty());
+        insta::assert_snapshot!(to_yaml(&template.body).unwrap());
+    }
+
+    /// Every logical id `DependsOn` names exists, and the dependencies have no cycle: what
+    /// CloudFormation checks before it creates anything.
+    fn check_dependencies(body: &Value) -> Result<(), String> {
+        let Some(resources) = body["Resources"].as_object() else {
+            return Ok(());
+        };
+        let mut edges: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for (id, resource) in resources {
+            let deps: BTreeSet<&str> = resource["DependsOn"]
+                .as_array()
+                .map(|d| d.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            for dep in &deps {
+                if !resources.contains_key(*dep) {
+                    return Err(format!(
+                        "{id} depends on {dep}, which is not in the template"
+                    ));
+                }
             }
+            edges.insert(id, deps);
         }
-        edges.insert(id, deps);
-    }
-    // Kahn's algorithm: what is left once nothing more can be ordered is a cycle.
-    let mut done: BTreeSet<&str> = BTreeSet::new();
-    loop {
-        let ready: Vec<&str> = edges
-            .iter()
-            .filter(|(id, deps)| !done.contains(*id) && deps.iter().all(|d| done.contains(d)))
-            .map(|(id, _)| *id)
+        // Kahn's algorithm: what is left once nothing more can be ordered is a cycle.
+        let mut done: BTreeSet<&str> = BTreeSet::new();
+        loop {
+            let ready: Vec<&str> = edges
+                .iter()
+                .filter(|(id, deps)| !done.contains(*id) && deps.iter().all(|d| done.contains(d)))
+                .map(|(id, _)| *id)
+                .collect();
+            if ready.is_empty() {
+                break;
+            }
+            done.extend(ready);
+        }
+        let stuck: Vec<&str> = edges
+            .keys()
+            .filter(|id| !done.contains(*id))
+            .copied()
             .collect();
-        if ready.is_empty() {
-            break;
+        if stuck.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("dependency cycle among {}", stuck.join(", ")))
         }
-        done.extend(ready);
     }
-    let stuck: Vec<&str> = edges.keys().filter(|id| !done.contains(*id)).copied().collect();
-    if stuck.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("dependency cycle among {}", stuck.join(", ")))
+
+    #[test]
+    fn dependencies_are_acyclic_and_break_the_notification_cycle() {
+        let stack = fixed_stack();
+        let body = synthesize(&stack, &artifacts(&stack)).body;
+        check_dependencies(&body).unwrap();
+        let resources = &body["Resources"];
+        // The bucket waits for the permission S3 checks when its notifications are written…
+        assert_eq!(
+            resources["SourceBucket"]["DependsOn"],
+            json!(["StripSourcePermission"])
+        );
+        // …which names the bucket by its literal ARN, not by a reference to it.
+        assert_eq!(
+            resources["StripSourcePermission"]["Properties"]["SourceArn"],
+            json!(format!("arn:aws:s3:::demo-source-dev-{ACCOUNT}"))
+        );
+        assert!(!body.to_string().contains("\"Ref\""));
+        assert!(!body.to_string().contains("Fn::GetAtt"));
+        // A cycle is found.
+        let mut cyclic = body.clone();
+        cyclic["Resources"]["StripSourcePermission"]["DependsOn"] = json!(["SourceBucket"]);
+        assert!(check_dependencies(&cyclic).unwrap_err().contains("cycle"));
+    }
+
+    #[test]
+    fn retained_buckets_and_their_policies_are_retained_on_delete_and_replace() {
+        let stack = fixed_stack();
+        let body = synthesize(&stack, &artifacts(&stack)).body;
+        for id in ["DestinationBucket", "DestinationBucketPolicy"] {
+            assert_eq!(
+                body["Resources"][id]["DeletionPolicy"],
+                json!("Retain"),
+                "{id}"
+            );
+            assert_eq!(
+                body["Resources"][id]["UpdateReplacePolicy"],
+                json!("Retain"),
+                "{id}"
+            );
+        }
+        assert!(body["Resources"]["SourceBucket"]
+            .get("DeletionPolicy")
+            .is_none());
+    }
+
+    #[test]
+    fn secrets_stay_out_of_the_template() {
+        let stack = fixed_stack();
+        let template = synthesize(&stack, &artifacts(&stack));
+        let text = template.body.to_string();
+        assert!(
+            !text.contains("hunter2"),
+            "a SecureString value is in the template"
+        );
+        assert!(!text.contains("AWS::IAM::AccessKey"));
+        let recorded = Recorded::of(&template.body);
+        assert_eq!(
+            recorded.secure_parameters,
+            vec!["/demo/dev/api-token".to_owned()]
+        );
+        assert_eq!(
+            recorded.access_keys,
+            [("user-a".to_owned(), "demo-dev-user-a".to_owned())]
+                .into_iter()
+                .collect()
+        );
+        // What each logical id stands for comes back from the deployed template.
+        assert_eq!(
+            recorded.resources["SourceBucketPolicy"].to_string(),
+            "bucket.source.policy"
+        );
+        assert_eq!(recorded.resources.len(), template.resources.len());
+    }
+
+    #[test]
+    fn logical_ids_are_pascal_case_and_unique() {
+        let mut stack = fixed_stack();
+        // `/demo/dev/a-b` and `/demo/dev/a/b` would both be `ABParameter`.
+        for name in ["/demo/dev/a-b", "/demo/dev/a/b"] {
+            stack.parameters.insert(
+                name.into(),
+                Parameter {
+                    name: name.into(),
+                    value: "x".into(),
+                    secure: false,
+                    description: None,
+                },
+            );
+        }
+        let template = synthesize(&stack, &artifacts(&stack));
+        let ids: Vec<&str> = template
+            .resources
+            .iter()
+            .map(|e| e.logical_id.as_str())
+            .collect();
+        let mut unique = ids.clone();
+        unique.dedup();
+        assert_eq!(ids, unique);
+        assert!(ids
+            .iter()
+            .all(|id| id.chars().all(|c| c.is_ascii_alphanumeric())));
+        assert!(ids.contains(&"SourceBucketParameter"));
+        assert_eq!(
+            ids.iter()
+                .filter(|id| id.starts_with("ABParameter"))
+                .count(),
+            2
+        );
+        assert!(!ids.contains(&"ABParameter"));
+        assert_eq!(pascal("/exif-pipeline/dev/x_y"), "ExifPipelineDevXY");
+    }
+
+    #[test]
+    fn the_yaml_reads_back_as_the_same_template() {
+        let stack = fixed_stack();
+        let body = synthesize(&stack, &artifacts(&stack)).body;
+        assert_eq!(parse(&to_yaml(&body).unwrap()).unwrap(), body);
+        assert_eq!(parse(&to_json(&body)).unwrap(), body);
+    }
+
+    #[test]
+    fn a_bundle_key_gives_back_its_code_hash() {
+        let stack = fixed_stack();
+        let artifact = &artifacts(&stack)["lambda"];
+        assert_eq!(
+            code_sha256_of_key(&artifact.key),
+            Some(artifact.code_sha256.clone())
+        );
+        assert_eq!(
+            code_sha256_of_key("artifacts/lambda/not-built-yet.zip"),
+            None
+        );
+    }
+
+    #[test]
+    fn an_unbuilt_bundle_gets_a_placeholder_and_a_warning() {
+        let stack = fixed_stack();
+        let template = synthesize(&stack, &Artifacts::new());
+        assert_eq!(template.unbuilt, vec!["lambda".to_owned()]);
+        assert_eq!(
+            template.body["Resources"]["StripFunction"]["Properties"]["Code"]["S3Key"],
+            json!("artifacts/lambda/not-built-yet.zip")
+        );
+    }
+
+    // ------------------------------------------------ both engines, same infrastructure
+
+    /// What the SDK engine would make of a template resource: its address, physical name and
+    /// properties, in the SDK engine's vocabulary. Written from CloudFormation's property
+    /// names, independently of the synthesis, so a property the synthesis drops or
+    /// mistranslates shows up as a difference.
+    fn sdk_view(stack: &ResolvedStack, body: &Value) -> BTreeMap<Address, (String, Props)> {
+        let recorded = Recorded::of(body);
+        let resources = body["Resources"].as_object().unwrap();
+        let tags = |props: &Value| {
+            json!(props["Tags"]
+                .as_array()
+                .map(|tags| tags
+                    .iter()
+                    .map(|t| (t["Key"].as_str().unwrap().to_owned(), t["Value"].clone()))
+                    .collect::<serde_json::Map<_, _>>())
+                .unwrap_or_default())
+        };
+        let mut view = BTreeMap::new();
+        for (id, resource) in resources {
+            let address = recorded.resources[id].clone();
+            let p = &resource["Properties"];
+            let mut props = Props::new();
+            let physical = match resource["Type"].as_str().unwrap() {
+                "AWS::S3::Bucket" => {
+                    let name = p["BucketName"].as_str().unwrap().to_owned();
+                    let block = &p["PublicAccessBlockConfiguration"];
+                    let policy = resources
+                        .values()
+                        .find(|r| {
+                            r["Type"] == "AWS::S3::BucketPolicy"
+                                && r["Properties"]["Bucket"] == json!(name)
+                        })
+                        .map(|r| r["Properties"]["PolicyDocument"].clone())
+                        .unwrap_or(Value::Null);
+                    let lifecycle: Vec<Value> = p["LifecycleConfiguration"]["Rules"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|r| {
+                            json!({
+                                "id": r["Id"],
+                                "prefix": r["Prefix"].as_str().unwrap_or(""),
+                                "transition_days": r["Transitions"][0]["TransitionInDays"],
+                                "storage_class": r["Transitions"][0]["StorageClass"],
+                                "expiration_days": r["ExpirationInDays"],
+                                "noncurrent_expiration_days": r["NoncurrentVersionExpiration"]["NoncurrentDays"],
+                            })
+                        })
+                        .collect();
+                    props.insert("region".into(), json!(stack.region));
+                    props.insert(
+                        "versioning".into(),
+                        json!(p["VersioningConfiguration"]["Status"] == "Enabled"),
+                    );
+                    props.insert(
+                        "encryption".into(),
+                        p["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+                            ["ServerSideEncryptionByDefault"]["SSEAlgorithm"]
+                            .clone(),
+                    );
+                    props.insert(
+                        "public_access_block".into(),
+                        json!({
+                            "block_public_acls": block["BlockPublicAcls"],
+                            "block_public_policy": block["BlockPublicPolicy"],
+                            "ignore_public_acls": block["IgnorePublicAcls"],
+                            "restrict_public_buckets": block["RestrictPublicBuckets"],
+                        }),
+                    );
+                    props.insert(
+                        "ownership".into(),
+                        p["OwnershipControls"]["Rules"][0]["ObjectOwnership"].clone(),
+                    );
+                    props.insert("lifecycle".into(), json!(lifecycle));
+                    props.insert("tags".into(), tags(p));
+                    props.insert("policy".into(), policy);
+                    if let Some(configurations) =
+                        p["NotificationConfiguration"]["LambdaConfigurations"].as_array()
+                    {
+                        // One CloudFormation configuration per event; the SDK engine's entry
+                        // holds the events of one (function, prefix, suffix).
+                        let mut entries: BTreeMap<(String, String, String), Vec<String>> =
+                            BTreeMap::new();
+                        for c in configurations {
+                            let rule = |n: &str| {
+                                c["Filter"]["S3Key"]["Rules"]
+                                    .as_array()
+                                    .and_then(|rules| rules.iter().find(|r| r["Name"] == n))
+                                    .and_then(|r| r["Value"].as_str())
+                                    .unwrap_or("")
+                                    .to_owned()
+                            };
+                            entries
+                                .entry((
+                                    c["Function"].as_str().unwrap().to_owned(),
+                                    rule("prefix"),
+                                    rule("suffix"),
+                                ))
+                                .or_default()
+                                .push(c["Event"].as_str().unwrap().to_owned());
+                        }
+                        let entries: Vec<Value> = entries
+                            .into_iter()
+                            .map(|((function, prefix, suffix), mut events)| {
+                                events.sort();
+                                json!({ "function_arn": function, "events": events, "prefix": prefix, "suffix": suffix })
+                            })
+                            .collect();
+                        let mut notification = Props::new();
+                        notification.insert("entries".into(), json!(entries));
+                        view.insert(
+                            Address::new(Kind::Notification, &address.name),
+                            (name.clone(), notification),
+                        );
+                    }
+                    name
+                }
+                // Compared with its bucket's `policy`.
+                "AWS::S3::BucketPolicy" => continue,
+                "AWS::SSM::Parameter" => {
+                    props.insert("type".into(), p["Type"].clone());
+                    props.insert("value".into(), p["Value"].clone());
+                    props.insert("tags".into(), p["Tags"].clone());
+                    p["Name"].as_str().unwrap().to_owned()
+                }
+                "AWS::IAM::ManagedPolicy" => {
+                    props.insert("document".into(), p["PolicyDocument"].clone());
+                    p["ManagedPolicyName"].as_str().unwrap().to_owned()
+                }
+                "AWS::IAM::User" => {
+                    let name = p["UserName"].as_str().unwrap().to_owned();
+                    props.insert("attached_policies".into(), p["ManagedPolicyArns"].clone());
+                    props.insert(
+                        "access_key".into(),
+                        json!(recorded.access_keys.get(&address.name) == Some(&name)),
+                    );
+                    props.insert("tags".into(), tags(p));
+                    name
+                }
+                "AWS::IAM::Role" => {
+                    let inline = p["Policies"]
+                        .as_array()
+                        .and_then(|policies| {
+                            policies
+                                .iter()
+                                .find(|x| x["PolicyName"] == resources::role::INLINE_POLICY_NAME)
+                        })
+                        .map(|x| x["PolicyDocument"].clone())
+                        .unwrap_or(Value::Null);
+                    props.insert("trust_policy".into(), p["AssumeRolePolicyDocument"].clone());
+                    props.insert("policy".into(), inline);
+                    props.insert("tags".into(), tags(p));
+                    p["RoleName"].as_str().unwrap().to_owned()
+                }
+                "AWS::Lambda::Function" => {
+                    props.insert("runtime".into(), p["Runtime"].clone());
+                    props.insert("handler".into(), p["Handler"].clone());
+                    props.insert("architecture".into(), p["Architectures"][0].clone());
+                    props.insert("memory".into(), p["MemorySize"].clone());
+                    props.insert("timeout".into(), p["Timeout"].clone());
+                    props.insert(
+                        "environment".into(),
+                        p["Environment"]["Variables"]
+                            .as_object()
+                            .map_or(json!({}), |v| json!(v)),
+                    );
+                    props.insert("role".into(), p["Role"].clone());
+                    props.insert("tags".into(), tags(p));
+                    if let Some(sha) = p["Code"]["S3Key"].as_str().and_then(code_sha256_of_key) {
+                        props.insert("code_sha256".into(), json!(sha));
+                    }
+                    p["FunctionName"].as_str().unwrap().to_owned()
+                }
+                "AWS::Lambda::Permission" => {
+                    props.insert("action".into(), p["Action"].clone());
+                    props.insert("principal".into(), p["Principal"].clone());
+                    props.insert("source_arn".into(), p["SourceArn"].clone());
+                    props.insert("source_account".into(), p["SourceAccount"].clone());
+                    p["FunctionName"].as_str().unwrap().to_owned()
+                }
+                other => panic!("unexpected resource type {other}"),
+            };
+            view.insert(address, (physical, props));
+        }
+        view
+    }
+
+    /// The SDK engine's desired state, with what CloudFormation cannot express (each
+    /// difference says why) taken out.
+    fn comparable(stack: &ResolvedStack, want: &Desired) -> (String, Props) {
+        let mut props = want.props.clone();
+        let mut physical = want.physical.clone();
+        match want.address.kind {
+            // `AWS::IAM::ManagedPolicy` has no Tags property (stack tags reach it where
+            // CloudFormation propagates them).
+            Kind::Policy => {
+                props.remove("tags");
+            }
+            // CloudFormation names the statement itself (`<stack>-<LogicalId>-<random>`):
+            // the same function, another statement id.
+            Kind::Permission => {
+                physical = physical
+                    .split_once('/')
+                    .map(|(f, _)| f.to_owned())
+                    .unwrap_or(physical);
+            }
+            // S3 generates the notification ids: CloudFormation has no `Id` property.
+            Kind::Notification => {
+                if let Some(Value::Array(entries)) = props.get_mut("entries") {
+                    for entry in entries.iter_mut() {
+                        if let Value::Object(map) = entry {
+                            map.remove("id");
+                        }
+                    }
+                    entries.sort_by_key(|e| e.to_string());
+                }
+            }
+            _ => {}
+        }
+        let _ = stack;
+        (physical, props)
+    }
+
+    fn assert_same_infrastructure(stack: &ResolvedStack, artifacts: &Artifacts) {
+        let template = synthesize(stack, artifacts);
+        let mut view = sdk_view(stack, &template.body);
+        let recorded = Recorded::of(&template.body);
+        for want in resources::desired_all(stack, artifacts) {
+            if want.props.get("type") == Some(&json!("SecureString")) {
+                // Written by the SDK around the stack, and recorded for it.
+                assert!(
+                    recorded.secure_parameters.contains(&want.physical),
+                    "{}: SecureString not recorded",
+                    want.address
+                );
+                continue;
+            }
+            let (physical, mut props) = comparable(stack, &want);
+            let Some((got_physical, got_props)) = view.remove(&want.address) else {
+                panic!(
+                    "{} ({}) has no counterpart in the template of env {}",
+                    want.address, want.physical, stack.env
+                );
+            };
+            if let Some(Value::Array(entries)) = props.get_mut("entries") {
+                entries.sort_by_key(|e| e.to_string());
+            }
+            let mut got_props = got_props;
+            if let Some(Value::Array(entries)) = got_props.get_mut("entries") {
+                entries.sort_by_key(|e| e.to_string());
+            }
+            assert_eq!(got_physical, physical, "{}: physical name", want.address);
+            assert_eq!(
+                got_props, props,
+                "{}: properties in env {}",
+                want.address, stack.env
+            );
+        }
+        assert!(
+            view.is_empty(),
+            "template resources the SDK engine would not create: {:?}",
+            view.keys()
+        );
+    }
+
+    #[test]
+    fn both_engines_describe_the_same_infrastructure_for_a_fixed_stack() {
+        let stack = fixed_stack();
+        assert_same_infrastructure(&stack, &artifacts(&stack));
+        assert_same_infrastructure(&stack, &Artifacts::new());
+    }
+
+    #[test]
+    fn both_engines_describe_the_same_infrastructure_for_the_pipeline_in_every_env() {
+        let path = crate::workspace::stacks_dir().join("exif-pipeline.yaml");
+        let file = crate::stack::load(&path).unwrap();
+        for env in file.env_names() {
+            let stack = file
+                .resolve(&env, crate::stack::PLACEHOLDER_ACCOUNT)
+                .unwrap();
+            assert_same_infrastructure(&stack, &artifacts(&stack));
+        }
     }
 }

@@ -110,55 +110,94 @@ pub async fn bundle_and_upload(
         let bundle = tokio::task::spawn_blocking(move || crate::bundle::build(&owned))
             .await
             .context("the bundle task failed")??;
-        let key = format!("artifacts/{package}/{}.zip", bundle.sha256_hex);
-        let exists = match clients
-            .s3
-            .head_object()
-            .bucket(bucket)
-            .key(&key)
-            .send()
-            .await
-        {
-            Ok(_) => true,
-            Err(err) if http_status(&err) == Some(404) => false,
-            Err(err) => anyhow::bail!("while looking for s3://{bucket}/{key}: {}", describe(&err)),
+        let artifact = Artifact {
+            bucket: bucket.to_owned(),
+            key: format!("artifacts/{package}/{}.zip", bundle.sha256_hex),
+            code_sha256: bundle.code_sha256.clone(),
         };
-        if !exists {
-            let body = aws_sdk_s3::primitives::ByteStream::from_path(&bundle.zip_path)
-                .await
-                .with_context(|| format!("while reading {}", bundle.zip_path.display()))?;
-            clients
-                .s3
-                .put_object()
-                .bucket(bucket)
-                .key(&key)
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| {
-                    anyhow::anyhow!("while uploading the `{package}` bundle: {}", describe(&e))
-                })?;
-        }
+        let uploaded = upload_if_missing(clients, &artifact, &bundle.zip_path).await?;
         eprintln!(
             "bundle {package}: {} bytes zipped, sha256 {}{}",
             bundle.zip_bytes,
             bundle.sha256_hex,
-            if exists { " (already uploaded)" } else { "" }
+            if uploaded { "" } else { " (already uploaded)" }
         );
-        artifacts.insert(
-            package.to_owned(),
-            Artifact {
-                bucket: bucket.to_owned(),
-                key,
-                code_sha256: bundle.code_sha256,
-            },
-        );
+        artifacts.insert(package.to_owned(), artifact);
     }
     Ok(artifacts)
 }
 
+/// Uploads a bundle under its content address unless it is there already. Returns whether
+/// it uploaded.
+async fn upload_if_missing(
+    clients: &Clients,
+    artifact: &Artifact,
+    zip_path: &std::path::Path,
+) -> anyhow::Result<bool> {
+    let (bucket, key) = (&artifact.bucket, &artifact.key);
+    match clients
+        .s3
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+    {
+        Ok(_) => return Ok(false),
+        Err(err) if http_status(&err) == Some(404) => {}
+        Err(err) => anyhow::bail!("while looking for s3://{bucket}/{key}: {}", describe(&err)),
+    }
+    let body = aws_sdk_s3::primitives::ByteStream::from_path(zip_path)
+        .await
+        .with_context(|| format!("while reading {}", zip_path.display()))?;
+    clients
+        .s3
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("while uploading {}: {}", zip_path.display(), describe(&e)))?;
+    Ok(true)
+}
+
+/// A saved plan names its bundles by hash: they must still be the ones on disk (or already
+/// uploaded), so that the plan is applied exactly.
+async fn ensure_saved_artifacts(clients: &Clients, artifacts: &Artifacts) -> anyhow::Result<()> {
+    for (package, artifact) in artifacts {
+        let zip_path = crate::bundle::zip_path(package);
+        let on_disk = crate::bundle::existing(package).map(|(_, code_sha256)| code_sha256);
+        if on_disk.as_deref() == Some(artifact.code_sha256.as_str()) {
+            upload_if_missing(clients, artifact, &zip_path).await?;
+            continue;
+        }
+        match clients
+            .s3
+            .head_object()
+            .bucket(&artifact.bucket)
+            .key(&artifact.key)
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(err) if http_status(&err) == Some(404) => anyhow::bail!(
+                "the `{package}` bundle this plan was made with is neither on disk nor uploaded: \
+                 run `cargo xtask plan --out FILE` again"
+            ),
+            Err(err) => anyhow::bail!(
+                "while looking for s3://{}/{}: {}",
+                artifact.bucket,
+                artifact.key,
+                describe(&err)
+            ),
+        }
+    }
+    Ok(())
+}
+
 /// Asks on a TTY; refuses without one unless `--yes`.
-fn confirm(question: &str, yes: bool, expected: &str) -> anyhow::Result<bool> {
+pub fn confirm(question: &str, yes: bool, expected: &str) -> anyhow::Result<bool> {
     if yes {
         return Ok(true);
     }
@@ -258,7 +297,10 @@ async fn deploy_locked(
         None => None,
     };
     let artifacts = match &saved {
-        Some(saved) => saved.artifacts.clone(),
+        Some(saved) => {
+            ensure_saved_artifacts(state_clients, &saved.artifacts).await?;
+            saved.artifacts.clone()
+        }
         None => bundle_and_upload(state_clients, stack, bucket).await?,
     };
     let snap = snapshot(clients, stack, &artifacts, &store.state).await?;
@@ -270,9 +312,31 @@ async fn deploy_locked(
         &snap.orphans,
     );
     if let Some(saved) = &saved {
-        if saved.plan != plan {
+        // Compared as JSON, the form the plan was saved in (a JSON `null` property value
+        // reads back as "absent").
+        let as_json = |change: &plan::Change| serde_json::to_value(change).unwrap_or_default();
+        let saved_changes: Vec<_> = saved.plan.changes.iter().map(as_json).collect();
+        let fresh_changes: Vec<_> = plan.changes.iter().map(as_json).collect();
+        if saved_changes != fresh_changes || saved.plan.unchanged != plan.unchanged {
+            let mut differing: Vec<String> = plan
+                .changes
+                .iter()
+                .filter(|c| !saved_changes.contains(&as_json(c)))
+                .chain(
+                    saved
+                        .plan
+                        .changes
+                        .iter()
+                        .filter(|c| !fresh_changes.contains(&as_json(c))),
+                )
+                .map(|c| c.address.to_string())
+                .collect();
+            differing.sort();
+            differing.dedup();
             anyhow::bail!(
-                "the cloud (or the stack file) changed since this plan was saved: run `cargo xtask plan --out FILE` again"
+                "the cloud (or the stack file) changed since this plan was saved (differs at: {}): \
+                 run `cargo xtask plan --out FILE` again",
+                if differing.is_empty() { "unchanged resources".to_owned() } else { differing.join(", ") }
             );
         }
     }

@@ -1,0 +1,368 @@
+//! `cargo xtask bench`: the numbers behind stripstack's claims, measured on this machine and
+//! written to `BENCHMARKS.md`.
+//!
+//! Sections, each in its own module: the stripper's throughput ([`stripper`]), the Lambda
+//! ([`lambda`]: sizes, cold start, time per picture, peak memory), the deployer
+//! ([`deployer`]: wall time and API calls, with and without added network latency) and,
+//! opt-in, cold builds ([`cold_build`]). Every figure is the median of several runs; timing
+//! never fails the command, only a measurement that cannot be made does.
+//!
+//! The Lambda and deployer sections share a private emulator on a free port of 127.0.0.1
+//! (never the shared 4566), stopped with everything it spawned when the command ends, and a
+//! private copy of the release `bootstrap`, so a concurrent rebuild cannot change the binary
+//! under measurement. Pure parts (medians, tables, parsing, merging into the existing file)
+//! are in [`report`].
+//!
+//! The command prints the report and writes it to `BENCHMARKS.md` (or `--output FILE`).
+//! Sections not measured in a run (`--only`, or cold builds without `--cold-build`) keep
+//! what the file already had, so the file can be updated one section at a time.
+
+mod cold_build;
+mod deployer;
+mod lambda;
+mod proxy;
+mod report;
+mod runtime_api;
+mod stripper;
+
+use std::fs::{File, OpenOptions};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+use crate::aws::Clients;
+use crate::bundle::Bundle;
+use crate::emulator::{Emulator, StopGuard};
+
+/// The emulator's root credentials (it accepts them as the account's administrator).
+const ACCESS_KEY: &str = "test";
+const SECRET_KEY: &str = "test";
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Runs per figure (each figure is their median).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub runs: u32,
+    /// Measure only these sections (comma-separated); the file keeps the others as they were.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub only: Vec<Section>,
+    /// Also measure cold `cargo build`s in a temporary target directory: minutes of every
+    /// core, so only on request.
+    #[arg(long)]
+    pub cold_build: bool,
+    /// Round-trip latency, in milliseconds, added in front of the emulator for the
+    /// deployer's second series.
+    #[arg(long, value_name = "MS", default_value_t = 50)]
+    pub latency_ms: u64,
+    /// Where to write the report (default: BENCHMARKS.md at the repository root); `-`
+    /// only prints it.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Section {
+    Stripper,
+    Lambda,
+    Deployer,
+    ColdBuild,
+}
+
+impl Section {
+    const ALL: [Section; 4] = [
+        Section::Stripper,
+        Section::Lambda,
+        Section::Deployer,
+        Section::ColdBuild,
+    ];
+
+    /// The id of its markers in the file.
+    fn id(self) -> &'static str {
+        match self {
+            Section::Stripper => "stripper",
+            Section::Lambda => "lambda",
+            Section::Deployer => "deployer",
+            Section::ColdBuild => "cold-build",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Section::Stripper => "## 1. Stripper throughput",
+            Section::Lambda => "## 2. The Lambda",
+            Section::Deployer => "## 3. The deployer",
+            Section::ColdBuild => "## 4. Cold builds",
+        }
+    }
+}
+
+impl BenchArgs {
+    fn wants(&self, section: Section) -> bool {
+        if self.only.is_empty() {
+            section != Section::ColdBuild || self.cold_build
+        } else {
+            self.only.contains(&section) || (section == Section::ColdBuild && self.cold_build)
+        }
+    }
+}
+
+/// What the Lambda and deployer sections share.
+pub(crate) struct Setup {
+    /// The bench's scratch directory (logs, the deployer's target directory).
+    work: PathBuf,
+    bundle: Bundle,
+    /// The bench's own copy of the release bootstrap.
+    bootstrap: PathBuf,
+    emulator: Emulator,
+    _emulator_guard: StopGuard,
+}
+
+impl Setup {
+    fn new(work: PathBuf) -> anyhow::Result<Setup> {
+        eprintln!("bench: building the Lambda (cargo xtask bundle) …");
+        let bundle = crate::bundle::build("lambda")?;
+        let built = crate::workspace::target_dir()
+            .join("release")
+            .join("bootstrap");
+        let bootstrap = work.join("bootstrap");
+        std::fs::copy(&built, &bootstrap).with_context(|| {
+            format!("cannot copy {} to {}", built.display(), bootstrap.display())
+        })?;
+        eprintln!("bench: starting a private emulator …");
+        let (emulator, guard) = launch_private_emulator(&work)?;
+        Ok(Setup {
+            work,
+            bundle,
+            bootstrap,
+            emulator,
+            _emulator_guard: guard,
+        })
+    }
+
+    /// Clients for the emulator with its root credentials, built by hand so nothing of the
+    /// developer's AWS set-up can redirect them.
+    fn clients(&self, region: &str) -> Clients {
+        let credentials = aws_sdk_s3::config::Credentials::new(
+            ACCESS_KEY,
+            SECRET_KEY,
+            None,
+            None,
+            "stripstack-bench",
+        );
+        let config = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region.to_owned()))
+            .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(
+                credentials,
+            ))
+            .endpoint_url(self.emulator.endpoint())
+            .build();
+        Clients::new(&config)
+    }
+
+    /// A log file in the scratch directory, appended to.
+    fn log_file(&self, name: &str) -> anyhow::Result<File> {
+        let path = self.work.join(name);
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))
+    }
+}
+
+/// MiniStack on a free port of 127.0.0.1 other than the shared one.
+fn launch_private_emulator(work: &std::path::Path) -> anyhow::Result<(Emulator, StopGuard)> {
+    let mut failures = Vec::new();
+    // Another process may take the free port before MiniStack binds it; then try another.
+    for _ in 0..3 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .context("cannot find a free port on 127.0.0.1")?
+            .port();
+        if port == crate::emulator::DEFAULT_PORT {
+            continue;
+        }
+        let emulator = Emulator::new(port, work.join("ministack"));
+        match emulator.launch_guarded() {
+            Ok(guard) => return Ok((emulator, guard)),
+            Err(err) => failures.push(format!("{err:#}")),
+        }
+    }
+    anyhow::bail!(
+        "cannot start the bench's emulator:\n{}",
+        failures.join("\n")
+    )
+}
+
+/// The bench's scratch directory, removed when the command ends.
+struct WorkDir(PathBuf);
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The machine and its state, for the conditions line of each section.
+struct Machine {
+    cores: usize,
+    cpu: String,
+    memory_gb: Option<f64>,
+}
+
+impl Machine {
+    fn read() -> Machine {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        Machine {
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cpu: report::cpu_model(&cpuinfo).unwrap_or_else(|| "unknown CPU".to_owned()),
+            memory_gb: report::kib_field(&meminfo, "MemTotal").map(|kib| kib as f64 * 1024.0 / 1e9),
+        }
+    }
+
+    fn describe(&self) -> String {
+        let memory = self
+            .memory_gb
+            .map_or(String::new(), |gb| format!(", {gb:.0} GB RAM"));
+        format!("{} cores, {}{memory}", self.cores, self.cpu)
+    }
+}
+
+fn load_average() -> Option<f64> {
+    report::load_average(&std::fs::read_to_string("/proc/loadavg").ok()?)
+}
+
+fn now_utc() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    report::utc_timestamp(secs)
+}
+
+/// The line under each section's title: when, where, how loaded, how many runs.
+fn conditions(machine: &Machine, load: (Option<f64>, Option<f64>), runs: Option<usize>) -> String {
+    let fmt_load = |l: Option<f64>| l.map_or("?".to_owned(), |l| format!("{l:.2}"));
+    let runs = runs.map_or(String::new(), |n| {
+        format!(", median of {n} runs per figure")
+    });
+    let noisy = if [load.0, load.1].into_iter().flatten().fold(0.0, f64::max) >= 1.0 {
+        " The machine was busy with other work: expect noise."
+    } else {
+        ""
+    };
+    format!(
+        "*Measured {} on {}; 1-minute load average {} at the start, {} at the end{runs}.*{noisy}",
+        now_utc(),
+        machine.describe(),
+        fmt_load(load.0),
+        fmt_load(load.1),
+    )
+}
+
+const PREAMBLE: &str = "# Benchmarks
+
+What stripstack costs and how fast it is, measured by `cargo xtask bench` (written to this \
+file). Anyone can reproduce them with that one command: it builds the Lambda, starts a \
+private local emulator, measures, and updates this file; `--only SECTION` re-measures one \
+section, `--cold-build` adds the (expensive) cold build times, `--runs N` changes the number \
+of runs behind each median. The numbers report; they never fail anything.
+
+Each section says when and on what it was measured, and how busy the machine was: the \
+development machine is a shared 2-core VM on which other builds and tests run, so figures \
+taken under load are noisy (ratios measured within one run, like stripper ÷ memory copy, \
+suffer least). The figures against the emulator (handler time, deployer) are dominated by \
+the emulator — a Python server on the same cores — not by the network or AWS.";
+
+pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    let runs = usize::try_from(args.runs).unwrap_or(5);
+    let latency = Duration::from_millis(args.latency_ms);
+    let work = crate::workspace::target_dir()
+        .join("stripstack")
+        .join(format!("bench-{}", std::process::id()));
+    std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
+    let work = WorkDir(work);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let machine = Machine::read();
+    // Built on first need, and kept for the sections after.
+    let mut setup: Option<Result<Setup, String>> = None;
+    let mut fresh: Vec<(Section, Option<String>)> = Vec::new();
+    let mut failed = false;
+
+    for section in Section::ALL {
+        if !args.wants(section) {
+            fresh.push((section, None));
+            continue;
+        }
+        eprintln!("bench: measuring {} …", section.id());
+        let load_start = load_average();
+        let measured = match section {
+            Section::Stripper => stripper::measure(runs),
+            Section::ColdBuild => cold_build::measure(),
+            Section::Lambda | Section::Deployer => {
+                let ready = setup.get_or_insert_with(|| {
+                    Setup::new(work.0.clone()).map_err(|e| format!("{e:#}"))
+                });
+                match ready {
+                    Err(e) => Err(anyhow::anyhow!("{e}")),
+                    Ok(setup) if section == Section::Lambda => {
+                        runtime.block_on(lambda::measure(setup, runs))
+                    }
+                    Ok(setup) => runtime.block_on(deployer::measure(setup, runs, latency)),
+                }
+            }
+        };
+        match measured {
+            Ok(body) => {
+                let shown_runs = (section != Section::ColdBuild).then_some(runs);
+                let text = format!(
+                    "{}\n\n{}\n\n{body}",
+                    section.title(),
+                    conditions(&machine, (load_start, load_average()), shown_runs)
+                );
+                println!("{text}\n");
+                fresh.push((section, Some(text)));
+            }
+            Err(e) => {
+                eprintln!("bench: {} not measured: {e:#}", section.id());
+                failed = true;
+                fresh.push((section, None));
+            }
+        }
+    }
+    // Stop the emulator (and its function processes) before writing anything.
+    drop(setup);
+
+    let path = match &args.output {
+        Some(path) if path.as_os_str() == "-" => None,
+        Some(path) => Some(path.clone()),
+        None => Some(crate::workspace::root().join("BENCHMARKS.md")),
+    };
+    if let Some(path) = path {
+        let previous = std::fs::read_to_string(&path).ok();
+        let sections: Vec<(&str, Option<String>)> = fresh
+            .into_iter()
+            .map(|(section, text)| (section.id(), text))
+            .collect();
+        let file = report::assemble(PREAMBLE, &sections, previous.as_deref(), |id| {
+            let title = Section::ALL
+                .iter()
+                .find(|s| s.id() == id)
+                .map_or("## ?", |s| s.title());
+            format!("{title}\n\nNot measured yet: `cargo xtask bench --only {id}`.")
+        });
+        std::fs::write(&path, file).with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("bench: wrote {}", path.display());
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
