@@ -198,12 +198,18 @@ fn launch_private_emulator(work: &std::path::Path) -> anyhow::Result<(Emulator, 
     )
 }
 
-/// The bench's scratch directory, removed when the command ends.
-struct WorkDir(PathBuf);
+/// The bench's scratch directory, removed when the command ends unless `keep` (its logs
+/// explain a failed measurement).
+struct WorkDir {
+    path: PathBuf,
+    keep: bool,
+}
 
 impl Drop for WorkDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        if !self.keep {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
     }
 }
 
@@ -285,7 +291,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         .join("stripstack")
         .join(format!("bench-{}", std::process::id()));
     std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
-    let work = WorkDir(work);
+    let mut work = WorkDir {
+        path: work,
+        keep: false,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -307,7 +316,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             Section::ColdBuild => cold_build::measure(),
             Section::Lambda | Section::Deployer => {
                 let ready = setup.get_or_insert_with(|| {
-                    Setup::new(work.0.clone()).map_err(|e| format!("{e:#}"))
+                    Setup::new(work.path.clone()).map_err(|e| format!("{e:#}"))
                 });
                 match ready {
                     Err(e) => Err(anyhow::anyhow!("{e}")),
@@ -360,9 +369,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         std::fs::write(&path, file).with_context(|| format!("cannot write {}", path.display()))?;
         eprintln!("bench: wrote {}", path.display());
     }
-    Ok(if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    if failed {
+        work.keep = true;
+        eprintln!("bench: logs kept in {}", work.path.display());
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
 }

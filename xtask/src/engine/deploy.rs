@@ -242,9 +242,22 @@ fn print_summary(
     }
 }
 
-pub async fn deploy(mut args: DeployArgs) -> anyhow::Result<ExitCode> {
-    args.target.start_emulator = true;
-    let (stack, clients) = plan::command::connect(&args.target).await?;
+/// What a locked run works with: the resolved stack, clients for its resources, and
+/// clients for state and lock (counted apart).
+pub struct Session {
+    pub stack: ResolvedStack,
+    pub clients: Clients,
+    pub state_clients: Clients,
+    pub bucket: String,
+}
+
+/// Connects, makes sure the state bucket exists and takes the stack's lock.
+async fn open(
+    target: &crate::cli::TargetArgs,
+    operation: &str,
+    force_unlock: bool,
+) -> anyhow::Result<(Session, Lock)> {
+    let (stack, clients) = plan::command::connect(target).await?;
     let state_clients = clients.with_own_counter();
     let bucket = state_bucket(&stack.account, &stack.region);
     ensure_state_bucket(&state_clients, &bucket, &stack.region).await?;
@@ -253,36 +266,59 @@ pub async fn deploy(mut args: DeployArgs) -> anyhow::Result<ExitCode> {
         &bucket,
         &stack.stack,
         &stack.env,
-        "deploy",
-        args.force_unlock,
+        operation,
+        force_unlock,
     )
     .await?;
+    let session = Session {
+        stack,
+        clients,
+        state_clients,
+        bucket,
+    };
+    Ok((session, lock))
+}
+
+/// Runs `work` under the lock, stops at Ctrl-C (what was done is recorded in state), and
+/// releases the lock whatever happened.
+async fn run_locked(
+    lock: Lock,
+    operation: &str,
+    work: impl std::future::Future<Output = anyhow::Result<ExitCode>>,
+) -> anyhow::Result<ExitCode> {
     let result = tokio::select! {
-        result = deploy_locked(&args, &stack, &clients, &state_clients, &bucket) => result,
+        result = work => result,
         _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!(
-            "interrupted: what was created is recorded in state; re-run deploy to continue"
+            "interrupted: what was done is recorded in state; re-run {operation} to continue"
         )),
     };
     let released = lock.release().await;
     let code = result?;
     released?;
+    Ok(code)
+}
+
+pub async fn deploy(mut args: DeployArgs) -> anyhow::Result<ExitCode> {
+    args.target.start_emulator = true;
+    let (session, lock) = open(&args.target, "deploy", args.force_unlock).await?;
+    let code = run_locked(lock, "deploy", deploy_locked(&args, &session)).await?;
     if code == ExitCode::SUCCESS {
-        crate::outputs::print(&stack);
+        crate::outputs::print(&session.stack);
         eprintln!(
             "\nNext: `cargo xtask verify --env {}` uploads a picture and checks the pipeline end to end.",
-            stack.env
+            session.stack.env
         );
     }
     Ok(code)
 }
 
-async fn deploy_locked(
-    args: &DeployArgs,
-    stack: &ResolvedStack,
-    clients: &Clients,
-    state_clients: &Clients,
-    bucket: &str,
-) -> anyhow::Result<ExitCode> {
+async fn deploy_locked(args: &DeployArgs, session: &Session) -> anyhow::Result<ExitCode> {
+    let Session {
+        stack,
+        clients,
+        state_clients,
+        bucket,
+    } = session;
     let progress = Progress::default();
     let store = StateStore::load(state_clients, bucket, &stack.stack, &stack.env).await?;
     let saved: Option<SavedPlan> = match &args.plan {
@@ -409,38 +445,17 @@ async fn deploy_locked(
 }
 
 pub async fn destroy(args: DestroyArgs) -> anyhow::Result<ExitCode> {
-    let (stack, clients) = plan::command::connect(&args.target).await?;
-    let state_clients = clients.with_own_counter();
-    let bucket = state_bucket(&stack.account, &stack.region);
-    ensure_state_bucket(&state_clients, &bucket, &stack.region).await?;
-    let lock = Lock::acquire(
-        &state_clients,
-        &bucket,
-        &stack.stack,
-        &stack.env,
-        "destroy",
-        args.force_unlock,
-    )
-    .await?;
-    let result = tokio::select! {
-        result = destroy_locked(&args, &stack, &clients, &state_clients, &bucket) => result,
-        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!(
-            "interrupted: re-run destroy to continue"
-        )),
-    };
-    let released = lock.release().await;
-    let code = result?;
-    released?;
-    Ok(code)
+    let (session, lock) = open(&args.target, "destroy", args.force_unlock).await?;
+    run_locked(lock, "destroy", destroy_locked(&args, &session)).await
 }
 
-async fn destroy_locked(
-    args: &DestroyArgs,
-    stack: &ResolvedStack,
-    clients: &Clients,
-    state_clients: &Clients,
-    bucket: &str,
-) -> anyhow::Result<ExitCode> {
+async fn destroy_locked(args: &DestroyArgs, session: &Session) -> anyhow::Result<ExitCode> {
+    let Session {
+        stack,
+        clients,
+        state_clients,
+        bucket,
+    } = session;
     let progress = Progress::default();
     let mut store = StateStore::load(state_clients, bucket, &stack.stack, &stack.env).await?;
     let snap = snapshot(clients, stack, &Artifacts::new(), &store.state).await?;

@@ -8,8 +8,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
+use serde_json::json;
+
 use crate::aws::{describe, error_code, http_status, Clients};
-use crate::resources::Address;
+use crate::resources::{bucket, Address, Desired, Kind};
 
 /// The state bucket of an account and region.
 pub fn state_bucket(account: &str, region: &str) -> String {
@@ -194,53 +196,25 @@ pub async fn ensure_state_bucket(
             describe(&err)
         ),
     }
-    s3.put_public_access_block()
-        .bucket(bucket)
-        .public_access_block_configuration(
-            t::PublicAccessBlockConfiguration::builder()
-                .block_public_acls(true)
-                .block_public_policy(true)
-                .ignore_public_acls(true)
-                .restrict_public_buckets(true)
-                .build(),
-        )
-        .send()
+    // Private, encrypted and versioned, through the same code as the stack's buckets.
+    let want = Desired {
+        address: Address::new(Kind::Bucket, "state"),
+        physical: bucket.to_owned(),
+        props: [
+            ("versioning", json!(true)),
+            ("encryption", json!("AES256")),
+            ("public_access_block", bucket::block_all()),
+            ("ownership", json!("BucketOwnerEnforced")),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect(),
+        depends_on: Vec::new(),
+        retain: true,
+    };
+    bucket::update(clients, &want, None)
         .await
-        .map_err(|e| anyhow::anyhow!("while making the state bucket private: {}", describe(&e)))?;
-    s3.put_bucket_versioning()
-        .bucket(bucket)
-        .versioning_configuration(
-            t::VersioningConfiguration::builder()
-                .status(t::BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "while enabling versioning on the state bucket: {}",
-                describe(&e)
-            )
-        })?;
-    s3.put_bucket_encryption()
-        .bucket(bucket)
-        .server_side_encryption_configuration(
-            t::ServerSideEncryptionConfiguration::builder()
-                .rules(
-                    t::ServerSideEncryptionRule::builder()
-                        .apply_server_side_encryption_by_default(
-                            t::ServerSideEncryptionByDefault::builder()
-                                .sse_algorithm(t::ServerSideEncryption::Aes256)
-                                .build()?,
-                        )
-                        .build(),
-                )
-                .build()?,
-        )
-        .send()
-        .await
-        .map_err(|e| anyhow::anyhow!("while encrypting the state bucket: {}", describe(&e)))?;
-    Ok(())
+        .with_context(|| format!("while setting up the state bucket `{bucket}`"))
 }
 
 /// Who holds a lock.

@@ -45,7 +45,8 @@ fn desired_props(stack: &ResolvedStack, bucket: &Bucket) -> Props {
     props
 }
 
-fn block_all() -> Value {
+/// Block Public Access with all four settings on.
+pub fn block_all() -> Value {
     json!({
         "block_public_acls": true,
         "block_public_policy": true,
@@ -289,7 +290,7 @@ pub async fn create(clients: &Clients, ctx: &ReadCtx, want: &Desired) -> anyhow:
         ),
         Err(err) => anyhow::bail!("while creating bucket `{name}`: {}", describe(&err)),
     }
-    update(clients, ctx, want, None).await
+    update(clients, want, None).await
 }
 
 /// A bucket of ours that the state does not know (e.g. created by an interrupted deploy):
@@ -325,7 +326,6 @@ async fn adopt(clients: &Clients, ctx: &ReadCtx, name: &str) -> anyhow::Result<(
 /// Writes every property that differs from `have` (everything when `have` is `None`).
 pub async fn update(
     clients: &Clients,
-    _ctx: &ReadCtx,
     want: &Desired,
     have: Option<&Observed>,
 ) -> anyhow::Result<()> {

@@ -245,7 +245,7 @@ pub async fn converge(
     let read = &ctx.read;
     match (want.address.kind, have) {
         (Kind::Bucket, None) => bucket::create(clients, read, want).await,
-        (Kind::Bucket, Some(_)) => bucket::update(clients, read, want, have).await,
+        (Kind::Bucket, Some(_)) => bucket::update(clients, want, have).await,
         (Kind::Parameter, _) => {
             let Some(param) = ctx.stack.parameters.get(&want.physical) else {
                 anyhow::bail!("parameter `{}` is not in the stack", want.physical);

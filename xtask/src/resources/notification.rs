@@ -89,28 +89,12 @@ pub async fn read(
             let mut events: Vec<&str> = c.events().iter().map(|e| e.as_str()).collect();
             events.sort_unstable();
             events.dedup();
-            let rules = c
-                .filter()
-                .and_then(|f| f.key())
-                .map(|k| k.filter_rules())
-                .unwrap_or_default();
-            let rule = |name: &str| {
-                rules
-                    .iter()
-                    .find(|r| {
-                        r.name()
-                            .is_some_and(|n| n.as_str().eq_ignore_ascii_case(name))
-                    })
-                    .and_then(|r| r.value())
-                    .unwrap_or_default()
-                    .to_owned()
-            };
             json!({
                 "id": c.id(),
                 "function_arn": c.lambda_function_arn(),
                 "events": events,
-                "prefix": rule("prefix"),
-                "suffix": rule("suffix"),
+                "prefix": filter_value(c.filter(), "prefix"),
+                "suffix": filter_value(c.filter(), "suffix"),
             })
         })
         .collect();
@@ -225,26 +209,31 @@ struct Rule {
     suffix: String,
 }
 
+/// The value of a key filter rule (`prefix`, `suffix`; S3 accepts either case), "" if none.
+fn filter_value(
+    filter: Option<&aws_sdk_s3::types::NotificationConfigurationFilter>,
+    name: &str,
+) -> String {
+    filter
+        .and_then(|f| f.key())
+        .map(|k| k.filter_rules())
+        .unwrap_or_default()
+        .iter()
+        .find(|r| {
+            r.name()
+                .is_some_and(|n| n.as_str().eq_ignore_ascii_case(name))
+        })
+        .and_then(|r| r.value())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 fn rule_of(
     id: Option<&str>,
     events: &[aws_sdk_s3::types::Event],
     filter: Option<&aws_sdk_s3::types::NotificationConfigurationFilter>,
 ) -> Rule {
-    let rules = filter
-        .and_then(|f| f.key())
-        .map(|k| k.filter_rules())
-        .unwrap_or_default();
-    let value = |name: &str| {
-        rules
-            .iter()
-            .find(|r| {
-                r.name()
-                    .is_some_and(|n| n.as_str().eq_ignore_ascii_case(name))
-            })
-            .and_then(|r| r.value())
-            .unwrap_or_default()
-            .to_owned()
-    };
+    let value = |name: &str| filter_value(filter, name);
     Rule {
         id: id.unwrap_or("(no id)").to_owned(),
         events: events.iter().map(|e| e.as_str().to_owned()).collect(),
