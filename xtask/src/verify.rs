@@ -410,14 +410,37 @@ async fn bucket_parameter_row(deployed: &Deployed<'_>, bucket: &Bucket) -> Row {
 /// The bucket notification invokes the function for what the stack declares.
 async fn trigger_row(deployed: &Deployed<'_>) -> Row {
     let check = format!("{} bucket: trigger", deployed.source.logical);
-    let want = resources::notification::desired(deployed.stack)
+    // Compared without ids: the CloudFormation engine cannot choose them.
+    let without_id = |entries: &[serde_json::Value]| -> Vec<serde_json::Value> {
+        let mut entries: Vec<serde_json::Value> = entries
+            .iter()
+            .cloned()
+            .map(|mut e| {
+                if let Some(entry) = e.as_object_mut() {
+                    entry.remove("id");
+                }
+                e
+            })
+            .collect();
+        entries.sort_by_key(|e| e.to_string());
+        entries
+    };
+    let want: Vec<serde_json::Value> = resources::notification::desired(deployed.stack)
         .into_iter()
         .find(|d| d.physical == deployed.source.name)
-        .and_then(|d| d.props.get("entries").cloned());
-    match resources::notification::read(deployed.clients, &deployed.ctx, &deployed.source.name)
-        .await
-    {
-        Ok(Some(have)) if have.props.get("entries") == want.as_ref() => {
+        .and_then(|d| d.props.get("entries").and_then(|e| e.as_array()).cloned())
+        .unwrap_or_default();
+    let want = without_id(&want);
+    let read =
+        resources::notification::function_entries(deployed.clients, &deployed.source.name, false)
+            .await;
+    let read = read.map(|found| {
+        found
+            .filter(|entries| !entries.is_empty())
+            .map(|entries| without_id(&entries))
+    });
+    match read {
+        Ok(Some(have)) if want.iter().all(|w| have.contains(w)) => {
             let suffixes = if deployed.trigger.suffixes.is_empty() {
                 String::new()
             } else {

@@ -47,7 +47,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=50))]
     pub runs: u32,
     /// Measure only these sections (comma-separated); the file keeps the others as they were.
-    #[arg(long, value_enum, value_delimiter = ',')]
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "SECTION")]
     pub only: Vec<Section>,
     /// Also measure cold `cargo build`s in a temporary target directory: minutes of every
     /// core, so only on request.
@@ -281,8 +281,9 @@ of runs behind each median. The numbers report; they never fail anything.
 Each section says when and on what it was measured, and how busy the machine was: the \
 development machine is a shared 2-core VM on which other builds and tests run, so figures \
 taken under load are noisy (ratios measured within one run, like stripper ÷ memory copy, \
-suffer least). The figures against the emulator (handler time, deployer) are dominated by \
-the emulator — a Python server on the same cores — not by the network or AWS.";
+suffer least). The figures against the emulator (handler time, deployer) include the \
+emulator's own time — a Python server on the same cores — and no network latency except \
+what section 3 adds on purpose.";
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let runs = usize::try_from(args.runs).unwrap_or(5);

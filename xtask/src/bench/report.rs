@@ -79,8 +79,8 @@ pub fn group_thousands(n: u64) -> String {
     out
 }
 
-/// A markdown table: first column left-aligned, the others (numbers) right-aligned, cells
-/// padded so the table also reads well as plain text on a terminal.
+/// A markdown table: columns of numbers right-aligned, the others (and always the first)
+/// left-aligned, cells padded so the table also reads well as plain text on a terminal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Table {
     header: Vec<String>,
@@ -102,7 +102,19 @@ impl Table {
         self.rows.push(cells);
     }
 
+    /// Whether column `col` holds numbers: every cell starts with a digit or is a dash.
+    fn numeric(&self, col: usize) -> bool {
+        col > 0
+            && self
+                .rows
+                .iter()
+                .all(|row| row[col].starts_with(|c: char| c.is_ascii_digit()) || row[col] == "—")
+    }
+
     pub fn to_markdown(&self) -> String {
+        let right: Vec<bool> = (0..self.header.len())
+            .map(|col| self.numeric(col))
+            .collect();
         let widths: Vec<usize> = (0..self.header.len())
             .map(|col| {
                 std::iter::once(&self.header)
@@ -120,10 +132,10 @@ impl Table {
                 .enumerate()
                 .map(|(col, (cell, &width))| {
                     let pad = " ".repeat(width - cell.chars().count());
-                    if col == 0 {
-                        format!("{cell}{pad}")
-                    } else {
+                    if right[col] {
                         format!("{pad}{cell}")
+                    } else {
+                        format!("{cell}{pad}")
                     }
                 })
                 .collect();
@@ -134,10 +146,10 @@ impl Table {
             .iter()
             .enumerate()
             .map(|(col, &width)| {
-                if col == 0 {
-                    "-".repeat(width)
-                } else {
+                if right[col] {
                     format!("{}:", "-".repeat(width - 1))
+                } else {
+                    "-".repeat(width)
                 }
             })
             .collect();
@@ -306,15 +318,15 @@ mod tests {
 
     #[test]
     fn tables_are_aligned_markdown() {
-        let mut table = Table::new(&["step", "wall"]);
-        table.row(vec!["deploy".into(), "1.2 s".into()]);
-        table.row(vec!["plan".into()]);
+        let mut table = Table::new(&["step", "changes", "wall"]);
+        table.row(vec!["deploy".into(), "12 created".into(), "1.2 s".into()]);
+        table.row(vec!["plan".into(), "none".into(), "—".into()]);
         assert_eq!(
             table.to_markdown(),
-            "| step   |  wall |\n\
-             | ------ | ----: |\n\
-             | deploy | 1.2 s |\n\
-             | plan   |       |\n"
+            "| step   | changes    |  wall |\n\
+             | ------ | ---------- | ----: |\n\
+             | deploy | 12 created | 1.2 s |\n\
+             | plan   | none       |     — |\n"
         );
     }
 

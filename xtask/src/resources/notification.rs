@@ -67,6 +67,29 @@ pub async fn read(
     _ctx: &ReadCtx,
     bucket: &str,
 ) -> anyhow::Result<Option<Observed>> {
+    let Some(entries) = function_entries(clients, bucket, true).await? else {
+        return Ok(None);
+    };
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    let mut props = Props::new();
+    props.insert("entries".into(), Value::Array(entries));
+    Ok(Some(Observed {
+        physical: bucket.to_owned(),
+        props,
+    }))
+}
+
+/// The bucket's function notification entries, sorted by id, in the shape of `desired`'s
+/// (`None`: no such bucket). `ours_only`: just the entries whose id marks them as ours; the
+/// CloudFormation engine cannot choose ids, so checks that must hold for both engines compare
+/// all entries without their ids.
+pub async fn function_entries(
+    clients: &Clients,
+    bucket: &str,
+    ours_only: bool,
+) -> anyhow::Result<Option<Vec<Value>>> {
     let config = match clients
         .s3
         .get_bucket_notification_configuration()
@@ -84,7 +107,7 @@ pub async fn read(
     let mut entries: Vec<Value> = config
         .lambda_function_configurations()
         .iter()
-        .filter(|c| c.id().is_some_and(|id| id.starts_with(ID_PREFIX)))
+        .filter(|c| !ours_only || c.id().is_some_and(|id| id.starts_with(ID_PREFIX)))
         .map(|c| {
             let mut events: Vec<&str> = c.events().iter().map(|e| e.as_str()).collect();
             events.sort_unstable();
@@ -98,16 +121,8 @@ pub async fn read(
             })
         })
         .collect();
-    if entries.is_empty() {
-        return Ok(None);
-    }
     entries.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
-    let mut props = Props::new();
-    props.insert("entries".into(), Value::Array(entries));
-    Ok(Some(Observed {
-        physical: bucket.to_owned(),
-        props,
-    }))
+    Ok(Some(entries))
 }
 
 /// Read-modify-write of the bucket's notification configuration: our entries become
