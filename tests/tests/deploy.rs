@@ -805,3 +805,45 @@ async fn policy_updates_prune_old_versions_below_the_limit() {
         .unwrap();
     assert!(iam().get_policy().policy_arn(&arn).send().await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn of_two_concurrent_deploys_one_fails_on_the_lock() {
+    let stack = TestStack::new("race");
+    // Build first (plan runs the xtask binary), then start both deploys at the same instant.
+    let (_, code) = stack.plan();
+    assert_eq!(code, 2);
+    let binary = xtask::workspace::target_dir().join("debug").join("xtask");
+    let path = stack.path.to_string_lossy().into_owned();
+    let spawn = || {
+        std::process::Command::new(&binary)
+            .args(["deploy", "--env", "local", "--stack", &path, "--yes"])
+            .envs(stripstack_tests::aws_env())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the xtask binary")
+    };
+    let (first, second) = (spawn(), spawn());
+    let outputs = [
+        first.wait_with_output().expect("first deploy"),
+        second.wait_with_output().expect("second deploy"),
+    ];
+    let succeeded = outputs.iter().filter(|o| o.status.success()).count();
+    let locked_out: Vec<&Output> = outputs.iter().filter(|o| !o.status.success()).collect();
+    assert_eq!(
+        succeeded,
+        1,
+        "exactly one deploy wins: {}",
+        outputs.iter().map(text).collect::<Vec<_>>().join("\n")
+    );
+    assert_eq!(locked_out.len(), 1);
+    let stderr = String::from_utf8_lossy(&locked_out[0].stderr);
+    assert!(
+        stderr.contains("is locked by"),
+        "the loser names the holder:\n{stderr}"
+    );
+    let (_, code) = stack.plan();
+    assert_eq!(code, 0, "the winner converged");
+    let out = stack.run("destroy", &["--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+}
