@@ -309,7 +309,10 @@ fn render(
          `stacks/exif-pipeline.yaml` in env `local` (2 buckets, 2 parameters, 2 users with \
          their policies and access keys, the role, the function, its invoke permission and \
          the bucket notification), each step run as `cargo xtask STEP --env local` against \
-         the bench's emulator; median of {runs} cycles per column.\n\n\
+         the bench's emulator; median of {runs} cycles per column. Each cycle runs the \
+         steps in the order of the table; \"from empty\" means none of the stack's resources \
+         exist (the state bucket, made once per account and region, does after the first \
+         cycle).\n\n\
          - **API calls (writes)**: what the deployer prints (`N API calls (M writes)`): the \
          calls that read and change resources; state, lock and bundle bookkeeping are not \
          counted there. `plan` does not print it.\n\

@@ -250,19 +250,21 @@ fn now_utc() -> String {
     report::utc_timestamp(secs)
 }
 
-/// The line under each section's title: when, where, how loaded, how many runs.
+/// The line under each section's title: when, where, how loaded, how many runs. Only the
+/// load before the section tells of other work: the bench itself keeps a core or two busy.
 fn conditions(machine: &Machine, load: (Option<f64>, Option<f64>), runs: Option<usize>) -> String {
     let fmt_load = |l: Option<f64>| l.map_or("?".to_owned(), |l| format!("{l:.2}"));
     let runs = runs.map_or(String::new(), |n| {
         format!(", median of {n} runs per figure")
     });
-    let noisy = if [load.0, load.1].into_iter().flatten().fold(0.0, f64::max) >= 1.0 {
+    let noisy = if load.0.is_some_and(|l| l >= 1.0) {
         " The machine was busy with other work: expect noise."
     } else {
         ""
     };
     format!(
-        "*Measured {} on {}; 1-minute load average {} at the start, {} at the end{runs}.*{noisy}",
+        "*Measured {} on {}; 1-minute load average {} before, {} after (the bench's own work \
+         included){runs}.*{noisy}",
         now_utc(),
         machine.describe(),
         fmt_load(load.0),
