@@ -254,8 +254,9 @@ fn now_utc() -> String {
 /// load before the section tells of other work: the bench itself keeps a core or two busy.
 fn conditions(machine: &Machine, load: (Option<f64>, Option<f64>), runs: Option<usize>) -> String {
     let fmt_load = |l: Option<f64>| l.map_or("?".to_owned(), |l| format!("{l:.2}"));
-    let runs = runs.map_or(String::new(), |n| {
-        format!(", median of {n} runs per figure")
+    let runs = runs.map_or(String::new(), |n| match n {
+        1 => ", one run per figure".to_owned(),
+        n => format!(", median of {n} runs per figure"),
     });
     let noisy = if load.0.is_some_and(|l| l >= 1.0) {
         " The machine was busy with other work: expect noise."

@@ -1,0 +1,137 @@
+//! `cargo xtask bench` runs end to end: one run of every section but the cold builds, with a
+//! small added latency, written to a scratch file. Only what the report says about
+//! behaviour is asserted (rows present, figures numeric, a no-op deploy writes nothing);
+//! timings are reported by the command and never judged here.
+
+use std::process::Command;
+
+/// The markdown table rows of one section of the report (between its markers).
+fn section_rows<'a>(report: &'a str, id: &str) -> Vec<&'a str> {
+    let start = format!("<!-- bench:{id} -->");
+    let end = format!("<!-- /bench:{id} -->");
+    let from = report
+        .find(&start)
+        .unwrap_or_else(|| panic!("no {start} in the report:\n{report}"));
+    let to = report[from..]
+        .find(&end)
+        .unwrap_or_else(|| panic!("no {end} in the report:\n{report}"));
+    report[from..from + to]
+        .lines()
+        .filter(|line| line.starts_with("| ") && !line.starts_with("| -"))
+        .collect()
+}
+
+/// The cells of the table row whose first cell starts with `label`.
+fn row<'a>(rows: &[&'a str], label: &str) -> Vec<&'a str> {
+    let line = rows
+        .iter()
+        .find(|line| line.trim_start_matches("| ").starts_with(label))
+        .unwrap_or_else(|| panic!("no row {label:?} in {rows:#?}"));
+    line.trim_matches('|').split(" | ").map(str::trim).collect()
+}
+
+/// A figure such as `10 644 MB/s`, `5.9 ms` or `16.6 MB (16 599 112 bytes)`: its leading
+/// number, which must be positive.
+fn leading_number(cell: &str) -> f64 {
+    let digits: String = cell
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ' ')
+        .filter(|c| *c != ' ')
+        .collect();
+    let value: f64 = digits
+        .parse()
+        .unwrap_or_else(|e| panic!("{cell:?} does not start with a number: {e}"));
+    assert!(value > 0.0, "{cell:?} is not a positive figure");
+    value
+}
+
+#[test]
+fn bench_measures_every_section_and_writes_the_report() {
+    let scratch =
+        std::env::temp_dir().join(format!("stripstack-bench-test-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).unwrap();
+    let report_path = scratch.join("BENCHMARKS.md");
+
+    let output = Command::new(env!("CARGO"))
+        .current_dir(xtask::workspace::root())
+        .args([
+            "xtask",
+            "bench",
+            "--runs",
+            "1",
+            "--latency-ms",
+            "5",
+            "--output",
+        ])
+        .arg(&report_path)
+        .output()
+        .expect("running cargo xtask bench");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "cargo xtask bench failed:\n{stderr}"
+    );
+    let report = std::fs::read_to_string(&report_path).expect("the report file");
+    // What was written is what was printed.
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for line in section_rows(&report, "deployer") {
+        assert!(stdout.contains(line), "printed report lacks {line:?}");
+    }
+
+    let stripper = section_rows(&report, "stripper");
+    for label in ["corpus (", "one large picture"] {
+        let cells = row(&stripper, label);
+        assert!(
+            leading_number(cells[1]) >= 20.0 || label.starts_with("corpus"),
+            "the large picture must be at least 20 MB: {cells:?}"
+        );
+        for cell in &cells[2..] {
+            leading_number(cell);
+        }
+    }
+
+    let lambda = section_rows(&report, "lambda");
+    for label in [
+        "release `bootstrap` binary",
+        "deployment zip",
+        "cold start",
+        "peak RSS when ready",
+        "handler time, 5.0 MB picture, warm process",
+    ] {
+        leading_number(row(&lambda, label)[1]);
+    }
+    for size in ["5.0 MB", "25.0 MB", "100.0 MB"] {
+        let cells = row(&lambda, size);
+        leading_number(cells[1]);
+        leading_number(cells[2]);
+    }
+
+    let deployer = section_rows(&report, "deployer");
+    let from_empty = row(&deployer, "deploy, from empty");
+    assert_eq!(from_empty[1], "12 created", "{from_empty:?}");
+    assert_eq!(row(&deployer, "plan, no changes")[1], "none");
+    let no_op = row(&deployer, "deploy, no changes");
+    assert_eq!(no_op[1], "none");
+    assert!(
+        no_op[2].ends_with("(0)"),
+        "a no-op deploy must not write: {no_op:?}"
+    );
+    assert_eq!(row(&deployer, "deploy, code-only change")[1], "1 updated");
+    assert_eq!(row(&deployer, "destroy")[1], "12 deleted");
+    for step in &deployer[1..] {
+        let cells: Vec<&str> = step.trim_matches('|').split(" | ").map(str::trim).collect();
+        // HTTP requests, wall, wall with latency; then "added by latency", which noise can
+        // bring to 0 with only 5 ms per request; then requests × latency.
+        for cell in [cells[3], cells[4], cells[5], cells[7]] {
+            leading_number(cell);
+        }
+        assert!(
+            cells[6].ends_with(" ms") || cells[6].ends_with(" s"),
+            "{cells:?}"
+        );
+    }
+
+    // Cold builds are opt-in: the section is there, saying how to measure it.
+    assert!(report.contains("cargo xtask bench --only cold-build"));
+    let _ = std::fs::remove_dir_all(&scratch);
+}
