@@ -217,15 +217,11 @@ pub async fn apply(
             .filter(|s| level.get(s.address()) == Some(&current))
             .cloned()
             .collect();
+        record_creations(ctx, &wave, &store).await?;
         let mut tasks = tokio::task::JoinSet::new();
         for step in wave {
-            let (clients, ctx, store, progress) = (
-                clients.clone(),
-                ctx.clone(),
-                store.clone(),
-                progress.clone(),
-            );
-            tasks.spawn(async move { run_upsert(&clients, &ctx, step, &store, &progress).await });
+            let (clients, ctx, progress) = (clients.clone(), ctx.clone(), progress.clone());
+            tasks.spawn(async move { run_upsert(&clients, &ctx, step, &progress).await });
         }
         let mut errors = Vec::new();
         while let Some(joined) = tasks.join_next().await {
@@ -252,11 +248,46 @@ pub async fn apply(
     Ok(outcome)
 }
 
+/// Records every resource `wave` creates, in one state write, before any create call: if
+/// we are killed during one, the next run finds the record and either adopts the resource
+/// or deletes it when undeclared (a record of something never made is simply dropped).
+async fn record_creations(
+    ctx: &ApplyCtx,
+    wave: &[Step],
+    store: &Mutex<StateStore>,
+) -> anyhow::Result<()> {
+    let mut store = store.lock().await;
+    let mut recorded = false;
+    for step in wave {
+        let Step::Upsert {
+            want, have: None, ..
+        } = step
+        else {
+            continue;
+        };
+        let force_destroy = ctx
+            .stack
+            .buckets
+            .get(&want.address.name)
+            .is_some_and(|b| want.address.kind == resources::Kind::Bucket && b.force_destroy);
+        store.state.upsert(Record {
+            address: want.address.clone(),
+            physical: want.physical.clone(),
+            retain: want.retain,
+            force_destroy,
+        });
+        recorded = true;
+    }
+    if recorded {
+        store.save().await?;
+    }
+    Ok(())
+}
+
 async fn run_upsert(
     clients: &Clients,
     ctx: &ApplyCtx,
     step: Step,
-    store: &Mutex<StateStore>,
     progress: &Progress,
 ) -> anyhow::Result<Action> {
     let Step::Upsert { action, want, have } = step else {
@@ -269,23 +300,6 @@ async fn run_upsert(
         _ => "updating",
     };
     progress.line(&want.address, verb);
-    if have.is_none() {
-        // Recorded before the create call: if we are killed during it, the next run
-        // finds the record and either adopts the resource or deletes it when undeclared.
-        let force_destroy = ctx
-            .stack
-            .buckets
-            .get(&want.address.name)
-            .is_some_and(|b| want.address.kind == resources::Kind::Bucket && b.force_destroy);
-        let mut store = store.lock().await;
-        store.state.upsert(Record {
-            address: want.address.clone(),
-            physical: want.physical.clone(),
-            retain: want.retain,
-            force_destroy,
-        });
-        store.save().await?;
-    }
     let on_wait = |msg: &str| progress.line(&want.address, msg);
     resources::converge(clients, ctx, &want, have.as_ref(), &on_wait)
         .await
@@ -302,8 +316,35 @@ async fn run_upsert(
     Ok(action)
 }
 
-/// Deletes in reverse dependency order (kinds are ordered by dependency), each kind's
-/// resources in parallel.
+/// The order of deletes: groups of kinds, each group deleted in parallel once the groups
+/// before it are done; a kind comes after every kind of its [`Kind::deleted_after`]
+/// (among `kinds`).
+fn removal_levels(kinds: &[resources::Kind]) -> Vec<Vec<resources::Kind>> {
+    let mut level: BTreeMap<resources::Kind, usize> = BTreeMap::new();
+    // Relaxation over a handful of kinds: the relation is acyclic (a unit test checks it),
+    // so it settles within `kinds.len()` rounds.
+    for _ in 0..=kinds.len() {
+        for &kind in kinds {
+            let l = kind
+                .deleted_after()
+                .iter()
+                .filter_map(|before| level.get(before).map(|l| l + 1))
+                .max()
+                .unwrap_or(0);
+            level.insert(kind, l);
+        }
+    }
+    let mut groups: Vec<Vec<resources::Kind>> = Vec::new();
+    for (kind, l) in level {
+        if groups.len() <= l {
+            groups.resize(l + 1, Vec::new());
+        }
+        groups[l].push(kind);
+    }
+    groups
+}
+
+/// Deletes group by group ([`removal_levels`]), the resources of one group in parallel.
 async fn run_removals(
     clients: &Clients,
     ctx: &ApplyCtx,
@@ -315,9 +356,13 @@ async fn run_removals(
     let mut kinds: Vec<resources::Kind> = steps.iter().map(|s| s.address().kind).collect();
     kinds.sort();
     kinds.dedup();
-    for kind in kinds.into_iter().rev() {
+    for group in removal_levels(&kinds) {
         let mut tasks = tokio::task::JoinSet::new();
-        for step in steps.iter().filter(|s| s.address().kind == kind).cloned() {
+        for step in steps
+            .iter()
+            .filter(|s| group.contains(&s.address().kind))
+            .cloned()
+        {
             let Step::Remove {
                 address,
                 physical,
@@ -359,9 +404,9 @@ async fn run_removals(
             match result {
                 Ok(Removal::Deleted) => {
                     outcome.deleted += 1;
-                    let mut store = store.lock().await;
-                    store.state.remove(&address);
-                    store.save().await?;
+                    // Saved once the group is done: a record of something already deleted
+                    // is harmless (the next run finds it gone and drops it).
+                    store.lock().await.state.remove(&address);
                 }
                 Ok(Removal::KeptNotEmpty { objects, versions }) => {
                     progress.line(
@@ -376,6 +421,7 @@ async fn run_removals(
                 Err(err) => errors.push(format!("{address}: {err:#}")),
             }
         }
+        store.lock().await.save().await?;
         if !errors.is_empty() {
             errors.sort();
             anyhow::bail!(
@@ -399,6 +445,78 @@ mod tests {
             props: Default::default(),
             depends_on: deps.iter().map(|(k, n)| Address::new(*k, *n)).collect(),
             retain: false,
+        }
+    }
+
+    const ALL_KINDS: [Kind; 8] = [
+        Kind::Bucket,
+        Kind::Parameter,
+        Kind::Policy,
+        Kind::User,
+        Kind::Role,
+        Kind::Function,
+        Kind::Permission,
+        Kind::Notification,
+    ];
+
+    fn removal_group_of(groups: &[Vec<Kind>], kind: Kind) -> usize {
+        groups
+            .iter()
+            .position(|g| g.contains(&kind))
+            .unwrap_or_else(|| panic!("{kind} in no group of {groups:?}"))
+    }
+
+    #[test]
+    fn deletes_run_in_four_groups_with_what_refers_to_a_resource_first() {
+        let groups = removal_levels(&ALL_KINDS);
+        assert_eq!(
+            groups,
+            vec![
+                vec![Kind::Parameter, Kind::User, Kind::Notification],
+                vec![Kind::Bucket, Kind::Policy, Kind::Permission],
+                vec![Kind::Function],
+                vec![Kind::Role],
+            ]
+        );
+        // Acyclic and respected: every kind once, after everything it must wait for.
+        assert_eq!(groups.iter().map(Vec::len).sum::<usize>(), ALL_KINDS.len());
+        for kind in ALL_KINDS {
+            for before in kind.deleted_after() {
+                assert!(
+                    removal_group_of(&groups, *before) < removal_group_of(&groups, kind),
+                    "{before} must be deleted before {kind}"
+                );
+            }
+        }
+        // Only the kinds present count: a lone role waits for nothing.
+        assert_eq!(removal_levels(&[Kind::Role]), vec![vec![Kind::Role]]);
+        assert_eq!(
+            removal_levels(&[Kind::Bucket, Kind::Role]),
+            vec![vec![Kind::Bucket, Kind::Role]]
+        );
+    }
+
+    /// What a deploy creates first is deleted last: for every dependency of the real
+    /// pipeline, in every env, the dependent goes in an earlier delete group.
+    #[test]
+    fn deletes_undo_the_pipeline_dependencies_in_reverse() {
+        let groups = removal_levels(&ALL_KINDS);
+        let path = crate::workspace::stacks_dir().join("exif-pipeline.yaml");
+        let file = crate::stack::load(&path).unwrap();
+        for env in file.env_names() {
+            let stack = file
+                .resolve(&env, crate::stack::PLACEHOLDER_ACCOUNT)
+                .unwrap();
+            for want in resources::desired_all(&stack, &Default::default()) {
+                for dep in &want.depends_on {
+                    assert!(
+                        removal_group_of(&groups, want.address.kind)
+                            < removal_group_of(&groups, dep.kind),
+                        "{env}: {} depends on {dep}, so must be deleted before it",
+                        want.address
+                    );
+                }
+            }
         }
     }
 

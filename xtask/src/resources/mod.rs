@@ -48,6 +48,20 @@ impl Kind {
             Kind::Notification => "notification",
         }
     }
+
+    /// The kinds whose resources must be gone before one of this kind is deleted: what
+    /// refers to it (the trigger names the bucket and the function, the invoke permission
+    /// the function), or what deleting it would race with (a user's delete detaches its
+    /// policies, as a policy's delete does). Every other pair is deleted in parallel.
+    pub fn deleted_after(self) -> &'static [Kind] {
+        match self {
+            Kind::Notification | Kind::Parameter | Kind::User => &[],
+            Kind::Bucket | Kind::Permission => &[Kind::Notification],
+            Kind::Policy => &[Kind::User],
+            Kind::Function => &[Kind::Permission, Kind::Notification],
+            Kind::Role => &[Kind::Function],
+        }
+    }
 }
 
 impl fmt::Display for Kind {
