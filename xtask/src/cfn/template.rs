@@ -409,6 +409,9 @@ fn lifecycle_rule(rule: &Value) -> Value {
     if let Some(days) = rule["noncurrent_expiration_days"].as_u64() {
         out["NoncurrentVersionExpiration"] = json!({ "NoncurrentDays": days });
     }
+    if let Some(days) = rule["abort_incomplete_multipart_days"].as_u64() {
+        out["AbortIncompleteMultipartUpload"] = json!({ "DaysAfterInitiation": days });
+    }
     out
 }
 
@@ -822,6 +825,7 @@ pub(crate) mod tests {
                         storage_class: Some("INTELLIGENT_TIERING".into()),
                         expiration_days: Some(3650),
                         noncurrent_expiration_days: Some(7),
+                        abort_incomplete_multipart_days: Some(2),
                     }],
                 ),
             ]
@@ -1159,6 +1163,7 @@ pub(crate) mod tests {
                                 "storage_class": r["Transitions"][0]["StorageClass"],
                                 "expiration_days": r["ExpirationInDays"],
                                 "noncurrent_expiration_days": r["NoncurrentVersionExpiration"]["NoncurrentDays"],
+                                "abort_incomplete_multipart_days": r["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"],
                             })
                         })
                         .collect();

@@ -29,9 +29,13 @@ fn desired_props(stack: &ResolvedStack, bucket: &Bucket) -> Props {
     props.insert("encryption".into(), json!("AES256"));
     props.insert("public_access_block".into(), json!(block_all()));
     props.insert("ownership".into(), json!("BucketOwnerEnforced"));
+    // S3 keeps lifecycle rules as a set keyed by id: sorted here as `read` sorts them, so
+    // the order they are written in the stack is never a change.
+    let mut lifecycle: Vec<_> = bucket.lifecycle.iter().collect();
+    lifecycle.sort_by(|a, b| a.id.cmp(&b.id));
     props.insert(
         "lifecycle".into(),
-        Value::Array(bucket.lifecycle.iter().map(lifecycle_rule_json).collect()),
+        Value::Array(lifecycle.into_iter().map(lifecycle_rule_json).collect()),
     );
     props.insert("tags".into(), json!(stack.tags));
     props.insert(
@@ -63,6 +67,7 @@ fn lifecycle_rule_json(rule: &crate::stack::resolved::LifecycleRule) -> Value {
         "storage_class": rule.storage_class,
         "expiration_days": rule.expiration_days,
         "noncurrent_expiration_days": rule.noncurrent_expiration_days,
+        "abort_incomplete_multipart_days": rule.abort_incomplete_multipart_days,
     })
 }
 
@@ -245,6 +250,7 @@ fn observed_rule(rule: &aws_sdk_s3::types::LifecycleRule) -> Value {
         "storage_class": transition.and_then(|t| t.storage_class()).map(|c| c.as_str().to_owned()),
         "expiration_days": rule.expiration().and_then(|e| e.days()),
         "noncurrent_expiration_days": rule.noncurrent_version_expiration().and_then(|e| e.noncurrent_days()),
+        "abort_incomplete_multipart_days": rule.abort_incomplete_multipart_upload().and_then(|a| a.days_after_initiation()),
     })
 }
 
@@ -490,6 +496,13 @@ fn lifecycle_rule_sdk(rule: &Value) -> anyhow::Result<aws_sdk_s3::types::Lifecyc
                 .build(),
         );
     }
+    if let Some(days) = days("abort_incomplete_multipart_days") {
+        builder = builder.abort_incomplete_multipart_upload(
+            t::AbortIncompleteMultipartUpload::builder()
+                .days_after_initiation(days)
+                .build(),
+        );
+    }
     Ok(builder.build()?)
 }
 
@@ -606,4 +619,37 @@ pub async fn empty(clients: &Clients, name: &str) -> anyhow::Result<usize> {
             .map_err(|e| anyhow::anyhow!("while emptying bucket `{name}`: {}", describe(&e)))?;
     }
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pipeline declares the destination's rules tiering first; S3 (and `read`) list
+    /// them by id. Both sides must agree or every plan would show a lifecycle change.
+    #[test]
+    fn lifecycle_rules_are_compared_in_id_order() {
+        let path = crate::workspace::stacks_dir().join("exif-pipeline.yaml");
+        let file = crate::stack::load(&path).unwrap();
+        let stack = file
+            .resolve("dev", crate::stack::PLACEHOLDER_ACCOUNT)
+            .unwrap();
+        let declared: Vec<&str> = stack.buckets["destination"]
+            .lifecycle
+            .iter()
+            .map(|r| r.id.as_str())
+            .collect();
+        assert_eq!(
+            declared,
+            ["intelligent-tiering", "abort-incomplete-uploads"]
+        );
+        let props = desired_props(&stack, &stack.buckets["destination"]);
+        let ids: Vec<&str> = props["lifecycle"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["abort-incomplete-uploads", "intelligent-tiering"]);
+    }
 }

@@ -102,6 +102,7 @@ pub struct LifecycleSpec {
     pub storage_class: Option<String>,
     pub expiration_days: Option<u32>,
     pub noncurrent_expiration_days: Option<u32>,
+    pub abort_incomplete_multipart_days: Option<u32>,
 }
 
 /// An SSM parameter: a plain string, or `{ value, secure, description }`.

@@ -410,6 +410,7 @@ impl Resolver<'_> {
                         storage_class: rule.storage_class.clone(),
                         expiration_days: rule.expiration_days,
                         noncurrent_expiration_days: rule.noncurrent_expiration_days,
+                        abort_incomplete_multipart_days: rule.abort_incomplete_multipart_days,
                     }
                 })
                 .collect();

@@ -52,6 +52,9 @@ pub struct LifecycleRule {
     pub expiration_days: Option<u32>,
     /// Permanently delete noncurrent versions after this many days.
     pub noncurrent_expiration_days: Option<u32>,
+    /// Abort multipart uploads still incomplete this many days after they started (their
+    /// parts are billed until then, and invisible in listings).
+    pub abort_incomplete_multipart_days: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

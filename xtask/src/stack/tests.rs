@@ -544,7 +544,7 @@ fn object_actions_on_a_bucket_arn_grant_nothing() {
 #[test]
 fn lifecycle_rules() {
     let text = format!(
-        "{HEAD}buckets:\n  b:\n    versioning: false\n    lifecycle:\n      - {{ id: t, transition_days: 10, storage_class: STANDARD_IA }}\n      - {{ id: u, transition_days: 30, storage_class: INTELIGENT_TIERING }}\n      - {{ id: v, noncurrent_expiration_days: 30 }}\n      - {{ id: v, expiration_days: 1, transition_days: 5, storage_class: GLACIER }}\n"
+        "{HEAD}buckets:\n  b:\n    versioning: false\n    lifecycle:\n      - {{ id: t, transition_days: 10, storage_class: STANDARD_IA }}\n      - {{ id: u, transition_days: 30, storage_class: INTELIGENT_TIERING }}\n      - {{ id: v, noncurrent_expiration_days: 30 }}\n      - {{ id: v, expiration_days: 1, transition_days: 5, storage_class: GLACIER }}\n      - {{ id: w, abort_incomplete_multipart_days: 0 }}\n"
     );
     assert_has(
         &text,
@@ -562,6 +562,10 @@ fn lifecycle_rules() {
     assert_has(
         &text,
         "12:35: error: lifecycle rule `v` expires objects (day 1) before it transitions them (day 5)",
+    );
+    assert_has(
+        &text,
+        "13:51: error: `abort_incomplete_multipart_days` must be at least 1",
     );
 }
 
@@ -790,14 +794,26 @@ fn exif_pipeline_dev() {
     );
     assert_eq!(
         destination.lifecycle,
-        vec![resolved::LifecycleRule {
-            id: "intelligent-tiering".to_owned(),
-            prefix: String::new(),
-            transition_days: Some(30),
-            storage_class: Some("INTELLIGENT_TIERING".to_owned()),
-            expiration_days: None,
-            noncurrent_expiration_days: None,
-        }]
+        vec![
+            resolved::LifecycleRule {
+                id: "intelligent-tiering".to_owned(),
+                prefix: String::new(),
+                transition_days: Some(30),
+                storage_class: Some("INTELLIGENT_TIERING".to_owned()),
+                expiration_days: None,
+                noncurrent_expiration_days: None,
+                abort_incomplete_multipart_days: None,
+            },
+            resolved::LifecycleRule {
+                id: "abort-incomplete-uploads".to_owned(),
+                prefix: String::new(),
+                transition_days: None,
+                storage_class: None,
+                expiration_days: None,
+                noncurrent_expiration_days: None,
+                abort_incomplete_multipart_days: Some(7),
+            }
+        ]
     );
     let names: Vec<&String> = dev.parameters.keys().collect();
     assert_eq!(

@@ -461,12 +461,13 @@ impl<'a> Check<'a> {
             if rule.transition_days.is_none()
                 && rule.expiration_days.is_none()
                 && rule.noncurrent_expiration_days.is_none()
+                && rule.abort_incomplete_multipart_days.is_none()
             {
                 self.error(
                     format!("lifecycle rule `{}` does nothing", rule.id),
                     self.at_key(&path),
                 )
-                .help = Some("set `transition_days` + `storage_class`, `expiration_days` or `noncurrent_expiration_days`".to_owned());
+                .help = Some("set `transition_days` + `storage_class`, `expiration_days`, `noncurrent_expiration_days` or `abort_incomplete_multipart_days`".to_owned());
             }
             match (rule.transition_days, &rule.storage_class) {
                 (Some(_), None) => {
@@ -513,6 +514,10 @@ impl<'a> Check<'a> {
                 (
                     "noncurrent_expiration_days",
                     rule.noncurrent_expiration_days,
+                ),
+                (
+                    "abort_incomplete_multipart_days",
+                    rule.abort_incomplete_multipart_days,
                 ),
             ] {
                 if days == Some(0) {
