@@ -49,7 +49,32 @@ impl TestStack {
 
     /// The stack under test; the arguments are the knobs the tests turn.
     fn write(&self, memory: u32, note: &str, retain_destination: bool) {
-        let yaml = format!(
+        std::fs::write(&self.path, self.yaml(memory, note, retain_destination))
+            .expect("write the test stack");
+    }
+
+    /// The stack with `count` more parameters, enough of them to take the template over
+    /// the 51,200 bytes CloudFormation accepts inline.
+    fn write_padded(&self, count: usize) {
+        let padding: String = (0..count)
+            .map(|i| {
+                format!(
+                    "  \"/${{stack}}/${{env}}/padding-{i:03}\": {{ value: \"{}\", description: \"{}\" }}\n",
+                    "v".repeat(200),
+                    "d".repeat(200)
+                )
+            })
+            .collect();
+        let yaml = self.yaml(256, "v1", false).replacen(
+            "parameters:\n",
+            &format!("parameters:\n{padding}"),
+            1,
+        );
+        std::fs::write(&self.path, yaml).expect("write the test stack");
+    }
+
+    fn yaml(&self, memory: u32, note: &str, retain_destination: bool) -> String {
+        format!(
             r#"stack: {name}
 region: {region}
 environments:
@@ -93,8 +118,7 @@ functions:
             name = self.name,
             region = stripstack_tests::REGION,
             force_destroy = !retain_destination,
-        );
-        std::fs::write(&self.path, yaml).expect("write the test stack");
+        )
     }
 
     fn stack_name(&self) -> String {
@@ -559,4 +583,73 @@ async fn a_retained_bucket_outlives_its_stack_and_is_listed() {
         .send()
         .await
         .expect("clean up the retained bucket");
+}
+
+/// A template over the inline limit goes through the state bucket (`TemplateURL`): the
+/// plan of the stack not made yet lists every resource, deploy uploads the template and
+/// CloudFormation creates from it, a re-plan of the existing stack finds nothing to change,
+/// destroy removes it all.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_template_over_the_inline_limit_is_read_from_the_state_bucket() {
+    const PADDING: usize = 120;
+    let stack = TestStack::new("cfn-big");
+    stack.write_padded(PADDING);
+    let synth = xtask(&[
+        "synth",
+        "--env",
+        "local",
+        "--stack",
+        &stack.path.to_string_lossy(),
+        "--json",
+    ])
+    .output()
+    .expect("run cargo xtask synth");
+    assert!(synth.status.success(), "{}", text(&synth));
+    let size = serde_json::to_string(&serde_json::from_slice::<Value>(&synth.stdout).unwrap())
+        .unwrap()
+        .len();
+    assert!(
+        size > 51_200,
+        "the test needs a larger template: {size} bytes"
+    );
+
+    let (plan, code) = stack.plan();
+    assert_eq!(code, 2);
+    let creates = changes(&plan, "cloudformation");
+    assert!(
+        creates.iter().all(|(action, _)| action == "create"),
+        "{creates:?}"
+    );
+    assert_eq!(
+        creates
+            .iter()
+            .filter(|(_, address)| address.contains("/padding-"))
+            .count(),
+        PADDING
+    );
+
+    let out = stack.deploy();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let state_bucket = format!("stripstack-state-{ACCOUNT}-{}", stripstack_tests::REGION);
+    assert!(
+        stderr.contains(&format!(
+            "read from s3://{state_bucket}/templates/{}/local/",
+            stack.name
+        )),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(stack.status().await.as_deref(), Some("CREATE_COMPLETE"));
+    let last = stack.parameter(&format!("padding-{:03}", PADDING - 1));
+    assert_eq!(
+        parameter(&last).await,
+        Some(("String".to_owned(), "v".repeat(200)))
+    );
+
+    let (plan, code) = stack.plan();
+    assert_eq!(code, 0, "nothing to change after the deploy: {plan:#}");
+
+    stack.destroy();
+    assert_eq!(stack.status().await, None);
+    assert_eq!(parameter(&last).await, None);
 }

@@ -117,6 +117,15 @@ pub struct Clients {
 }
 
 impl Clients {
+    /// The URL of an S3 object as other AWS services fetch it (CloudFormation's
+    /// `TemplateURL`): path style against an explicit endpoint, as the S3 client addresses it.
+    pub fn s3_object_url(&self, bucket: &str, key: &str) -> String {
+        match self.config.endpoint_url() {
+            Some(endpoint) => format!("{}/{bucket}/{key}", endpoint.trim_end_matches('/')),
+            None => format!("https://{bucket}.s3.{}.amazonaws.com/{key}", self.region),
+        }
+    }
+
     pub fn new(config: &SdkConfig) -> Self {
         // Against an explicit endpoint (an emulator on 127.0.0.1), virtual-host addressing
         // would resolve `bucket.127.0.0.1`: use path style there.

@@ -50,12 +50,12 @@ pub struct ChangeSet {
     pub changes: Option<Vec<ResourceChange>>,
 }
 
-/// Creates a change set for `template_body` and waits until it is computed.
+/// Creates a change set for the template and waits until it is computed.
 pub async fn create(
     clients: &Clients,
     stack_name: &str,
     kind: t::ChangeSetType,
-    template_body: &str,
+    template: &super::TemplateSource,
     tags: &BTreeMap<String, String>,
 ) -> anyhow::Result<ChangeSet> {
     let seconds = std::time::SystemTime::now()
@@ -67,13 +67,17 @@ pub async fn create(
         .iter()
         .map(|(k, v)| t::Tag::builder().key(k).value(v).build())
         .collect::<Vec<_>>();
-    let created = clients
+    let request = clients
         .cloudformation
         .create_change_set()
         .stack_name(stack_name)
         .change_set_name(&name)
-        .change_set_type(kind.clone())
-        .template_body(template_body)
+        .change_set_type(kind.clone());
+    let request = match template {
+        super::TemplateSource::Body(body) => request.template_body(body),
+        super::TemplateSource::Url(url) => request.template_url(url),
+    };
+    let created = request
         // Every IAM resource has a name the stack file chose.
         .capabilities(t::Capability::CapabilityNamedIam)
         // Stack tags: CloudFormation also puts them on resources whose type has no `Tags`.

@@ -101,18 +101,71 @@ fn refuse(given: bool, flag: &str, why: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The template as CloudFormation receives it.
-fn template_body(template: &Template) -> anyhow::Result<String> {
+/// How the template reaches CloudFormation.
+pub enum TemplateSource {
+    /// Inline (`TemplateBody`).
+    Body(String),
+    /// Read by CloudFormation from the state bucket (`TemplateURL`).
+    Url(String),
+}
+
+/// The template inline when it fits (51,200 bytes); a larger one is uploaded to the state
+/// bucket under `templates/<stack>/<env>/<sha256>.json` (content-addressed: one key never
+/// names two templates) and given by URL, as `cdk deploy` and `sam deploy` do.
+async fn template_source(
+    clients: &Clients,
+    stack: &ResolvedStack,
+    template: &Template,
+) -> anyhow::Result<TemplateSource> {
+    use sha2::Digest as _;
     let body = template::to_json(&template.body);
-    if body.len() > template::MAX_TEMPLATE_BODY {
+    if body.len() <= template::MAX_TEMPLATE_BODY {
+        return Ok(TemplateSource::Body(body));
+    }
+    if body.len() > template::MAX_TEMPLATE_URL_BODY {
         anyhow::bail!(
-            "the template is {} bytes, over the {} bytes CloudFormation accepts inline; \
-             templates uploaded to S3 are not supported yet: split the stack file",
+            "the template is {} bytes, over the {} bytes CloudFormation accepts even from S3: \
+             split the stack file into smaller stacks",
             body.len(),
-            template::MAX_TEMPLATE_BODY
+            template::MAX_TEMPLATE_URL_BODY
         );
     }
-    Ok(body)
+    let bucket = crate::engine::state::state_bucket(&stack.account, &stack.region);
+    let key = format!(
+        "templates/{}/{}/{}.json",
+        stack.stack,
+        stack.env,
+        hex::encode(sha2::Sha256::digest(body.as_bytes()))
+    );
+    let size = body.len();
+    clients
+        .s3
+        .put_object()
+        .bucket(&bucket)
+        .key(&key)
+        .content_type("application/json")
+        .body(body.into_bytes().into())
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "while uploading the template ({size} bytes, over the {} CloudFormation \
+                 accepts inline) to s3://{bucket}/{key}: {}",
+                template::MAX_TEMPLATE_BODY,
+                describe(&e)
+            )
+        })?;
+    eprintln!(
+        "template: {size} bytes, over the {} bytes CloudFormation accepts inline: read from \
+         s3://{bucket}/{key}",
+        template::MAX_TEMPLATE_BODY
+    );
+    Ok(TemplateSource::Url(clients.s3_object_url(&bucket, &key)))
+}
+
+/// Whether the template is too large to send inline.
+fn needs_upload(template: &Template) -> bool {
+    template::to_json(&template.body).len() > template::MAX_TEMPLATE_BODY
 }
 
 /// The deployed template (as sent), `None` when there is none or it cannot be read.
@@ -193,7 +246,7 @@ async fn prepare(
     stack: &ResolvedStack,
     name: &str,
     info: Option<&StackInfo>,
-    body: &str,
+    source: &TemplateSource,
 ) -> anyhow::Result<ChangeSet> {
     let kind = match info.map(|i| (events::phase(&i.status), i)) {
         None | Some((Phase::Absent | Phase::Review, _)) => t::ChangeSetType::Create,
@@ -213,7 +266,7 @@ async fn prepare(
                 .unwrap_or_default()
         ),
     };
-    changeset::create(clients, name, kind, body, &stack.tags).await
+    changeset::create(clients, name, kind, source, &stack.tags).await
 }
 
 /// The plan of a change set (nothing to change when CloudFormation found nothing).
@@ -278,7 +331,9 @@ pub async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
     let recorded = deployed.as_ref().map(Recorded::of).unwrap_or_default();
     let template = template::synthesize(&stack, &plan_artifacts(&stack, deployed.as_ref()));
     warn_unbuilt(&template);
-    let body = template_body(&template)?;
+    let absent = info
+        .as_ref()
+        .is_none_or(|i| matches!(events::phase(&i.status), Phase::Absent | Phase::Review));
     let cfn_plan = if info
         .as_ref()
         .is_some_and(|i| events::phase(&i.status) == Phase::RolledBack)
@@ -288,8 +343,19 @@ pub async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
              creates it again"
         );
         changeset::create_all(&stack.stack, &stack.env, &template)?
+    } else if absent && needs_upload(&template) {
+        // Its change set would need the template in the state bucket, which a read-only
+        // plan does not create; for a stack not made yet, the plan is every resource anyway.
+        eprintln!(
+            "stack `{name}` does not exist yet and its template is over {} bytes: every \
+             resource is listed to create; deploy uploads the template for CloudFormation to \
+             check",
+            template::MAX_TEMPLATE_BODY
+        );
+        changeset::create_all(&stack.stack, &stack.env, &template)?
     } else {
-        let change_set = prepare(&clients, &stack, &name, info.as_ref(), &body).await?;
+        let source = template_source(&clients, &stack, &template).await?;
+        let change_set = prepare(&clients, &stack, &name, info.as_ref(), &source).await?;
         let plan = change_set_plan(&stack, &change_set, &template, deployed.as_ref());
         // A plan changes nothing: its change set goes whatever the outcome.
         changeset::discard(&clients, &change_set).await?;
@@ -375,8 +441,8 @@ pub async fn deploy(mut args: DeployArgs) -> anyhow::Result<ExitCode> {
     };
     let recorded = deployed.as_ref().map(Recorded::of).unwrap_or_default();
     let template = template::synthesize(&stack, &artifacts);
-    let body = template_body(&template)?;
-    let change_set = prepare(&clients, &stack, &name, info.as_ref(), &body).await?;
+    let source = template_source(&state_clients, &stack, &template).await?;
+    let change_set = prepare(&clients, &stack, &name, info.as_ref(), &source).await?;
     let prepared = async {
         let cfn_plan = change_set_plan(&stack, &change_set, &template, deployed.as_ref())?;
         let around = sdk::read(&clients, &stack, &recorded, false).await?;

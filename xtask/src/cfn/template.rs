@@ -30,6 +30,9 @@ pub const METADATA_KEY: &str = "Stripstack";
 /// The largest template CloudFormation accepts inline (`TemplateBody`), in bytes.
 pub const MAX_TEMPLATE_BODY: usize = 51_200;
 
+/// The largest template CloudFormation reads from S3 (`TemplateURL`), in bytes.
+pub const MAX_TEMPLATE_URL_BODY: usize = 1_000_000;
+
 /// A synthesised template and what each of its resources stands for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Template {
