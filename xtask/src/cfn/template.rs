@@ -1395,12 +1395,7 @@ pub(crate) mod tests {
 
     #[test]
     fn both_engines_describe_the_same_infrastructure_for_the_pipeline_in_every_env() {
-        let path = crate::workspace::stacks_dir().join("exif-pipeline.yaml");
-        let file = crate::stack::load(&path).unwrap();
-        for env in file.env_names() {
-            let stack = file
-                .resolve(&env, crate::stack::PLACEHOLDER_ACCOUNT)
-                .unwrap();
+        for stack in crate::stack::pipeline_in_every_env() {
             assert_same_infrastructure(&stack, &artifacts(&stack));
         }
     }

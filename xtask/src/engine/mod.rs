@@ -501,12 +501,8 @@ mod tests {
     #[test]
     fn deletes_undo_the_pipeline_dependencies_in_reverse() {
         let groups = removal_levels(&ALL_KINDS);
-        let path = crate::workspace::stacks_dir().join("exif-pipeline.yaml");
-        let file = crate::stack::load(&path).unwrap();
-        for env in file.env_names() {
-            let stack = file
-                .resolve(&env, crate::stack::PLACEHOLDER_ACCOUNT)
-                .unwrap();
+        for stack in crate::stack::pipeline_in_every_env() {
+            let env = &stack.env;
             for want in resources::desired_all(&stack, &Default::default()) {
                 for dep in &want.depends_on {
                     assert!(

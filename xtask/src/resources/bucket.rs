@@ -629,11 +629,7 @@ mod tests {
     /// them by id. Both sides must agree or every plan would show a lifecycle change.
     #[test]
     fn lifecycle_rules_are_compared_in_id_order() {
-        let path = crate::workspace::stacks_dir().join("exif-pipeline.yaml");
-        let file = crate::stack::load(&path).unwrap();
-        let stack = file
-            .resolve("dev", crate::stack::PLACEHOLDER_ACCOUNT)
-            .unwrap();
+        let stack = &crate::stack::pipeline_in_every_env()[0];
         let declared: Vec<&str> = stack.buckets["destination"]
             .lifecycle
             .iter()
@@ -643,7 +639,7 @@ mod tests {
             declared,
             ["intelligent-tiering", "abort-incomplete-uploads"]
         );
-        let props = desired_props(&stack, &stack.buckets["destination"]);
+        let props = desired_props(stack, &stack.buckets["destination"]);
         let ids: Vec<&str> = props["lifecycle"]
             .as_array()
             .unwrap()

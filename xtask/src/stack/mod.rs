@@ -839,5 +839,20 @@ impl Diags {
     }
 }
 
+/// The repository's pipeline (`stacks/exif-pipeline.yaml`) resolved in each of its envs,
+/// for the placeholder account: for tests of a property the real stack must have.
+#[cfg(test)]
+pub(crate) fn pipeline_in_every_env() -> Vec<ResolvedStack> {
+    let path = crate::workspace::stacks_dir().join("exif-pipeline.yaml");
+    let file = load(&path).unwrap_or_else(|e| panic!("{e:#}"));
+    file.env_names()
+        .iter()
+        .map(|env| {
+            file.resolve(env, PLACEHOLDER_ACCOUNT)
+                .unwrap_or_else(|e| panic!("{env}: {e:#}"))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests;
