@@ -357,6 +357,8 @@ async fn run_removals(
     kinds.sort();
     kinds.dedup();
     for group in removal_levels(&kinds) {
+        // Whether the group removed a record, so the state needs writing.
+        let mut forgotten = false;
         let mut tasks = tokio::task::JoinSet::new();
         for step in steps
             .iter()
@@ -378,6 +380,7 @@ async fn run_removals(
                     .kept
                     .push(format!("{address} ({physical}): retain: true"));
                 store.lock().await.state.remove(&address);
+                forgotten = true;
                 continue;
             }
             let (clients, read, progress) = (clients.clone(), ctx.read.clone(), progress.clone());
@@ -407,6 +410,7 @@ async fn run_removals(
                     // Saved once the group is done: a record of something already deleted
                     // is harmless (the next run finds it gone and drops it).
                     store.lock().await.state.remove(&address);
+                    forgotten = true;
                 }
                 Ok(Removal::KeptNotEmpty { objects, versions }) => {
                     progress.line(
@@ -421,7 +425,9 @@ async fn run_removals(
                 Err(err) => errors.push(format!("{address}: {err:#}")),
             }
         }
-        store.lock().await.save().await?;
+        if forgotten {
+            store.lock().await.save().await?;
+        }
         if !errors.is_empty() {
             errors.sort();
             anyhow::bail!(
