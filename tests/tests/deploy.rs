@@ -847,3 +847,59 @@ async fn of_two_concurrent_deploys_one_fails_on_the_lock() {
     let out = stack.run("destroy", &["--yes"]);
     assert!(out.status.success(), "{}", text(&out));
 }
+
+/// The addresses (`kind.name`) the state document of the stack records.
+async fn recorded(stack: &TestStack) -> Vec<String> {
+    let out = s3()
+        .get_object()
+        .bucket(format!(
+            "stripstack-state-{ACCOUNT}-{}",
+            stripstack_tests::REGION
+        ))
+        .key(format!("{}/local/state.json", stack.name))
+        .send()
+        .await
+        .expect("the state document");
+    let body = out.body.collect().await.unwrap().into_bytes();
+    let state: Value = serde_json::from_slice(&body).unwrap();
+    state["resources"]
+        .as_array()
+        .expect("recorded resources")
+        .iter()
+        .map(|r| {
+            format!(
+                "{}.{}",
+                r["address"]["kind"].as_str().unwrap(),
+                r["address"]["name"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// A recorded resource that is gone (deleted by hand, or by a run killed before it saved
+/// the state) is forgotten by the next deploy instead of being kept in the state forever.
+#[tokio::test(flavor = "multi_thread")]
+async fn records_of_resources_gone_from_the_cloud_are_forgotten() {
+    let stack = TestStack::new("gone");
+    stack.deploy();
+    let extra = format!("/{}/local/extra", stack.name);
+    let address = format!("parameter.{extra}");
+    assert!(recorded(&stack).await.contains(&address));
+
+    // Out of the stack, and deleted behind the deployer's back.
+    stack.write(256, "v1", "s3:GetObject", false, true);
+    ssm().delete_parameter().name(&extra).send().await.unwrap();
+    let (plan, code) = stack.plan();
+    assert_eq!(code, 0, "nothing to do: {plan:#}");
+    assert!(
+        recorded(&stack).await.contains(&address),
+        "plan is read-only"
+    );
+
+    stack.deploy();
+    let now = recorded(&stack).await;
+    assert!(!now.contains(&address), "{now:?}");
+    assert!(now.contains(&"bucket.source".to_owned()), "{now:?}");
+    let out = stack.run("destroy", &["--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+}

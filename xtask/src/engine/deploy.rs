@@ -31,6 +31,11 @@ pub struct Snapshot {
     pub desired: Vec<Desired>,
     pub observed: BTreeMap<Address, Option<Observed>>,
     pub orphans: Vec<(Address, Observed)>,
+    /// Recorded in the state but read as absent: deleted by a run that died before it
+    /// saved, by hand, or recorded by a run killed before it created them. Deploy and
+    /// destroy forget them (a declared one is recorded again before it is created), as a
+    /// Terraform refresh drops what no longer exists.
+    pub gone: Vec<Address>,
 }
 
 /// Reads the current state of everything declared and everything recorded.
@@ -56,6 +61,12 @@ pub async fn snapshot(
         .collect();
     let observed = plan::command::read_all(clients, &ctx, &desired).await?;
     let orphan_states = plan::command::read_all(clients, &ctx, &undeclared).await?;
+    let gone = observed
+        .iter()
+        .chain(&orphan_states)
+        .filter(|(address, have)| have.is_none() && state.get(address).is_some())
+        .map(|(address, _)| address.clone())
+        .collect();
     let orphans = orphan_states
         .into_iter()
         .filter_map(|(address, have)| Some((address, have?)))
@@ -88,6 +99,7 @@ pub async fn snapshot(
         desired,
         observed,
         orphans,
+        gone,
     })
 }
 
@@ -320,7 +332,7 @@ async fn deploy_locked(args: &DeployArgs, session: &Session) -> anyhow::Result<E
         bucket,
     } = session;
     let progress = Progress::default();
-    let store = StateStore::load(state_clients, bucket, &stack.stack, &stack.env).await?;
+    let mut store = StateStore::load(state_clients, bucket, &stack.stack, &stack.env).await?;
     let saved: Option<SavedPlan> = match &args.plan {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -340,6 +352,9 @@ async fn deploy_locked(args: &DeployArgs, session: &Session) -> anyhow::Result<E
         None => bundle_and_upload(state_clients, stack, bucket).await?,
     };
     let snap = snapshot(clients, stack, &artifacts, &store.state).await?;
+    for address in &snap.gone {
+        store.state.remove(address);
+    }
     let plan = plan::diff(
         &stack.stack,
         &stack.env,
@@ -379,6 +394,9 @@ async fn deploy_locked(args: &DeployArgs, session: &Session) -> anyhow::Result<E
     let color = std::io::stdout().is_terminal();
     print!("{}", plan::render::text(&plan, color));
     if plan.is_empty() {
+        if !snap.gone.is_empty() {
+            store.save().await?;
+        }
         report_calls(clients);
         return Ok(ExitCode::SUCCESS);
     }
@@ -459,6 +477,9 @@ async fn destroy_locked(args: &DestroyArgs, session: &Session) -> anyhow::Result
     let progress = Progress::default();
     let mut store = StateStore::load(state_clients, bucket, &stack.stack, &stack.env).await?;
     let snap = snapshot(clients, stack, &Artifacts::new(), &store.state).await?;
+    for address in &snap.gone {
+        store.state.remove(address);
+    }
     // Everything that exists, declared or recorded, is deleted; retained resources are kept.
     let mut existing: Vec<(Address, Observed)> = snap
         .observed

@@ -250,7 +250,8 @@ pub async fn apply(
 
 /// Records every resource `wave` creates, in one state write, before any create call: if
 /// we are killed during one, the next run finds the record and either adopts the resource
-/// or deletes it when undeclared (a record of something never made is simply dropped).
+/// or deletes it when undeclared (a record of something never made is forgotten: see
+/// `deploy::Snapshot::gone`).
 async fn record_creations(
     ctx: &ApplyCtx,
     wave: &[Step],
@@ -408,7 +409,7 @@ async fn run_removals(
                 Ok(Removal::Deleted) => {
                     outcome.deleted += 1;
                     // Saved once the group is done: a record of something already deleted
-                    // is harmless (the next run finds it gone and drops it).
+                    // is harmless (the next run finds it gone and forgets it).
                     store.lock().await.state.remove(&address);
                     forgotten = true;
                 }
