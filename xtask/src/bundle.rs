@@ -100,17 +100,24 @@ pub fn package_binary(package: &str, binary: &Path, zip_path: &Path) -> anyhow::
     })
 }
 
-/// The zip at `zip_path` if it holds exactly `binary` and nothing else: an unchanged build
-/// is not zipped again (inflating to compare takes a fifth of the time deflating does).
+/// The zip at `zip_path` if it holds exactly `binary` and nothing else, the way
+/// [`deterministic_zip`] writes it (name, mode 0755, timestamp, deflate, no comment): an
+/// unchanged build is not zipped again (inflating to compare takes a fifth of the time
+/// deflating does).
 fn zip_holding(zip_path: &Path, binary: &[u8]) -> Option<Vec<u8>> {
     use std::io::Read as _;
     let zip = std::fs::read(zip_path).ok()?;
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip.as_slice())).ok()?;
-    if archive.len() != 1 {
+    if archive.len() != 1 || !archive.comment().is_empty() {
         return None;
     }
     let mut entry = archive.by_index(0).ok()?;
-    if entry.name().ok()? != "bootstrap" || entry.size() != binary.len() as u64 {
+    let as_written = entry.name().ok()? == "bootstrap"
+        && entry.size() == binary.len() as u64
+        && entry.unix_mode().map(|mode| mode & 0o777) == Some(0o755)
+        && entry.compression() == zip::CompressionMethod::Deflated
+        && entry.last_modified() == Some(zip::DateTime::default());
+    if !as_written {
         return None;
     }
     let mut contents = Vec::with_capacity(binary.len());
@@ -224,6 +231,19 @@ mod tests {
         std::fs::write(&binary, b"build two").unwrap();
         let second = package_binary("lambda", &binary, &zip_path).unwrap();
         assert_eq!(second.sha256_hex, expected(b"build two"));
+
+        // Another zip of the same binary (not executable): made again, not reused.
+        let mut other = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        other
+            .start_file("bootstrap", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        other.write_all(b"build two").unwrap();
+        std::fs::write(&zip_path, other.finish().unwrap().into_inner()).unwrap();
+        assert_eq!(zip_holding(&zip_path, b"build two"), None);
+        assert_eq!(
+            package_binary("lambda", &binary, &zip_path).unwrap(),
+            second
+        );
 
         std::fs::write(&zip_path, b"not a zip").unwrap();
         assert_eq!(zip_holding(&zip_path, b"build two"), None);

@@ -167,6 +167,9 @@ async fn upload_if_missing(
         .put_object()
         .bucket(bucket)
         .key(key)
+        // S3 refuses the upload if the file is no longer the zip that was hashed (another
+        // bundle rewrote it meanwhile): the key must always name its content.
+        .checksum_sha256(&artifact.code_sha256)
         .body(body)
         .send()
         .await
