@@ -138,6 +138,29 @@ async fn template_source(
         hex::encode(sha2::Sha256::digest(body.as_bytes()))
     );
     let size = body.len();
+    let url = clients.s3_object_url(&bucket, &key);
+    eprintln!(
+        "template: {size} bytes, over the {} bytes CloudFormation accepts inline: read from \
+         s3://{bucket}/{key}",
+        template::MAX_TEMPLATE_BODY
+    );
+    // Content-addressed: a template already there (sent by an earlier plan or deploy) is
+    // not written again, so a plan of an unchanged stack writes nothing.
+    match clients
+        .s3
+        .head_object()
+        .bucket(&bucket)
+        .key(&key)
+        .send()
+        .await
+    {
+        Ok(_) => return Ok(TemplateSource::Url(url)),
+        Err(err) if crate::aws::http_status(&err) == Some(404) => {}
+        Err(err) => anyhow::bail!(
+            "while looking for the template at s3://{bucket}/{key}: {}",
+            describe(&err)
+        ),
+    }
     clients
         .s3
         .put_object()
@@ -155,12 +178,7 @@ async fn template_source(
                 describe(&e)
             )
         })?;
-    eprintln!(
-        "template: {size} bytes, over the {} bytes CloudFormation accepts inline: read from \
-         s3://{bucket}/{key}",
-        template::MAX_TEMPLATE_BODY
-    );
-    Ok(TemplateSource::Url(clients.s3_object_url(&bucket, &key)))
+    Ok(TemplateSource::Url(url))
 }
 
 /// Whether the template is too large to send inline.

@@ -544,7 +544,7 @@ fn object_actions_on_a_bucket_arn_grant_nothing() {
 #[test]
 fn lifecycle_rules() {
     let text = format!(
-        "{HEAD}buckets:\n  b:\n    versioning: false\n    lifecycle:\n      - {{ id: t, transition_days: 10, storage_class: STANDARD_IA }}\n      - {{ id: u, transition_days: 30, storage_class: INTELIGENT_TIERING }}\n      - {{ id: v, noncurrent_expiration_days: 30 }}\n      - {{ id: v, expiration_days: 1, transition_days: 5, storage_class: GLACIER }}\n      - {{ id: w, abort_incomplete_multipart_days: 0 }}\n"
+        "{HEAD}buckets:\n  b:\n    versioning: false\n    lifecycle:\n      - {{ id: t, transition_days: 10, storage_class: STANDARD_IA }}\n      - {{ id: u, transition_days: 30, storage_class: INTELIGENT_TIERING }}\n      - {{ id: v, noncurrent_expiration_days: 30 }}\n      - {{ id: v, expiration_days: 1, transition_days: 5, storage_class: GLACIER }}\n      - {{ id: w, abort_incomplete_multipart_days: 0 }}\n      - {{ id: x, expiration_days: 3000000000 }}\n"
     );
     assert_has(
         &text,
@@ -566,6 +566,10 @@ fn lifecycle_rules() {
     assert_has(
         &text,
         "13:51: error: `abort_incomplete_multipart_days` must be at least 1",
+    );
+    assert_has(
+        &text,
+        "14:35: error: `expiration_days` must be at most 2147483647",
     );
 }
 

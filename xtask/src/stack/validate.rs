@@ -525,6 +525,24 @@ impl<'a> Check<'a> {
                     self.error(format!("`{field}` must be at least 1"), span);
                 }
             }
+            // S3 takes days as a 32-bit signed number.
+            for (field, days) in [
+                ("transition_days", rule.transition_days),
+                ("expiration_days", rule.expiration_days),
+                (
+                    "noncurrent_expiration_days",
+                    rule.noncurrent_expiration_days,
+                ),
+                (
+                    "abort_incomplete_multipart_days",
+                    rule.abort_incomplete_multipart_days,
+                ),
+            ] {
+                if days.is_some_and(|d| i32::try_from(d).is_err()) {
+                    let span = self.at_value(&path.key(field));
+                    self.error(format!("`{field}` must be at most {}", i32::MAX), span);
+                }
+            }
             if let (Some(expire), Some(transition)) = (rule.expiration_days, rule.transition_days) {
                 if expire <= transition {
                     let span = self.at_value(&path.key("expiration_days"));
