@@ -122,7 +122,15 @@ impl Clients {
     pub fn s3_object_url(&self, bucket: &str, key: &str) -> String {
         match self.config.endpoint_url() {
             Some(endpoint) => format!("{}/{bucket}/{key}", endpoint.trim_end_matches('/')),
-            None => format!("https://{bucket}.s3.{}.amazonaws.com/{key}", self.region),
+            None => {
+                // The China partition has its own domain.
+                let domain = if self.region.starts_with("cn-") {
+                    "amazonaws.com.cn"
+                } else {
+                    "amazonaws.com"
+                };
+                format!("https://{bucket}.s3.{}.{domain}/{key}", self.region)
+            }
         }
     }
 
@@ -262,4 +270,36 @@ pub fn http_status<E>(
     err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
 ) -> Option<u16> {
     err.raw_response().map(|r| r.status().as_u16())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clients(region: &str, endpoint: Option<&str>) -> Clients {
+        let mut config = SdkConfig::builder()
+            .region(aws_config::Region::new(region.to_owned()))
+            .behavior_version(aws_config::BehaviorVersion::latest());
+        if let Some(endpoint) = endpoint {
+            config = config.endpoint_url(endpoint);
+        }
+        Clients::new(&config.build())
+    }
+
+    #[test]
+    fn object_urls_for_aws_partitions_and_an_emulator() {
+        let key = "templates/demo/dev/ab.json";
+        assert_eq!(
+            clients("us-east-1", None).s3_object_url("b", key),
+            "https://b.s3.us-east-1.amazonaws.com/templates/demo/dev/ab.json"
+        );
+        assert_eq!(
+            clients("cn-north-1", None).s3_object_url("b", key),
+            "https://b.s3.cn-north-1.amazonaws.com.cn/templates/demo/dev/ab.json"
+        );
+        assert_eq!(
+            clients("eu-west-2", Some("http://127.0.0.1:4566/")).s3_object_url("b", key),
+            "http://127.0.0.1:4566/b/templates/demo/dev/ab.json"
+        );
+    }
 }
