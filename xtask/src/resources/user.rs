@@ -257,55 +257,58 @@ pub async fn create_access_key(
     Ok(())
 }
 
-/// Deletes every access key of the user and the parameters holding one.
+/// Deletes every access key of the user and the parameters holding one. The parameters go
+/// even when the user is already gone (a run that died between the two left them).
 pub async fn delete_access_keys(
     clients: &Clients,
     ctx: &ReadCtx,
     logical: &str,
     name: &str,
 ) -> anyhow::Result<()> {
-    let keys = match clients.iam.list_access_keys().user_name(name).send().await {
-        Ok(out) => out,
-        Err(err) if error_code(&err) == Some("NoSuchEntity") => return Ok(()),
-        Err(err) => anyhow::bail!(
-            "while listing the access keys of IAM user `{name}`: {}",
-            describe(&err)
-        ),
-    };
-    for key in keys.access_key_metadata() {
-        let Some(id) = key.access_key_id() else {
-            continue;
+    let keys = async {
+        let keys = match clients.iam.list_access_keys().user_name(name).send().await {
+            Ok(out) => out,
+            Err(err) if error_code(&err) == Some("NoSuchEntity") => return Ok(()),
+            Err(err) => anyhow::bail!(
+                "while listing the access keys of IAM user `{name}`: {}",
+                describe(&err)
+            ),
         };
-        clients
-            .iam
-            .delete_access_key()
-            .user_name(name)
-            .access_key_id(id)
-            .send()
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "while deleting an access key of IAM user `{name}`: {}",
-                    describe(&e)
-                )
-            })?;
-    }
-    for param in [
+        // One after the other: a user holds two keys at most.
+        for key in keys.access_key_metadata() {
+            let Some(id) = key.access_key_id() else {
+                continue;
+            };
+            clients
+                .iam
+                .delete_access_key()
+                .user_name(name)
+                .access_key_id(id)
+                .send()
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "while deleting an access key of IAM user `{name}`: {}",
+                        describe(&e)
+                    )
+                })?;
+        }
+        Ok(())
+    };
+    let (secret, key_id) = (
         secret_parameter(ctx, logical),
         key_id_parameter(ctx, logical),
-    ] {
-        super::parameter::delete(clients, &param).await?;
-    }
+    );
+    tokio::try_join!(
+        keys,
+        super::parameter::delete(clients, &secret),
+        super::parameter::delete(clients, &key_id),
+    )?;
     Ok(())
 }
 
-pub async fn delete(
-    clients: &Clients,
-    ctx: &ReadCtx,
-    logical: &str,
-    name: &str,
-) -> anyhow::Result<()> {
-    delete_access_keys(clients, ctx, logical, name).await?;
+/// Detaches every managed policy; `false` when the user does not exist.
+async fn detach_all(clients: &Clients, name: &str) -> anyhow::Result<bool> {
     let attached = match clients
         .iam
         .list_attached_user_policies()
@@ -314,7 +317,7 @@ pub async fn delete(
         .await
     {
         Ok(out) => out,
-        Err(err) if error_code(&err) == Some("NoSuchEntity") => return Ok(()),
+        Err(err) if error_code(&err) == Some("NoSuchEntity") => return Ok(false),
         Err(err) => anyhow::bail!(
             "while reading the policies of IAM user `{name}`: {}",
             describe(&err)
@@ -326,6 +329,24 @@ pub async fn delete(
         .filter_map(|p| p.policy_arn())
     {
         detach(clients, name, arn).await?;
+    }
+    Ok(true)
+}
+
+/// Keys (with their parameters) and policy attachments are independent: removed side by
+/// side, then the user.
+pub async fn delete(
+    clients: &Clients,
+    ctx: &ReadCtx,
+    logical: &str,
+    name: &str,
+) -> anyhow::Result<()> {
+    let (_, exists) = tokio::try_join!(
+        delete_access_keys(clients, ctx, logical, name),
+        detach_all(clients, name)
+    )?;
+    if !exists {
+        return Ok(());
     }
     match clients.iam.delete_user().user_name(name).send().await {
         Ok(_) => Ok(()),
