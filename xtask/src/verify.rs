@@ -1261,9 +1261,9 @@ async fn cleanup(deployed: &Deployed<'_>) -> Row {
     let mut errors = Vec::new();
     for bucket in [deployed.source, deployed.destination] {
         for prefix in &deployed.keys.prefixes {
-            match delete_versions(&deployed.clients.s3, &bucket.name, prefix).await {
+            match resources::bucket::delete_versions(deployed.clients, &bucket.name, prefix).await {
                 Ok(count) => removed += count,
-                Err(err) => errors.push(err),
+                Err(err) => errors.push(format!("{err:#}")),
             }
         }
     }
@@ -1275,51 +1275,6 @@ async fn cleanup(deployed: &Deployed<'_>) -> Row {
             deployed.keys.run
         ),
     )
-}
-
-async fn delete_versions(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    prefix: &str,
-) -> Result<usize, String> {
-    let mut removed = 0;
-    let (mut key_marker, mut version_marker) = (None, None);
-    loop {
-        let page = s3
-            .list_object_versions()
-            .bucket(bucket)
-            .prefix(prefix)
-            .set_key_marker(key_marker)
-            .set_version_id_marker(version_marker)
-            .send()
-            .await
-            .map_err(|err| format!("ListObjectVersions {bucket}/{prefix}: {}", describe(&err)))?;
-        let versions = page
-            .versions()
-            .iter()
-            .map(|v| (v.key(), v.version_id()))
-            .chain(
-                page.delete_markers()
-                    .iter()
-                    .map(|m| (m.key(), m.version_id())),
-            );
-        for (key, version) in versions {
-            let Some(key) = key else { continue };
-            s3.delete_object()
-                .bucket(bucket)
-                .key(key)
-                .set_version_id(version.map(str::to_owned))
-                .send()
-                .await
-                .map_err(|err| format!("DeleteObject {bucket}/{key}: {}", describe(&err)))?;
-            removed += 1;
-        }
-        if page.is_truncated() != Some(true) {
-            return Ok(removed);
-        }
-        key_marker = page.next_key_marker().map(str::to_owned);
-        version_marker = page.next_version_id_marker().map(str::to_owned);
-    }
 }
 
 #[cfg(test)]

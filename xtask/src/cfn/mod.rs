@@ -68,17 +68,7 @@ pub async fn synth(args: SynthArgs) -> anyhow::Result<ExitCode> {
 /// The stack file resolved for `account`, without AWS: what `plan::command::connect` does
 /// once STS has named the account.
 fn resolve_offline(target: &TargetArgs, account: &str) -> anyhow::Result<ResolvedStack> {
-    let path = match target.stack.as_deref() {
-        Some(name) if name.contains('/') || name.ends_with(".yaml") || name.ends_with(".yml") => {
-            std::path::PathBuf::from(name)
-        }
-        name => crate::stack::find_stack_file(&crate::workspace::stacks_dir(), name)?,
-    };
-    let file = crate::stack::load(&path)?;
-    if !file.warnings().is_empty() {
-        eprint!("{}", file.render_warnings(std::io::stderr().is_terminal()));
-    }
-    let settings = file.env_settings(&target.env)?;
+    let (file, settings) = plan::command::load_stack_file(target)?;
     let mut stack = file.resolve(&target.env, account)?;
     stack.region = target.region.clone().unwrap_or(settings.region);
     Ok(stack)
@@ -682,36 +672,15 @@ pub async fn destroy(args: DestroyArgs) -> anyhow::Result<ExitCode> {
         .filter(|r| r.resource_type == "AWS::S3::Bucket")
         .collect();
     for bucket in &buckets {
-        let (objects, versions) = resources::bucket::contents(&clients, &bucket.physical).await?;
-        let fate = if retained(&bucket.logical_id) {
-            "kept (retain: true)"
-        } else if force_destroy(&bucket.logical_id) {
-            "emptied and deleted (force_destroy: true)"
-        } else if versions > 0 {
-            "kept: not empty and force_destroy is false"
-        } else {
-            "deleted"
-        };
-        eprintln!(
-            "  bucket {}: {objects} objects, {versions} versions -> {fate}",
-            bucket.physical
-        );
+        crate::engine::deploy::report_bucket_fate(
+            &clients,
+            &bucket.physical,
+            retained(&bucket.logical_id),
+            force_destroy(&bucket.logical_id),
+        )
+        .await?;
     }
-    let is_prod = stack.env == "prod";
-    let (question, expected) = if is_prod {
-        (
-            format!("Destroy env `{}`? Type the env name to confirm:", stack.env),
-            stack.env.clone(),
-        )
-    } else {
-        (
-            "Destroy these resources? Type `yes`:".to_owned(),
-            "yes".to_owned(),
-        )
-    };
-    // prod always asks: --yes alone is not enough to destroy production.
-    if !crate::engine::deploy::confirm(&question, args.yes && !is_prod, &expected)? {
-        eprintln!("Nothing destroyed.");
+    if !crate::engine::deploy::confirm_destroy(&stack.env, args.yes)? {
         return Ok(ExitCode::from(1));
     }
 

@@ -226,6 +226,45 @@ pub fn confirm(question: &str, yes: bool, expected: &str) -> anyhow::Result<bool
     Ok(answer.trim() == expected)
 }
 
+/// Asks before a destroy (both engines); `false` (and says so) when the answer is no.
+/// prod always asks, for its name: `--yes` alone is not enough to destroy production.
+pub fn confirm_destroy(env: &str, yes: bool) -> anyhow::Result<bool> {
+    let confirmed = if env == "prod" {
+        confirm(
+            &format!("Destroy env `{env}`? Type the env name to confirm:"),
+            false,
+            env,
+        )?
+    } else {
+        confirm("Destroy these resources? Type `yes`:", yes, "yes")?
+    };
+    if !confirmed {
+        eprintln!("Nothing destroyed.");
+    }
+    Ok(confirmed)
+}
+
+/// Tells what a destroy will do with a bucket and its contents (both engines).
+pub async fn report_bucket_fate(
+    clients: &Clients,
+    bucket: &str,
+    retain: bool,
+    force_destroy: bool,
+) -> anyhow::Result<()> {
+    let (objects, versions) = resources::bucket::contents(clients, bucket).await?;
+    let fate = if retain {
+        "kept (retain: true)"
+    } else if force_destroy {
+        "emptied and deleted (force_destroy: true)"
+    } else if versions > 0 {
+        "kept: not empty and force_destroy is false"
+    } else {
+        "deleted"
+    };
+    eprintln!("  bucket {bucket}: {objects} objects, {versions} versions -> {fate}");
+    Ok(())
+}
+
 /// Resource API calls, and how many of them changed something (state and lock
 /// bookkeeping is not counted).
 fn report_calls(clients: &Clients) {
@@ -533,35 +572,17 @@ async fn destroy_locked(args: &DestroyArgs, session: &Session) -> anyhow::Result
     );
     for (address, have) in &existing {
         if address.kind == Kind::Bucket {
-            let (objects, versions) = resources::bucket::contents(clients, &have.physical).await?;
             let record = store.state.get(address);
-            let fate = match record {
-                Some(r) if r.retain => "kept (retain: true)",
-                Some(r) if r.force_destroy => "emptied and deleted (force_destroy: true)",
-                _ if versions > 0 => "kept: not empty and force_destroy is false",
-                _ => "deleted",
-            };
-            eprintln!(
-                "  bucket {}: {objects} objects, {versions} versions -> {fate}",
-                have.physical
-            );
+            report_bucket_fate(
+                clients,
+                &have.physical,
+                record.is_some_and(|r| r.retain),
+                record.is_some_and(|r| r.force_destroy),
+            )
+            .await?;
         }
     }
-    let is_prod = stack.env == "prod";
-    let (question, expected) = if is_prod {
-        (
-            format!("Destroy env `{}`? Type the env name to confirm:", stack.env),
-            stack.env.clone(),
-        )
-    } else {
-        (
-            "Destroy these resources? Type `yes`:".to_owned(),
-            "yes".to_owned(),
-        )
-    };
-    // prod always asks: --yes alone is not enough to destroy production.
-    if !confirm(&question, args.yes && !is_prod, &expected)? {
-        eprintln!("Nothing destroyed.");
+    if !confirm_destroy(&stack.env, args.yes)? {
         return Ok(ExitCode::from(1));
     }
     store.save().await?;

@@ -39,11 +39,12 @@ pub async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Loads the stack file, connects to the environment's AWS (or emulator) and resolves the
-/// stack for the account the credentials belong to.
-pub async fn connect(target: &TargetArgs) -> anyhow::Result<(ResolvedStack, Clients)> {
+/// The stack file `--stack` names (a path anywhere, `--stack ./my.yaml`, or a name in
+/// `stacks/`), loaded and validated, its warnings shown, with the settings of `--env`.
+pub fn load_stack_file(
+    target: &TargetArgs,
+) -> anyhow::Result<(crate::stack::StackFile, crate::stack::EnvSettings)> {
     let path = match target.stack.as_deref() {
-        // A path to a stack file anywhere (`--stack ./my.yaml`), or a name in `stacks/`.
         Some(name) if name.contains('/') || name.ends_with(".yaml") || name.ends_with(".yml") => {
             std::path::PathBuf::from(name)
         }
@@ -54,6 +55,13 @@ pub async fn connect(target: &TargetArgs) -> anyhow::Result<(ResolvedStack, Clie
         eprint!("{}", file.render_warnings(std::io::stderr().is_terminal()));
     }
     let settings = file.env_settings(&target.env)?;
+    Ok((file, settings))
+}
+
+/// Loads the stack file, connects to the environment's AWS (or emulator) and resolves the
+/// stack for the account the credentials belong to.
+pub async fn connect(target: &TargetArgs) -> anyhow::Result<(ResolvedStack, Clients)> {
+    let (file, settings) = load_stack_file(target)?;
     // The standard AWS_ENDPOINT_URL wins over the stack's endpoint, so `--env local` can
     // target an emulator on another port.
     let endpoint = std::env::var("AWS_ENDPOINT_URL")

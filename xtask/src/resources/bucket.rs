@@ -567,13 +567,21 @@ pub async fn delete(clients: &Clients, name: &str, force_destroy: bool) -> anyho
 
 /// Deletes every object version and delete marker of the bucket; returns how many.
 pub async fn empty(clients: &Clients, name: &str) -> anyhow::Result<usize> {
+    delete_versions(clients, name, "").await
+}
+
+/// Deletes every object version and delete marker under `prefix` (a versioned bucket keeps
+/// a plainly deleted object); returns how many.
+pub async fn delete_versions(clients: &Clients, name: &str, prefix: &str) -> anyhow::Result<usize> {
     use aws_sdk_s3::types as t;
     let mut removed = 0;
     loop {
+        // Each page is deleted before the next listing, which then starts from the top.
         let page = clients
             .s3
             .list_object_versions()
             .bucket(name)
+            .prefix(prefix)
             .max_keys(1000)
             .send()
             .await
@@ -603,8 +611,8 @@ pub async fn empty(clients: &Clients, name: &str) -> anyhow::Result<usize> {
         if ids.is_empty() {
             break;
         }
-        removed += ids.len();
-        clients
+        let count = ids.len();
+        let out = clients
             .s3
             .delete_objects()
             .bucket(name)
@@ -617,6 +625,19 @@ pub async fn empty(clients: &Clients, name: &str) -> anyhow::Result<usize> {
             .send()
             .await
             .map_err(|e| anyhow::anyhow!("while emptying bucket `{name}`: {}", describe(&e)))?;
+        // Per-object failures come back in a successful answer; left unread, the next listing
+        // would find the same objects again, for ever.
+        if let Some(failed) = out.errors().first() {
+            anyhow::bail!(
+                "while emptying bucket `{name}`: {} object versions could not be deleted, e.g. \
+                 `{}`: {} {}",
+                out.errors().len(),
+                failed.key().unwrap_or_default(),
+                failed.code().unwrap_or_default(),
+                failed.message().unwrap_or_default()
+            );
+        }
+        removed += count;
     }
     Ok(removed)
 }

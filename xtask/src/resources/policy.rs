@@ -133,42 +133,11 @@ pub async fn update(
     let name = want.physical.as_str();
     let arn = arn(ctx, name);
     if super::differs(want, have, "document") {
-        let versions = clients
-            .iam
-            .list_policy_versions()
-            .policy_arn(&arn)
-            .send()
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "while listing versions of IAM policy `{name}`: {}",
-                    describe(&e)
-                )
-            })?;
-        let mut old: Vec<_> = versions
-            .versions()
-            .iter()
-            .filter(|v| !v.is_default_version())
-            .collect();
-        old.sort_by_key(|v| v.create_date().map(|d| d.secs()));
-        let excess = (versions.versions().len() + 1).saturating_sub(MAX_POLICY_VERSIONS);
-        for version in old.into_iter().take(excess) {
-            let Some(id) = version.version_id() else {
-                continue;
-            };
-            clients
-                .iam
-                .delete_policy_version()
-                .policy_arn(&arn)
-                .version_id(id)
-                .send()
-                .await
-                .map_err(|e| {
-                    anyhow::anyhow!(
-                        "while pruning IAM policy `{name}` version {id}: {}",
-                        describe(&e)
-                    )
-                })?;
+        let (count, old) = old_versions(clients, &arn, name).await?;
+        // Room for the new version under the limit, oldest first.
+        let excess = (count + 1).saturating_sub(MAX_POLICY_VERSIONS);
+        for id in old.iter().take(excess) {
+            delete_version(clients, &arn, name, id).await?;
         }
         clients
             .iam
@@ -231,9 +200,27 @@ pub async fn delete(clients: &Clients, ctx: &ReadCtx, name: &str) -> anyhow::Res
                 )
             })?;
     }
-    let versions = iam
+    for id in old_versions(clients, &arn, name).await?.1 {
+        delete_version(clients, &arn, name, &id).await?;
+    }
+    match iam.delete_policy().policy_arn(&arn).send().await {
+        Ok(_) => Ok(()),
+        Err(err) if error_code(&err) == Some("NoSuchEntity") => Ok(()),
+        Err(err) => anyhow::bail!("while deleting IAM policy `{name}`: {}", describe(&err)),
+    }
+}
+
+/// How many versions the policy has, and the ids of those that are not the default, oldest
+/// first.
+async fn old_versions(
+    clients: &Clients,
+    arn: &str,
+    name: &str,
+) -> anyhow::Result<(usize, Vec<String>)> {
+    let versions = clients
+        .iam
         .list_policy_versions()
-        .policy_arn(&arn)
+        .policy_arn(arn)
         .send()
         .await
         .map_err(|e| {
@@ -242,29 +229,32 @@ pub async fn delete(clients: &Clients, ctx: &ReadCtx, name: &str) -> anyhow::Res
                 describe(&e)
             )
         })?;
-    for version in versions
+    let mut old: Vec<_> = versions
         .versions()
         .iter()
         .filter(|v| !v.is_default_version())
-    {
-        let Some(id) = version.version_id() else {
-            continue;
-        };
-        iam.delete_policy_version()
-            .policy_arn(&arn)
-            .version_id(id)
-            .send()
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "while deleting IAM policy `{name}` version {id}: {}",
-                    describe(&e)
-                )
-            })?;
-    }
-    match iam.delete_policy().policy_arn(&arn).send().await {
-        Ok(_) => Ok(()),
-        Err(err) if error_code(&err) == Some("NoSuchEntity") => Ok(()),
-        Err(err) => anyhow::bail!("while deleting IAM policy `{name}`: {}", describe(&err)),
-    }
+        .collect();
+    old.sort_by_key(|v| v.create_date().map(|d| d.secs()));
+    let ids = old
+        .into_iter()
+        .filter_map(|v| v.version_id().map(str::to_owned))
+        .collect();
+    Ok((versions.versions().len(), ids))
+}
+
+async fn delete_version(clients: &Clients, arn: &str, name: &str, id: &str) -> anyhow::Result<()> {
+    clients
+        .iam
+        .delete_policy_version()
+        .policy_arn(arn)
+        .version_id(id)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "while deleting version {id} of IAM policy `{name}`: {}",
+                describe(&e)
+            )
+        })?;
+    Ok(())
 }
