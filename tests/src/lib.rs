@@ -256,3 +256,79 @@ pub fn xtask(args: &[&str]) -> Command {
     command.arg("xtask").args(args).envs(aws_env());
     command
 }
+
+/// What a command did, for assertion messages: its status, stdout and stderr.
+pub fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "status: {}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A stack file of a test's own under `target/test-stacks/`, uniquely named, driven in env
+/// `local` with `cargo xtask COMMAND --env local --stack PATH` plus the engine's arguments.
+/// The test writes its content.
+pub struct StackFile {
+    pub name: String,
+    pub path: PathBuf,
+    engine_args: &'static [&'static str],
+}
+
+impl StackFile {
+    pub fn new(prefix: &str, engine_args: &'static [&'static str]) -> Self {
+        let name = unique(prefix);
+        let dir = xtask::workspace::target_dir().join("test-stacks");
+        std::fs::create_dir_all(&dir).expect("create target/test-stacks");
+        let path = dir.join(format!("{name}.yaml"));
+        StackFile {
+            name,
+            path,
+            engine_args,
+        }
+    }
+
+    pub fn run(&self, command: &str, extra: &[&str]) -> std::process::Output {
+        let path = self.path.to_string_lossy().into_owned();
+        let mut args = vec![command, "--env", "local", "--stack", path.as_str()];
+        args.extend_from_slice(self.engine_args);
+        args.extend_from_slice(extra);
+        xtask(&args).output().expect("run cargo xtask")
+    }
+
+    /// The plan as JSON, and the exit code of `plan --detailed-exitcode`.
+    pub fn plan(&self) -> (serde_json::Value, i32) {
+        let out = self.run("plan", &["--json", "--detailed-exitcode"]);
+        let code = out.status.code().unwrap_or(-1);
+        assert!(
+            code == 0 || code == 2,
+            "plan failed:\n{}",
+            output_text(&out)
+        );
+        let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!("plan --json printed no JSON ({e}):\n{}", output_text(&out))
+        });
+        (json, code)
+    }
+
+    pub fn deploy(&self) -> std::process::Output {
+        let out = self.run("deploy", &["--yes"]);
+        assert!(
+            out.status.success(),
+            "deploy failed:\n{}",
+            output_text(&out)
+        );
+        out
+    }
+
+    pub fn destroy(&self) -> std::process::Output {
+        let out = self.run("destroy", &["--yes"]);
+        assert!(
+            out.status.success(),
+            "destroy failed:\n{}",
+            output_text(&out)
+        );
+        out
+    }
+}

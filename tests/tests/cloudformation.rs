@@ -18,11 +18,8 @@
 //! - Like AWS, the statement id of an `AWS::Lambda::Permission` is generated
 //!   (`<stack>-<LogicalId>-<random>`), not the SDK engine's `stripstack-s3-<bucket>`.
 
-use std::path::PathBuf;
-use std::process::Output;
-
 use serde_json::Value;
-use stripstack_tests::{iam, lambda, s3, ssm, unique, xtask};
+use stripstack_tests::{iam, lambda, output_text as text, s3, ssm, xtask, StackFile};
 
 const ACCOUNT: &str = "000000000000";
 
@@ -30,19 +27,20 @@ fn cloudformation() -> aws_sdk_cloudformation::Client {
     aws_sdk_cloudformation::Client::new(&stripstack_tests::config())
 }
 
-/// A stack file of its own for one test, in the `local` environment.
-struct TestStack {
-    name: String,
-    path: PathBuf,
+/// A stack file of its own for one test, in the `local` environment, CloudFormation engine.
+struct TestStack(StackFile);
+
+impl std::ops::Deref for TestStack {
+    type Target = StackFile;
+
+    fn deref(&self) -> &StackFile {
+        &self.0
+    }
 }
 
 impl TestStack {
     fn new(prefix: &str) -> Self {
-        let name = unique(prefix);
-        let dir = xtask::workspace::target_dir().join("test-stacks");
-        std::fs::create_dir_all(&dir).expect("create target/test-stacks");
-        let path = dir.join(format!("{name}.yaml"));
-        let stack = TestStack { name, path };
+        let stack = TestStack(StackFile::new(prefix, &["--engine", "cloudformation"]));
         stack.write(256, "v1", false);
         stack
     }
@@ -141,43 +139,6 @@ functions:
         format!("/{}/local/{leaf}", self.name)
     }
 
-    fn run(&self, command: &str, extra: &[&str]) -> Output {
-        let path = self.path.to_string_lossy().into_owned();
-        let mut args = vec![
-            command,
-            "--env",
-            "local",
-            "--stack",
-            path.as_str(),
-            "--engine",
-            "cloudformation",
-        ];
-        args.extend_from_slice(extra);
-        xtask(&args).output().expect("run cargo xtask")
-    }
-
-    /// The plan as JSON, and the exit code of `plan --detailed-exitcode`.
-    fn plan(&self) -> (Value, i32) {
-        let out = self.run("plan", &["--json", "--detailed-exitcode"]);
-        let code = out.status.code().unwrap_or(-1);
-        assert!(code == 0 || code == 2, "plan failed:\n{}", text(&out));
-        let json = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("plan --json printed no JSON ({e}):\n{}", text(&out)));
-        (json, code)
-    }
-
-    fn deploy(&self) -> Output {
-        let out = self.run("deploy", &["--yes"]);
-        assert!(out.status.success(), "deploy failed:\n{}", text(&out));
-        out
-    }
-
-    fn destroy(&self) -> Output {
-        let out = self.run("destroy", &["--yes"]);
-        assert!(out.status.success(), "destroy failed:\n{}", text(&out));
-        out
-    }
-
     /// The stack's status, `None` once it is gone.
     async fn status(&self) -> Option<String> {
         let out = cloudformation()
@@ -208,15 +169,6 @@ functions:
             }
         }
     }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status: {}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// `(action, address)` of every change of one part of the plan (`cloudformation`, `sdk`).

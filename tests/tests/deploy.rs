@@ -1,27 +1,27 @@
 //! `plan`, `deploy` and `destroy` driven through `cargo xtask`, as a user runs them, against
 //! this binary's private emulator. Each test deploys its own uniquely named stack.
 
-use std::path::PathBuf;
 use std::process::Output;
 
 use serde_json::Value;
-use stripstack_tests::{iam, lambda, s3, ssm, unique, xtask};
+use stripstack_tests::{iam, lambda, output_text as text, s3, ssm, unique, xtask, StackFile};
 
-/// A stack file of its own for one test, in the `local` environment.
-struct TestStack {
-    name: String,
-    path: PathBuf,
+/// A stack file of its own for one test, in the `local` environment, SDK engine.
+struct TestStack(StackFile);
+
+impl std::ops::Deref for TestStack {
+    type Target = StackFile;
+
+    fn deref(&self) -> &StackFile {
+        &self.0
+    }
 }
 
 const ACCOUNT: &str = "000000000000";
 
 impl TestStack {
     fn new(prefix: &str) -> Self {
-        let name = unique(prefix);
-        let dir = xtask::workspace::target_dir().join("test-stacks");
-        std::fs::create_dir_all(&dir).expect("create target/test-stacks");
-        let path = dir.join(format!("{name}.yaml"));
-        let stack = TestStack { name, path };
+        let stack = TestStack(StackFile::new(prefix, &[]));
         stack.write(256, "v1", "s3:GetObject", true, true);
         stack
     }
@@ -94,38 +94,6 @@ functions:
     fn destination(&self) -> String {
         format!("{}-dst-local-{ACCOUNT}", self.name)
     }
-
-    fn run(&self, command: &str, extra: &[&str]) -> Output {
-        let path = self.path.to_string_lossy().into_owned();
-        let mut args = vec![command, "--env", "local", "--stack", path.as_str()];
-        args.extend_from_slice(extra);
-        xtask(&args).output().expect("run cargo xtask")
-    }
-
-    /// The plan as JSON, and the exit code of `plan --detailed-exitcode`.
-    fn plan(&self) -> (Value, i32) {
-        let out = self.run("plan", &["--json", "--detailed-exitcode"]);
-        let code = out.status.code().unwrap_or(-1);
-        assert!(code == 0 || code == 2, "plan failed:\n{}", text(&out));
-        let json = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("plan --json printed no JSON ({e}):\n{}", text(&out)));
-        (json, code)
-    }
-
-    fn deploy(&self) -> Output {
-        let out = self.run("deploy", &["--yes"]);
-        assert!(out.status.success(), "deploy failed:\n{}", text(&out));
-        out
-    }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status: {}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// `(action, address)` of every change, sorted as the plan is.

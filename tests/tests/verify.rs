@@ -6,18 +6,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Output;
 
-use stripstack_tests::{iam, s3, unique, xtask};
+use stripstack_tests::{iam, output_text as text, s3, unique, xtask};
 
 const ACCOUNT: &str = "000000000000";
-
-fn text(out: &Output) -> String {
-    format!(
-        "status: {}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// The pipeline stack under a unique name, in the harness's region (the emulator keeps
 /// buckets and functions per region, and the harness's clients look in `REGION`).
