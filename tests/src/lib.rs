@@ -332,3 +332,37 @@ impl StackFile {
         out
     }
 }
+
+/// `(action, address)` of every change of a plan printed by `plan --json` (for the
+/// CloudFormation engine, of one part of it: `plan["cloudformation"]`, `plan["sdk"]`), in
+/// the plan's order.
+pub fn plan_changes(plan: &serde_json::Value) -> Vec<(String, String)> {
+    plan["changes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no changes in {plan:#}"))
+        .iter()
+        .map(|c| {
+            (
+                c["action"].as_str().unwrap_or_default().to_owned(),
+                c["address"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The names of the properties a plan (or part of one, as [`plan_changes`]) changes on
+/// `address`.
+pub fn changed_properties(plan: &serde_json::Value, address: &str) -> Vec<String> {
+    plan["changes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["address"] == address)
+        .flat_map(|c| c["properties"].as_array().cloned().unwrap_or_default())
+        .filter_map(|p| p["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+pub async fn bucket_exists(name: &str) -> bool {
+    s3().head_bucket().bucket(name).send().await.is_ok()
+}

@@ -19,7 +19,10 @@
 //!   (`<stack>-<LogicalId>-<random>`), not the SDK engine's `stripstack-s3-<bucket>`.
 
 use serde_json::Value;
-use stripstack_tests::{iam, lambda, output_text as text, s3, ssm, xtask, StackFile};
+use stripstack_tests::{
+    bucket_exists, changed_properties, iam, lambda, output_text as text, plan_changes, s3, ssm,
+    xtask, StackFile,
+};
 
 const ACCOUNT: &str = "000000000000";
 
@@ -173,34 +176,9 @@ functions:
 
 /// `(action, address)` of every change of one part of the plan (`cloudformation`, `sdk`).
 fn changes(plan: &Value, part: &str) -> Vec<(String, String)> {
-    let mut changes: Vec<(String, String)> = plan[part]["changes"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no `{part}` changes in {plan:#}"))
-        .iter()
-        .map(|c| {
-            (
-                c["action"].as_str().unwrap_or_default().to_owned(),
-                c["address"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect();
+    let mut changes = plan_changes(&plan[part]);
     changes.sort();
     changes
-}
-
-fn changed_properties(plan: &Value, address: &str) -> Vec<String> {
-    plan["cloudformation"]["changes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|c| c["address"] == address)
-        .flat_map(|c| c["properties"].as_array().cloned().unwrap_or_default())
-        .filter_map(|p| p["name"].as_str().map(str::to_owned))
-        .collect()
-}
-
-async fn bucket_exists(name: &str) -> bool {
-    s3().head_bucket().bucket(name).send().await.is_ok()
 }
 
 async fn parameter(name: &str) -> Option<(String, String)> {
@@ -402,11 +380,14 @@ async fn create_no_op_update_and_delete_through_cloudformation() {
         ]
     );
     assert_eq!(
-        changed_properties(&plan, "function.strip"),
+        changed_properties(&plan["cloudformation"], "function.strip"),
         vec!["MemorySize"]
     );
     assert_eq!(
-        changed_properties(&plan, &format!("parameter./{name}/local/note")),
+        changed_properties(
+            &plan["cloudformation"],
+            &format!("parameter./{name}/local/note")
+        ),
         vec!["Value"]
     );
     assert!(

@@ -4,7 +4,10 @@
 use std::process::Output;
 
 use serde_json::Value;
-use stripstack_tests::{iam, lambda, output_text as text, s3, ssm, unique, xtask, StackFile};
+use stripstack_tests::{
+    bucket_exists, changed_properties, iam, lambda, output_text as text, plan_changes, s3, ssm,
+    unique, xtask, StackFile,
+};
 
 /// A stack file of its own for one test, in the `local` environment, SDK engine.
 struct TestStack(StackFile);
@@ -96,36 +99,6 @@ functions:
     }
 }
 
-/// `(action, address)` of every change, sorted as the plan is.
-fn changes(plan: &Value) -> Vec<(String, String)> {
-    plan["changes"]
-        .as_array()
-        .expect("changes is a list")
-        .iter()
-        .map(|c| {
-            (
-                c["action"].as_str().unwrap_or_default().to_owned(),
-                c["address"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect()
-}
-
-fn changed_properties(plan: &Value, address: &str) -> Vec<String> {
-    plan["changes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|c| c["address"] == address)
-        .flat_map(|c| c["properties"].as_array().cloned().unwrap_or_default())
-        .filter_map(|p| p["name"].as_str().map(str::to_owned))
-        .collect()
-}
-
-async fn bucket_exists(name: &str) -> bool {
-    s3().head_bucket().bucket(name).send().await.is_ok()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn plan_of_an_empty_cloud_creates_everything() {
     let stack = TestStack::new("plan");
@@ -150,7 +123,7 @@ async fn plan_of_an_empty_cloud_creates_everything() {
         .iter()
         .map(|a| ("create".to_owned(), a.replace("{name}", &stack.name)))
         .collect();
-    let mut got = changes(&plan);
+    let mut got = plan_changes(&plan);
     want.sort();
     got.sort();
     assert_eq!(got, want);
@@ -241,7 +214,7 @@ async fn deploy_converges_then_follows_the_stack_then_destroys() {
         ("delete".to_owned(), extra.clone()),
         ("update".to_owned(), "policy.user-b".to_owned()),
     ];
-    let mut got = changes(&plan);
+    let mut got = plan_changes(&plan);
     want.sort();
     got.sort();
     assert_eq!(got, want, "{plan:#}");
@@ -383,7 +356,7 @@ async fn drift_made_outside_the_tool_shows_as_updates() {
         ("update".to_owned(), note.clone()),
         ("update".to_owned(), "function.strip".to_owned()),
     ];
-    let mut got = changes(&plan);
+    let mut got = plan_changes(&plan);
     want.sort();
     got.sort();
     assert_eq!(got, want, "{plan:#}");
