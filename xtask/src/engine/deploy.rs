@@ -38,6 +38,16 @@ pub struct Snapshot {
     pub gone: Vec<Address>,
 }
 
+impl Snapshot {
+    /// Drops the records of what [`Snapshot::gone`] lists from `state` (deploy and destroy;
+    /// a plan leaves the state alone).
+    pub fn forget_gone(&self, state: &mut super::state::State) {
+        for address in &self.gone {
+            state.remove(address);
+        }
+    }
+}
+
 /// Reads the current state of everything declared and everything recorded.
 pub async fn snapshot(
     clients: &Clients,
@@ -394,9 +404,7 @@ async fn deploy_locked(args: &DeployArgs, session: &Session) -> anyhow::Result<E
         None => bundle_and_upload(state_clients, stack, bucket).await?,
     };
     let snap = snapshot(clients, stack, &artifacts, &store.state).await?;
-    for address in &snap.gone {
-        store.state.remove(address);
-    }
+    snap.forget_gone(&mut store.state);
     let plan = plan::diff(
         &stack.stack,
         &stack.env,
@@ -519,9 +527,7 @@ async fn destroy_locked(args: &DestroyArgs, session: &Session) -> anyhow::Result
     let progress = Progress::default();
     let mut store = StateStore::load(state_clients, bucket, &stack.stack, &stack.env).await?;
     let snap = snapshot(clients, stack, &Artifacts::new(), &store.state).await?;
-    for address in &snap.gone {
-        store.state.remove(address);
-    }
+    snap.forget_gone(&mut store.state);
     // Everything that exists, declared or recorded, is deleted; retained resources are kept.
     let mut existing: Vec<(Address, Observed)> = snap
         .observed
