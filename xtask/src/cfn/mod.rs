@@ -105,10 +105,9 @@ pub enum TemplateSource {
 async fn template_source(
     clients: &Clients,
     stack: &ResolvedStack,
-    template: &Template,
+    body: String,
 ) -> anyhow::Result<TemplateSource> {
     use sha2::Digest as _;
-    let body = template::to_json(&template.body);
     if body.len() <= template::MAX_TEMPLATE_BODY {
         return Ok(TemplateSource::Body(body));
     }
@@ -169,11 +168,6 @@ async fn template_source(
             )
         })?;
     Ok(TemplateSource::Url(url))
-}
-
-/// Whether the template is too large to send inline.
-fn needs_upload(template: &Template) -> bool {
-    template::to_json(&template.body).len() > template::MAX_TEMPLATE_BODY
 }
 
 /// The deployed template (as sent), `None` when there is none or it cannot be read.
@@ -342,6 +336,7 @@ pub async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
     let absent = info
         .as_ref()
         .is_none_or(|i| matches!(events::phase(&i.status), Phase::Absent | Phase::Review));
+    let body = template::to_json(&template.body);
     let cfn_plan = if info
         .as_ref()
         .is_some_and(|i| events::phase(&i.status) == Phase::RolledBack)
@@ -351,7 +346,7 @@ pub async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
              creates it again"
         );
         changeset::create_all(&stack.stack, &stack.env, &template)?
-    } else if absent && needs_upload(&template) {
+    } else if absent && body.len() > template::MAX_TEMPLATE_BODY {
         // Its change set would need the template in the state bucket, which a read-only
         // plan does not create; for a stack not made yet, the plan is every resource anyway.
         eprintln!(
@@ -362,7 +357,7 @@ pub async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
         );
         changeset::create_all(&stack.stack, &stack.env, &template)?
     } else {
-        let source = template_source(&clients, &stack, &template).await?;
+        let source = template_source(&clients, &stack, body).await?;
         let change_set = prepare(&clients, &stack, &name, info.as_ref(), &source).await?;
         let plan = change_set_plan(&stack, &change_set, &template, deployed.as_ref());
         // A plan changes nothing: its change set goes whatever the outcome.
@@ -449,7 +444,7 @@ pub async fn deploy(mut args: DeployArgs) -> anyhow::Result<ExitCode> {
     };
     let recorded = deployed.as_ref().map(Recorded::of).unwrap_or_default();
     let template = template::synthesize(&stack, &artifacts);
-    let source = template_source(&state_clients, &stack, &template).await?;
+    let source = template_source(&state_clients, &stack, template::to_json(&template.body)).await?;
     let change_set = prepare(&clients, &stack, &name, info.as_ref(), &source).await?;
     let prepared = async {
         let cfn_plan = change_set_plan(&stack, &change_set, &template, deployed.as_ref())?;
