@@ -1,7 +1,8 @@
 //! Lossless, streaming JPEG metadata stripper.
 //!
 //! Rewrites a JPEG's marker segments and copies its entropy-coded (compressed picture)
-//! data byte for byte: no decoding, no re-encoding, pixels unchanged.
+//! data byte for byte: no decoding, no re-encoding, pixels unchanged. [`segments`] walks a
+//! picture's marker structure without changing anything, for checks and tests.
 //!
 //! **Kept**: SOI; APP0 JFIF (minus its optional thumbnail); APP2 ICC profile chunks in
 //! order (unless [`StripOptions::keep_icc`] is off); APP14 Adobe (colour transform of
@@ -39,6 +40,7 @@ mod segment;
 mod stream;
 mod stripper;
 mod summary;
+mod walk;
 
 pub use error::{Expected, FileKind, Misplaced, StripError};
 pub use marker::Marker;
@@ -46,6 +48,7 @@ pub use segment::SegmentKind;
 pub use stream::strip_stream;
 pub use stripper::Stripper;
 pub use summary::{Removed, Summary};
+pub use walk::{segments, Segment};
 
 /// What to keep besides the picture itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

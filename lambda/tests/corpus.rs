@@ -16,13 +16,13 @@ fn expected_kept(input: &Walk, options: &StripOptions) -> Vec<(u8, Vec<u8>)> {
     let first_sos = input
         .segments
         .iter()
-        .position(|s| s.marker == 0xDA)
+        .position(|s| s.marker == Marker::SOS)
         .unwrap();
     input
         .segments
         .iter()
         .enumerate()
-        .filter(|(index, s)| match s.marker {
+        .filter(|(index, s)| match s.marker.0 {
             0xE0 => *index < first_sos && s.payload.starts_with(b"JFIF\0"),
             0xE2 => {
                 *index < first_sos && options.keep_icc && s.payload.starts_with(b"ICC_PROFILE\0")
@@ -31,7 +31,7 @@ fn expected_kept(input: &Walk, options: &StripOptions) -> Vec<(u8, Vec<u8>)> {
             0xE1 | 0xE3..=0xED | 0xEF | 0xFE => false,
             _ => true,
         })
-        .map(|(_, s)| (s.marker, s.payload.clone()))
+        .map(|(_, s)| (s.marker.0, s.payload.to_vec()))
         .collect()
 }
 
@@ -114,7 +114,7 @@ fn valid_files_strip_to_exactly_the_kept_segments() {
         let mut kept: Vec<(u8, Vec<u8>)> = after
             .segments
             .iter()
-            .map(|s| (s.marker, s.payload.clone()))
+            .map(|s| (s.marker.0, s.payload.to_vec()))
             .collect();
         let orientation = entry.orientation.filter(|o| (2..=8).contains(o));
         assert_eq!(summary.orientation, orientation, "{name}: orientation kept");
@@ -316,7 +316,7 @@ fn options_drop_icc_and_orientation() {
         let kept: Vec<_> = after
             .segments
             .iter()
-            .map(|s| (s.marker, s.payload.clone()))
+            .map(|s| (s.marker.0, s.payload.to_vec()))
             .collect();
         assert!(kept == expected_kept(&walk(&input), &options), "{name}");
         if entry.has("icc") {
@@ -398,7 +398,7 @@ fn cut_corpus_files_are_refused_with_their_offset() {
         let first_sos = walk(&input)
             .segments
             .iter()
-            .find(|s| s.marker == 0xDA)
+            .find(|s| s.marker == Marker::SOS)
             .unwrap()
             .offset;
         match strip(&input[..first_sos + 1]).unwrap_err() {
@@ -436,7 +436,7 @@ fn corrupted_scan_data_is_copied_not_judged() {
     assert_eq!(&input[1901609..1901611], [0xFF, 0xD9]);
     // SOS at byte 16965, 12-byte header: scan data from 16979 to the EOI.
     assert_eq!(&input[16965..16967], [0xFF, 0xDA]);
-    let scan = &walk(&output).scans[0];
-    assert!(scan.as_slice() == &input[16979..1901609]);
+    let scan = walk(&output).scans[0];
+    assert!(scan == &input[16979..1901609]);
     assert_eq!(summary.removed_count(SegmentKind::Exif), 1);
 }

@@ -1,12 +1,15 @@
 //! Property tests: random chunk boundaries change nothing, stripping is idempotent, and
 //! mutated corpus files (bit flips, truncations, insertions, deletions) never panic and,
-//! when they strip, strip to clean output.
+//! when they strip, strip to clean output; the walker (`lambda::segments`) agrees with the
+//! stripper on their structure.
 
 mod common;
 
 use std::sync::OnceLock;
 
-use lambda::{strip, strip_with, StripError, StripOptions, Stripper, Summary};
+use lambda::{
+    segments, strip, strip_with, Marker, Segment, StripError, StripOptions, Stripper, Summary,
+};
 use proptest::prelude::*;
 
 /// The corpus, loaded once per test binary.
@@ -125,12 +128,12 @@ fn assert_clean(output: &[u8]) {
     let walk = common::walk(output);
     assert_eq!(walk.trailer, 0);
     for s in &walk.segments {
-        match s.marker {
+        match s.marker.0 {
             0xE0 => assert!(s.payload.starts_with(b"JFIF\0")),
             0xE1 => assert_eq!(s.payload.len(), 32, "only the minimal EXIF"),
             0xE2 => assert!(s.payload.starts_with(b"ICC_PROFILE\0")),
             0xEE => assert!(s.payload.starts_with(b"Adobe")),
-            0xE3..=0xED | 0xEF | 0xFE => panic!("marker {:02X} left", s.marker),
+            0xE3..=0xED | 0xEF | 0xFE => panic!("{} left", s.marker),
             _ => {}
         }
     }
@@ -171,6 +174,50 @@ proptest! {
             );
             let again = strip(&output).expect("stripped output strips again");
             prop_assert!(again == output, "not idempotent");
+        }
+    }
+}
+
+/// Errors about the framing itself (lengths, truncation, bytes where a marker is due), which
+/// the walker detects as well as the stripper; the others are the stripper's judgement.
+fn is_framing(error: &StripError) -> bool {
+    matches!(
+        error,
+        StripError::NotJpeg { .. }
+            | StripError::Truncated { .. }
+            | StripError::SegmentOverrun { .. }
+            | StripError::BadSegmentLength { .. }
+            | StripError::MarkerExpected { .. }
+            | StripError::MissingEoi { .. }
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+    /// `lambda::segments` and the stripper read the same structure: what strips walks, with
+    /// as many scans and as long a trailer as the stripper counted; where the stripper
+    /// refuses the framing, the walker refuses it with the same error at the same offset.
+    #[test]
+    fn the_walker_agrees_with_the_stripper(
+        file in 0..small_corpus().len(),
+        mutations in prop::collection::vec(mutation(), 1..6),
+    ) {
+        let input = apply(&small_corpus()[file].1, &mutations);
+        let walked: Result<Vec<Segment<'_>>, StripError> = segments(&input).collect();
+        match strip_with(&input, &StripOptions::default()) {
+            Ok((_, summary)) => {
+                let found = walked.map_err(|e| TestCaseError::fail(format!("walker: {e}")))?;
+                let scans = found.iter().filter(|s| s.marker == Marker::SOS).count();
+                prop_assert_eq!(scans as u32, summary.scans);
+                let eoi = found.last().filter(|s| s.marker == Marker::EOI);
+                let trailer = eoi.map(|eoi| (input.len() - eoi.end()) as u64);
+                prop_assert_eq!(trailer, Some(summary.trailer_bytes));
+            }
+            Err(e) if is_framing(&e) => {
+                prop_assert_eq!(walked.err().map(|w| w.to_string()), Some(e.to_string()));
+            }
+            Err(_) => {}
         }
     }
 }

@@ -1,10 +1,13 @@
-//! Test support shared by the integration tests: the corpus and its manifest, and an
-//! independent re-scan of a JPEG's structure (written separately from the library's parser,
-//! as a plain byte loop, so the two check each other).
+//! Test support shared by the integration tests: the corpus and its manifest, and a JPEG's
+//! structure as [`lambda::segments`] sees it. That walker shares no code with the stripper's
+//! push parser (it reads scan data byte by byte where the stripper searches it in blocks),
+//! so checking the stripper's output with it checks the two against each other.
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 use std::path::{Path, PathBuf};
+
+use lambda::{Marker, Segment};
 
 pub fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/corpus")
@@ -87,72 +90,42 @@ pub fn valid_entries() -> Vec<Entry> {
         .collect()
 }
 
-/// A marker segment as found by [`walk`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Segment {
-    pub marker: u8,
-    pub offset: usize,
-    pub payload: Vec<u8>,
-}
-
 /// The structure of a well-formed JPEG, up to its first EOI.
 #[derive(Debug, Default)]
-pub struct Walk {
-    /// Every segment with a length, in order (SOS included, scan data excluded).
-    pub segments: Vec<Segment>,
+pub struct Walk<'a> {
+    /// Every segment with a length, in order (SOS included, its scan data in `scans`).
+    pub segments: Vec<Segment<'a>>,
     /// Entropy-coded data of each scan, restart markers included.
-    pub scans: Vec<Vec<u8>>,
+    pub scans: Vec<&'a [u8]>,
     /// Bytes after EOI.
     pub trailer: usize,
 }
 
-impl Walk {
+impl Walk<'_> {
     pub fn markers(&self) -> Vec<u8> {
-        self.segments.iter().map(|s| s.marker).collect()
+        self.segments.iter().map(|s| s.marker.0).collect()
     }
 
-    pub fn app(&self, n: u8) -> impl Iterator<Item = &Segment> {
-        self.segments.iter().filter(move |s| s.marker == 0xE0 + n)
+    pub fn app(&self, n: u8) -> impl Iterator<Item = &Segment<'_>> {
+        self.segments
+            .iter()
+            .filter(move |s| s.marker == Marker::app(n))
     }
 }
 
-/// Re-scans `jpeg`; panics on anything malformed (it is only given valid pictures).
-pub fn walk(jpeg: &[u8]) -> Walk {
-    assert_eq!(&jpeg[..2], [0xFF, 0xD8], "no SOI");
+/// Walks `jpeg`; panics on anything malformed (it is only given valid pictures).
+pub fn walk(jpeg: &[u8]) -> Walk<'_> {
     let mut walk = Walk::default();
-    let mut i = 2;
-    loop {
-        assert_eq!(jpeg[i], 0xFF, "marker expected at {i}");
-        while jpeg[i + 1] == 0xFF {
-            i += 1;
-        }
-        let marker = jpeg[i + 1];
-        let offset = i;
-        i += 2;
-        if marker == 0xD9 {
-            walk.trailer = jpeg.len() - i;
-            return walk;
-        }
-        let length = usize::from(u16::from_be_bytes([jpeg[i], jpeg[i + 1]]));
-        walk.segments.push(Segment {
-            marker,
-            offset,
-            payload: jpeg[i + 2..i + length].to_vec(),
-        });
-        i += length;
-        if marker == 0xDA {
-            // Scan data runs to the first FF xx with xx >= C0 that is not RSTn or FF.
-            let start = i;
-            loop {
-                if jpeg[i] == 0xFF {
-                    let next = jpeg[i + 1];
-                    if next >= 0xC0 && next != 0xFF && !(0xD0..=0xD7).contains(&next) {
-                        break;
-                    }
-                }
-                i += 1;
+    for segment in lambda::segments(jpeg) {
+        let segment = segment.unwrap_or_else(|e| panic!("not a well-formed JPEG: {e}"));
+        if segment.marker == Marker::EOI {
+            walk.trailer = jpeg.len() - segment.end();
+        } else if segment.length.is_some() {
+            if segment.marker == Marker::SOS {
+                walk.scans.push(segment.scan);
             }
-            walk.scans.push(jpeg[start..i].to_vec());
+            walk.segments.push(segment);
         }
     }
+    walk
 }
