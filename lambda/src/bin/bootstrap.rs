@@ -7,8 +7,7 @@
 use std::time::Instant;
 
 use aws_config::BehaviorVersion;
-use aws_lambda_events::event::s3::S3Event;
-use lambda::handler::{Config, Handler};
+use lambda::handler::{Config, Handler, Notification};
 use lambda_runtime::{service_fn, LambdaEvent};
 
 #[tokio::main]
@@ -36,7 +35,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             "init_ms": started.elapsed().as_secs_f64() * 1000.0,
         })
     );
-    lambda_runtime::run(service_fn(|event: LambdaEvent<S3Event>| {
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Notification>| {
         handler.handle(event.payload)
     }))
     .await

@@ -1,10 +1,86 @@
 //! From the S3 notification to the objects to work on: what each record asks for, the
-//! decoded key, and how two events on one key are ordered. Pure: no I/O.
+//! decoded key, how two events on one key are ordered, and the test message S3 sends
+//! instead of records. Pure: no I/O.
 
 use std::cmp::Ordering;
+use std::time::{Duration, SystemTime};
 
-use aws_lambda_events::event::s3::S3EventRecord;
+use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 use percent_encoding::percent_decode;
+use serde::de::{Deserialize, Deserializer, Error as _};
+use serde_json::Value;
+
+/// What Lambda hands the function: the records of an S3 notification, or the test message
+/// S3 sends in their place.
+#[derive(Debug)]
+pub enum Notification {
+    Records(S3Event),
+    Test(TestEvent),
+}
+
+impl From<S3Event> for Notification {
+    fn from(event: S3Event) -> Self {
+        Notification::Records(event)
+    }
+}
+
+/// The message S3 sends when a notification configuration is set on a bucket: no
+/// `Records`, nothing to process. Its shape, from the S3 user guide's "Event message
+/// structure" (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html>):
+/// `{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2014-10-13T15:57:02.089Z",
+/// "Bucket":"bucketname","RequestId":"5582815E1AEA5ADF","HostId":"8cLe…"}`. Every field but
+/// `Event` is optional here: the message is only logged.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TestEvent {
+    #[serde(default)]
+    pub(crate) bucket: Option<String>,
+    #[serde(default)]
+    pub(crate) time: Option<String>,
+    #[serde(default)]
+    pub(crate) request_id: Option<String>,
+}
+
+/// The `Event` value that marks S3's test message.
+const TEST_EVENT: &str = "s3:TestEvent";
+
+impl<'de> Deserialize<'de> for Notification {
+    /// A test message is told apart by its `Event` field before anything else is read:
+    /// it has no `Records`, which `S3Event` requires, so without this Lambda would report
+    /// a deserialization failure and retry a message that needs nothing.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        if value.get("Event").and_then(Value::as_str) == Some(TEST_EVENT) {
+            TestEvent::deserialize(value)
+                .map(Notification::Test)
+                .map_err(D::Error::custom)
+        } else {
+            S3Event::deserialize(value)
+                .map(Notification::Records)
+                .map_err(D::Error::custom)
+        }
+    }
+}
+
+/// How long after its event a missing source object (404) is taken for S3 not showing a new
+/// object yet, and retried, rather than for an object deleted since, and dropped.
+///
+/// S3 reads are strongly consistent after writes, except while versioning is first being
+/// enabled on a bucket. The S3 user guide ("Enabling versioning on buckets",
+/// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/manage-versioning-examples.html>):
+/// after versioning is first enabled it "may take up to 15 minutes for the change to fully
+/// propagate", and meanwhile GET requests for objects written since "may result in HTTP 404
+/// NoSuchKey errors". A fresh deployment creates the bucket, enables versioning and can take
+/// an upload within seconds, so a 404 on a young event is that delay until proven otherwise.
+///
+/// Five minutes spans Lambda's default asynchronous retries ("two more times, with a
+/// one-minute wait between the first two attempts, and two minutes between the second and
+/// third", <https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html>):
+/// each retry of a young event gets the 404 treated as temporary again, and one still
+/// missing after the last retry shows as a failed invocation (error metric, on-failure
+/// destination) instead of being dropped as if deleted. Past five minutes, the object has
+/// had time to appear, and a 404 means it was deleted or overwritten: permanent.
+pub(crate) const RECENT_EVENT: Duration = Duration::from_secs(5 * 60);
 
 /// What a record asks the function to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,9 +104,19 @@ pub(crate) struct ObjectEvent {
     /// Without quotes, as S3 puts it in events.
     pub etag: Option<String>,
     pub sequencer: Option<String>,
+    /// When S3 finished the request the record reports (`eventTime`).
+    pub event_time: SystemTime,
 }
 
 impl ObjectEvent {
+    /// Whether the event is younger than [`RECENT_EVENT`] at `now`: a 404 on its object may
+    /// still be S3 not showing it yet. An event time ahead of the clock (skew between S3
+    /// and Lambda's host) counts as recent.
+    pub fn is_recent(&self, now: SystemTime) -> bool {
+        now.duration_since(self.event_time)
+            .map_or(true, |age| age < RECENT_EVENT)
+    }
+
     /// Only a permanent delete of a *specific version* can leave the key's current picture in
     /// place; a delete marker or an unversioned delete always removes it.
     pub fn deletes_one_version(&self) -> bool {
@@ -95,6 +181,7 @@ pub(crate) fn parse_record(record: &S3EventRecord) -> Result<ObjectEvent, Record
             .filter(|e| !e.is_empty())
             .map(str::to_owned),
         sequencer: object.sequencer.clone().filter(|s| !s.is_empty()),
+        event_time: SystemTime::from(record.event_time),
     })
 }
 
@@ -204,6 +291,10 @@ mod tests {
         assert_eq!(created.key, "uploads/my photo+1.jpg");
         assert_eq!(created.version_id.as_deref(), Some("v1"));
         assert_eq!(created.etag.as_deref(), Some("abc"));
+        assert_eq!(
+            created.event_time,
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_717_243_200)
+        );
 
         let removed = parse_record(&record(s3_record(
             "ObjectRemoved:DeleteMarkerCreated",
@@ -234,5 +325,65 @@ mod tests {
             parse_record(&record(no_key)),
             Err(RecordError::MissingBucket)
         );
+    }
+
+    #[test]
+    fn recent_means_younger_than_the_window() {
+        let mut object = parse_record(&record(s3_record(
+            "ObjectCreated:Put",
+            serde_json::json!({"key": "k.jpg"}),
+        )))
+        .expect("parses");
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let at = |age: Duration| now - age;
+        object.event_time = at(Duration::ZERO);
+        assert!(object.is_recent(now));
+        object.event_time = at(RECENT_EVENT - Duration::from_secs(1));
+        assert!(object.is_recent(now));
+        object.event_time = at(RECENT_EVENT);
+        assert!(!object.is_recent(now));
+        object.event_time = at(Duration::from_secs(86_400));
+        assert!(!object.is_recent(now));
+        // Lambda's clock behind S3's: as recent as can be.
+        object.event_time = now + Duration::from_secs(30);
+        assert!(object.is_recent(now));
+    }
+
+    #[test]
+    fn tells_the_test_message_from_records() {
+        // The user guide's example, verbatim.
+        let test = serde_json::json!({
+            "Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2014-10-13T15:57:02.089Z",
+            "Bucket": "bucketname", "RequestId": "5582815E1AEA5ADF",
+            "HostId": "8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3eKxsPzbB9wrR+YstdA6Knx4Ip8EXAMPLE"
+        });
+        match serde_json::from_value::<Notification>(test) {
+            Ok(Notification::Test(t)) => {
+                assert_eq!(t.bucket.as_deref(), Some("bucketname"));
+                assert_eq!(t.time.as_deref(), Some("2014-10-13T15:57:02.089Z"));
+                assert_eq!(t.request_id.as_deref(), Some("5582815E1AEA5ADF"));
+            }
+            other => panic!("not a test message: {other:?}"),
+        }
+        let minimal = serde_json::json!({"Event": "s3:TestEvent"});
+        assert!(matches!(
+            serde_json::from_value::<Notification>(minimal),
+            Ok(Notification::Test(_))
+        ));
+
+        let records = serde_json::json!({"Records": [s3_record(
+            "ObjectCreated:Put",
+            serde_json::json!({"key": "k.jpg"}),
+        )]});
+        assert!(matches!(
+            serde_json::from_value::<Notification>(records),
+            Ok(Notification::Records(e)) if e.records.len() == 1
+        ));
+        // Anything else keeps S3Event's own error.
+        let other = serde_json::json!({"Event": "s3:ObjectCreated:Put"});
+        match serde_json::from_value::<Notification>(other) {
+            Err(e) => assert!(e.to_string().contains("Records"), "{e}"),
+            Ok(n) => panic!("accepted: {n:?}"),
+        }
     }
 }

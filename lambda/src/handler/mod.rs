@@ -9,11 +9,15 @@
 //! Failures are sorted in two. *Permanent* ones (not a JPEG, corrupt, the object is gone,
 //! access to the source key denied) are logged as one JSON line, nothing is written, and
 //! the invocation succeeds, because Lambda's retries could not change the outcome.
-//! Everything else (throttling, 5xx, timeouts, and writes to the destination refused)
-//! fails the invocation, so Lambda's asynchronous retries run and the failure shows in the
-//! function's error metrics and on-failure destination.
+//! Everything else (throttling, 5xx, timeouts, writes to the destination refused, and a
+//! source object missing while its event is under five minutes old, which S3 may not show
+//! yet: see `event::RECENT_EVENT`) fails the invocation, so Lambda's asynchronous retries
+//! run and the failure shows in the function's error metrics and on-failure destination.
 //!
-//! Every copy carries a [stamp](stamp::SourceStamp) of the source object it was made from.
+//! The test message S3 sends when a notification configuration is set ([`TestEvent`]) is
+//! logged and the invocation succeeds.
+//!
+//! Every copy carries a stamp (`stamp::SourceStamp`) of the source object it was made from.
 //! A HeadObject of the destination key before the work tells a duplicate or late event
 //! (skipped) from a new upload, and the copy is committed with a condition on what that
 //! HeadObject saw (`If-None-Match: *` / `If-Match`), so two invocations racing on one key
@@ -28,14 +32,15 @@ mod upload;
 #[cfg(test)]
 mod tests;
 
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use aws_lambda_events::event::s3::S3Event;
 use aws_sdk_s3::Client;
 use serde_json::{json, Map, Value};
 
 use self::classify::{classify, describe, ErrorClass};
-use self::event::{parse_record, Action, ObjectEvent};
+use self::event::{parse_record, Action, ObjectEvent, RECENT_EVENT};
+pub use self::event::{Notification, TestEvent};
 use self::report::Metrics;
 use self::stamp::SourceStamp;
 use self::upload::{Destination, Precondition, WriteError, Written};
@@ -174,8 +179,19 @@ impl Handler {
         Handler { s3, config }
     }
 
-    /// Handles one S3 notification.
-    pub async fn handle(&self, event: S3Event) -> Result<(), HandlerError> {
+    /// Handles one invocation: S3 event records (an [`S3Event`] converts), or S3's test
+    /// message, which is logged and needs nothing else.
+    pub async fn handle(&self, notification: impl Into<Notification>) -> Result<(), HandlerError> {
+        match notification.into() {
+            Notification::Records(event) => self.handle_records(event).await,
+            Notification::Test(test) => {
+                report::info("test_event", test_event_fields(&test));
+                Ok(())
+            }
+        }
+    }
+
+    async fn handle_records(&self, event: S3Event) -> Result<(), HandlerError> {
         let destination = &self.config.destination_bucket;
         // Checked for every record before any work, so a misrouted event writes nothing.
         if let Some(bucket) = event
@@ -288,6 +304,18 @@ impl Handler {
             .map_err(|e| {
                 let error = describe(&e);
                 Stop::Done(match classify(&e) {
+                    // A young upload may not be visible yet (RECENT_EVENT): not proof of
+                    // a delete, so Lambda retries it.
+                    ErrorClass::NotFound if object.is_recent(SystemTime::now()) => {
+                        Outcome::Failed {
+                            error: format!(
+                                "{error}; the event is less than {} minutes old and S3 may \
+                                 not show a new object yet (as after versioning is first \
+                                 enabled on a bucket): worth a retry",
+                                RECENT_EVENT.as_secs() / 60
+                            ),
+                        }
+                    }
                     ErrorClass::NotFound => Outcome::Rejected {
                         reason: "source_not_found",
                         error,
@@ -478,6 +506,16 @@ impl Handler {
             }
         }
     }
+}
+
+/// The line about S3's test message: which bucket's configuration sent it, and when.
+fn test_event_fields(test: &TestEvent) -> Value {
+    json!({
+        "bucket": test.bucket,
+        "time": test.time,
+        "request_id": test.request_id,
+        "why": "S3 sends this message when a notification configuration is set; nothing to do",
+    })
 }
 
 /// The identifying fields of every line about an object.

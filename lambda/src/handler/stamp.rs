@@ -92,6 +92,7 @@ mod tests {
             version_id: version.map(Into::into),
             etag: etag.map(Into::into),
             sequencer: sequencer.map(Into::into),
+            event_time: std::time::UNIX_EPOCH,
         }
     }
 

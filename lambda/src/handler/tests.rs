@@ -6,6 +6,7 @@
 //! panic, which is how "nothing was written" is enforced: no write rule, no write.
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::event::s3::S3Event;
 use aws_sdk_s3::config::retry::RetryConfig;
@@ -23,7 +24,8 @@ use aws_sdk_s3::Client;
 use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
 use serde_json::json;
 
-use super::{Config, ConfigError, Handler, HandlerError};
+use super::event::{parse_record, Notification, RECENT_EVENT};
+use super::{test_event_fields, Config, ConfigError, Handler, HandlerError, Outcome};
 use crate::StripOptions;
 
 const SOURCE: &str = "pictures-source";
@@ -227,6 +229,77 @@ async fn permanent_failures_write_nothing_and_succeed() {
         );
         assert_eq!(get.num_calls(), 1, "{what}: read once");
     }
+}
+
+/// `created("a.jpg")`, reported by S3 `age` ago.
+fn created_ago(age: Duration) -> S3Event {
+    let mut ev = created("a.jpg");
+    ev.records[0].event_time = (SystemTime::now() - age).into();
+    ev
+}
+
+#[tokio::test]
+async fn a_missing_source_is_retried_while_its_event_is_recent() {
+    // A bucket whose versioning was just enabled may answer 404 for a new object for a while.
+    for code in ["NoSuchKey", "NoSuchVersion"] {
+        for age in [Duration::ZERO, RECENT_EVENT - Duration::from_secs(60)] {
+            // No write rule: a PutObject or multipart call would panic the mock.
+            let get = get_fails(404, code);
+            let result = handler(&[&head_missing(), &get], 1 << 20)
+                .handle(created_ago(age))
+                .await;
+            assert!(
+                matches!(
+                    &result,
+                    Err(HandlerError::Retry { failed: 1, total: 1, first })
+                        if first.contains(code) && first.contains("less than 5 minutes old")
+                ),
+                "{code} at {age:?}: {result:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_missing_source_is_permanent_once_its_event_is_old() {
+    let ev = created_ago(RECENT_EVENT + Duration::from_secs(60));
+    let object = parse_record(&ev.records[0]).unwrap_or_else(|e| panic!("{e}"));
+    let get = get_fails(404, "NoSuchKey");
+    let h = handler(&[&head_missing(), &get], 1 << 20);
+    // The outcome the log line is written from: rejected, with its reason.
+    let outcome = h.process(&object).await;
+    assert!(
+        matches!(&outcome, Outcome::Rejected { reason: "source_not_found", error } if error.contains("NoSuchKey")),
+        "{outcome:?}"
+    );
+    h.handle(ev)
+        .await
+        .unwrap_or_else(|e| panic!("a permanent failure succeeds: {e}"));
+    assert_eq!(get.num_calls(), 2);
+}
+
+#[tokio::test]
+async fn the_s3_test_message_is_logged_and_succeeds() {
+    // What S3 sends when a notification configuration is set: no records.
+    let message = json!({
+        "Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2014-10-13T15:57:02.089Z",
+        "Bucket": "pictures-source", "RequestId": "5582815E1AEA5ADF",
+        "HostId": "8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3eKxsPzbB9wrR+YstdA6Knx4Ip8EXAMPLE"
+    });
+    let notification: Notification =
+        serde_json::from_value(message).unwrap_or_else(|e| panic!("test message: {e}"));
+    let Notification::Test(test) = &notification else {
+        panic!("not a test message: {notification:?}");
+    };
+    let fields = test_event_fields(test);
+    assert_eq!(fields["bucket"], "pictures-source");
+    assert_eq!(fields["time"], "2014-10-13T15:57:02.089Z");
+    assert_eq!(fields["request_id"], "5582815E1AEA5ADF");
+    // No rules: any S3 call would panic.
+    handler(&[], 1 << 20)
+        .handle(notification)
+        .await
+        .unwrap_or_else(|e| panic!("the test message succeeds: {e}"));
 }
 
 #[tokio::test]
