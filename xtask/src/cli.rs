@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::session;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "cargo xtask",
@@ -191,20 +193,20 @@ pub enum EmulatorAction {
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Validate => crate::stack::validate_command(&crate::workspace::stacks_dir()),
+        Command::Validate => crate::commands::validate::run(&crate::workspace::stacks_dir()),
         Command::Plan(args) => match args.engine {
-            Engine::Sdk => runtime()?.block_on(crate::plan::command::run(args)),
-            Engine::Cloudformation => runtime()?.block_on(crate::cfn::plan(args)),
+            Engine::Sdk => runtime()?.block_on(crate::commands::plan::run(args.into())),
+            Engine::Cloudformation => runtime()?.block_on(crate::cfn::plan(args.into())),
         },
         Command::Deploy(args) => match args.engine {
-            Engine::Sdk => runtime()?.block_on(crate::engine::deploy::deploy(args)),
-            Engine::Cloudformation => runtime()?.block_on(crate::cfn::deploy(args)),
+            Engine::Sdk => runtime()?.block_on(crate::commands::deploy::run(args.into())),
+            Engine::Cloudformation => runtime()?.block_on(crate::cfn::deploy(args.into())),
         },
         Command::Destroy(args) => match args.engine {
-            Engine::Sdk => runtime()?.block_on(crate::engine::deploy::destroy(args)),
-            Engine::Cloudformation => runtime()?.block_on(crate::cfn::destroy(args)),
+            Engine::Sdk => runtime()?.block_on(crate::commands::destroy::run(args.into())),
+            Engine::Cloudformation => runtime()?.block_on(crate::cfn::destroy(args.into())),
         },
-        Command::Synth(args) => runtime()?.block_on(crate::cfn::synth(args)),
+        Command::Synth(args) => runtime()?.block_on(crate::cfn::synth(args.into())),
         Command::Bundle { package } => {
             let bundle = crate::bundle::build(&package)?;
             println!("{}", bundle.zip_path.display());
@@ -216,9 +218,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Credentials(args) => runtime()?.block_on(crate::outputs::credentials(args)),
-        Command::Outputs(args) => runtime()?.block_on(crate::outputs::outputs(args)),
-        Command::Verify(args) => runtime()?.block_on(crate::verify::run(args)),
+        Command::Credentials(args) => runtime()?.block_on(crate::outputs::credentials(args.into())),
+        Command::Outputs(args) => runtime()?.block_on(crate::outputs::outputs(args.into())),
+        Command::Verify(args) => runtime()?.block_on(crate::verify::run(args.into())),
         Command::Strip(args) => crate::strip_cmd::run(args),
         Command::Bench(args) => crate::bench::run(args),
         Command::Emulator { action } => {
@@ -228,6 +230,87 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 EmulatorAction::Stop => emulator.stop().map(|_| ExitCode::SUCCESS),
                 EmulatorAction::Status => emulator.status(),
             }
+        }
+    }
+}
+
+impl From<TargetArgs> for session::TargetOptions {
+    fn from(args: TargetArgs) -> Self {
+        session::TargetOptions {
+            env: args.env,
+            stack: args.stack,
+            profile: args.profile,
+            region: args.region,
+            start_emulator: args.start_emulator,
+        }
+    }
+}
+
+impl From<PlanArgs> for session::PlanOptions {
+    fn from(args: PlanArgs) -> Self {
+        session::PlanOptions {
+            target: args.target.into(),
+            json: args.json,
+            detailed_exitcode: args.detailed_exitcode,
+            out: args.out,
+        }
+    }
+}
+
+impl From<DeployArgs> for session::DeployOptions {
+    fn from(args: DeployArgs) -> Self {
+        session::DeployOptions {
+            target: args.target.into(),
+            yes: args.yes,
+            plan: args.plan,
+            force_unlock: args.force_unlock,
+        }
+    }
+}
+
+impl From<DestroyArgs> for session::DestroyOptions {
+    fn from(args: DestroyArgs) -> Self {
+        session::DestroyOptions {
+            target: args.target.into(),
+            yes: args.yes,
+            force_unlock: args.force_unlock,
+        }
+    }
+}
+
+impl From<SynthArgs> for session::SynthOptions {
+    fn from(args: SynthArgs) -> Self {
+        session::SynthOptions {
+            target: args.target.into(),
+            account: args.account,
+            json: args.json,
+        }
+    }
+}
+
+impl From<CredentialsArgs> for session::CredentialsOptions {
+    fn from(args: CredentialsArgs) -> Self {
+        session::CredentialsOptions {
+            target: args.target.into(),
+            user: args.user,
+        }
+    }
+}
+
+impl From<OutputsArgs> for session::OutputsOptions {
+    fn from(args: OutputsArgs) -> Self {
+        session::OutputsOptions {
+            target: args.target.into(),
+            json: args.json,
+        }
+    }
+}
+
+impl From<VerifyArgs> for session::VerifyOptions {
+    fn from(args: VerifyArgs) -> Self {
+        session::VerifyOptions {
+            target: args.target.into(),
+            timeout: args.timeout,
         }
     }
 }

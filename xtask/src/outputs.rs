@@ -5,12 +5,12 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
-use crate::aws::{describe, error_code};
-use crate::cli::{CredentialsArgs, OutputsArgs};
+use crate::aws::{error_code, AwsError};
 use crate::resources::user::{key_id_parameter, secret_parameter};
+use crate::session::{CredentialsOptions, OutputsOptions};
 
-pub async fn outputs(args: OutputsArgs) -> anyhow::Result<ExitCode> {
-    let (stack, _clients) = crate::plan::command::connect(&args.target).await?;
+pub(crate) async fn outputs(args: OutputsOptions) -> anyhow::Result<ExitCode> {
+    let (stack, _clients) = crate::session::connect(&args.target).await?;
     let value = json!({
         "stack": stack.stack,
         "env": stack.env,
@@ -49,9 +49,9 @@ pub fn print(stack: &crate::stack::ResolvedStack) {
     }
 }
 
-pub async fn credentials(args: CredentialsArgs) -> anyhow::Result<ExitCode> {
-    let (stack, clients) = crate::plan::command::connect(&args.target).await?;
-    let ctx = crate::plan::command::read_ctx(&stack);
+pub(crate) async fn credentials(args: CredentialsOptions) -> anyhow::Result<ExitCode> {
+    let (stack, clients) = crate::session::connect(&args.target).await?;
+    let ctx = crate::session::read_ctx(&stack);
     let users: Vec<_> = stack
         .users
         .values()
@@ -84,7 +84,7 @@ pub async fn credentials(args: CredentialsArgs) -> anyhow::Result<ExitCode> {
                         "`{name}` does not exist: deploy the environment first (`cargo xtask deploy --env {}`)",
                         env
                     ),
-                    Err(err) => anyhow::bail!("while reading `{name}`: {}", describe(&err)),
+                    Err(err) => Err(AwsError::from_sdk(err, format!("while reading `{name}`")).into()),
                 }
             }
         };

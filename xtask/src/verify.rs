@@ -27,7 +27,6 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::io::IsTerminal as _;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -39,9 +38,9 @@ use lambda::Marker;
 use serde_json::Value;
 
 use crate::aws::{describe, error_code, http_status, Clients};
-use crate::cli::VerifyArgs;
 use crate::resources::policy_doc::{normalize_policy, parse_policy};
 use crate::resources::{self, ReadCtx};
+use crate::session::VerifyOptions;
 use crate::stack::resolved::{Bucket, Function, ResolvedStack, Trigger, TriggerEvent};
 
 /// `tests/fixtures/verify/DSCN0010-orientation-6.jpg` (see the README there): EXIF with GPS,
@@ -78,8 +77,8 @@ const CHECK_ORIENTATION: &str = "pipeline: orientation kept";
 const CHECK_REFUSED: &str = "pipeline: non-JPEG refused";
 const CHECK_CLEANUP: &str = "clean-up of test objects";
 
-pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let (stack, clients) = crate::plan::command::connect(&args.target).await?;
+pub(crate) async fn run(args: VerifyOptions) -> anyhow::Result<ExitCode> {
+    let (stack, clients) = crate::session::connect(&args.target).await?;
     let deployed = Deployed::new(&stack, &clients, Duration::from_secs(args.timeout))?;
     eprintln!(
         "verifying stack `{}` env `{}` (account {}, region {}); test objects under `{}`",
@@ -105,7 +104,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     };
     rows.push(cleanup(&deployed).await);
 
-    print!("{}", render(&rows, std::io::stdout().is_terminal()));
+    print!("{}", render(&rows, crate::style::stdout_color()));
     let failed = rows.iter().filter(|r| r.verdict != Verdict::Pass).count();
     println!(
         "{} checks: {} passed, {failed} failed or skipped ({:.1} s)",
@@ -186,7 +185,7 @@ impl<'a> Deployed<'a> {
         Ok(Deployed {
             stack,
             clients,
-            ctx: crate::plan::command::read_ctx(stack),
+            ctx: crate::session::read_ctx(stack),
             function,
             trigger,
             source,

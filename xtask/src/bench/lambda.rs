@@ -7,6 +7,7 @@
 //! as Lambda would. So the figures are the function's own, without the emulator's way of
 //! starting functions (which unzips the code for every new version).
 
+use crate::aws::SdkResultExt;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -79,12 +80,7 @@ pub async fn measure(setup: &Setup, runs: usize) -> anyhow::Result<String> {
             .bucket(bucket)
             .send()
             .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot create bucket {bucket}: {}",
-                    crate::aws::describe(&e)
-                )
-            })?;
+            .with_aws_context(|| format!("cannot create bucket {bucket}"))?;
     }
     let corpus = crate::workspace::root().join("tests/fixtures/corpus");
 
@@ -163,7 +159,7 @@ async fn put_picture(buckets: &Buckets, corpus: &Path, size: usize) -> anyhow::R
         .body(ByteStream::from(picture))
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("cannot put {key}: {}", crate::aws::describe(&e)))?;
+        .with_aws_context(|| format!("cannot put {key}"))?;
     Ok(key)
 }
 
@@ -176,9 +172,7 @@ impl Buckets {
             .key(key)
             .send()
             .await
-            .map_err(|e| {
-                anyhow::anyhow!("cannot delete the copy {key}: {}", crate::aws::describe(&e))
-            })?;
+            .with_aws_context(|| format!("cannot delete the copy {key}"))?;
         Ok(())
     }
 
@@ -190,7 +184,7 @@ impl Buckets {
             .key(key)
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("cannot delete {key}: {}", crate::aws::describe(&e)))?;
+            .with_aws_context(|| format!("cannot delete {key}"))?;
         Ok(())
     }
 
@@ -204,12 +198,7 @@ impl Buckets {
             .key(key)
             .send()
             .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "the function wrote no copy of {key}: {}",
-                    crate::aws::describe(&e)
-                )
-            })?;
+            .with_aws_context(|| format!("the function wrote no copy of {key}"))?;
         let copy = head
             .content_length()
             .and_then(|n| usize::try_from(n).ok())

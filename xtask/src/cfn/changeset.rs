@@ -10,7 +10,7 @@ use aws_sdk_cloudformation::types as t;
 use serde_json::{json, Value};
 
 use super::template::{Recorded, Template};
-use crate::aws::{describe, Clients};
+use crate::aws::{Clients, SdkResultExt};
 use crate::plan::{Action, Change, Plan, PropertyChange};
 use crate::resources::{Address, Kind};
 
@@ -85,12 +85,7 @@ pub async fn create(
         .description("cargo xtask deploy --engine cloudformation")
         .send()
         .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "while creating a change set for stack `{stack_name}`: {}",
-                describe(&e)
-            )
-        })?;
+        .with_aws_context(|| format!("while creating a change set for stack `{stack_name}`"))?;
     let (Some(id), Some(stack_id)) = (created.id, created.stack_id) else {
         anyhow::bail!("CloudFormation created a change set for `{stack_name}` but gave no id");
     };
@@ -150,7 +145,8 @@ async fn describe_page(
         .set_next_token(token)
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("while reading change set {id}: {}", describe(&e)))
+        .with_aws_context(|| format!("while reading change set {id}"))
+        .map_err(Into::into)
 }
 
 async fn all_changes(
@@ -203,7 +199,7 @@ pub async fn execute(clients: &Clients, change_set: &ChangeSet) -> anyhow::Resul
         .change_set_name(&change_set.id)
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("while executing the change set: {}", describe(&e)))?;
+        .aws_context("while executing the change set")?;
     Ok(())
 }
 
@@ -216,7 +212,7 @@ pub async fn discard(clients: &Clients, change_set: &ChangeSet) -> anyhow::Resul
         .change_set_name(&change_set.id)
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("while deleting the change set: {}", describe(&e)))?;
+        .aws_context("while deleting the change set")?;
     if change_set.kind == t::ChangeSetType::Create {
         clients
             .cloudformation
@@ -224,12 +220,7 @@ pub async fn discard(clients: &Clients, change_set: &ChangeSet) -> anyhow::Resul
             .stack_name(&change_set.stack_id)
             .send()
             .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "while deleting the empty stack the change set created: {}",
-                    describe(&e)
-                )
-            })
+            .aws_context("while deleting the empty stack the change set created")
             .context("nothing was deployed")?;
         // Gone before this returns: a deploy right after must not find it still deleting.
         let started = Instant::now();
@@ -337,18 +328,17 @@ fn address_of(
     }
     // A resource the deployed template does not describe (it was not made by this tool).
     let kind = match change.resource_type.as_str() {
-        "AWS::S3::Bucket" | "AWS::S3::BucketPolicy" => Kind::Bucket,
-        "AWS::SSM::Parameter" => Kind::Parameter,
-        "AWS::IAM::ManagedPolicy" => Kind::Policy,
-        "AWS::IAM::User" => Kind::User,
-        "AWS::IAM::Role" => Kind::Role,
-        "AWS::Lambda::Function" => Kind::Function,
-        "AWS::Lambda::Permission" => Kind::Permission,
-        other => anyhow::bail!(
-            "the stack holds `{}`, a resource of type {other} that stripstack never creates: \
+        // A bucket's TLS-only policy is part of the bucket in the SDK engine.
+        "AWS::S3::BucketPolicy" => Some(Kind::Bucket),
+        other => Kind::of_cloudformation_type(other),
+    };
+    let Some(kind) = kind else {
+        anyhow::bail!(
+            "the stack holds `{}`, a resource of type {} that stripstack never creates: \
              was the stack made by another tool?",
-            change.logical_id
-        ),
+            change.logical_id,
+            change.resource_type
+        );
     };
     Ok(Address::new(kind, &change.logical_id))
 }

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use crate::aws::{describe, error_code, Clients};
+use crate::aws::{Clients, SdkResultExt};
 
 /// Resource type of the events about the stack itself.
 const STACK_TYPE: &str = "AWS::CloudFormation::Stack";
@@ -77,16 +77,18 @@ pub async fn describe_stack(clients: &Clients, name: &str) -> anyhow::Result<Opt
         .stack_name(name)
         .send()
         .await
+        .with_aws_context(|| format!("while reading stack `{name}`"))
     {
         Ok(out) => out,
-        // "Stack with id NAME does not exist": the one way CloudFormation says so.
+        // "Stack with id NAME does not exist": the one way CloudFormation says so (its code,
+        // ValidationError, also means a malformed request).
         Err(err)
-            if error_code(&err) == Some("ValidationError")
-                && describe(&err).contains("does not exist") =>
+            if err.is("ValidationError")
+                && err.message().is_some_and(|m| m.contains("does not exist")) =>
         {
             return Ok(None)
         }
-        Err(err) => anyhow::bail!("while reading stack `{name}`: {}", describe(&err)),
+        Err(err) => return Err(err.into()),
     };
     Ok(out.stacks().first().map(|stack| StackInfo {
         id: stack.stack_id().unwrap_or(name).to_owned(),
@@ -122,7 +124,7 @@ pub async fn newest_event(clients: &Clients, stack_id: &str) -> anyhow::Result<O
         .stack_name(stack_id)
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("while reading the stack's events: {}", describe(&e)))?;
+        .aws_context("while reading the stack's events")?;
     Ok(page
         .stack_events()
         .first()
@@ -148,7 +150,7 @@ async fn new_events(
             .set_next_token(token)
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("while reading the stack's events: {}", describe(&e)))?;
+            .aws_context("while reading the stack's events")?;
         for event in page.stack_events() {
             let id = event.event_id().unwrap_or_default();
             if Some(id) == after || seen.contains(id) {

@@ -19,7 +19,6 @@ pub mod events;
 pub mod sdk;
 pub mod template;
 
-use std::io::IsTerminal as _;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -27,10 +26,10 @@ use anyhow::Context as _;
 use aws_sdk_cloudformation::types as t;
 use serde_json::{json, Value};
 
-use crate::aws::{describe, Clients};
-use crate::cli::{DeployArgs, DestroyArgs, PlanArgs, SynthArgs, TargetArgs};
+use crate::aws::{AwsError, Clients, SdkResultExt};
 use crate::plan::{self, Action, Plan};
 use crate::resources::{self, Artifact, Artifacts, Kind};
+use crate::session::{DeployOptions, DestroyOptions, PlanOptions, SynthOptions, TargetOptions};
 use crate::stack::ResolvedStack;
 use changeset::ChangeSet;
 use events::{Phase, StackInfo};
@@ -41,11 +40,11 @@ use template::{Recorded, Template};
 /// The account fills `${account}` (bucket names, ARNs): `--account` gives it and nothing is
 /// asked of AWS (CI lints templates that way, with `123456789012`); without it, STS says
 /// which account the credentials belong to, as for every other command.
-pub async fn synth(args: SynthArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn synth(args: SynthOptions) -> anyhow::Result<ExitCode> {
     let stack = match &args.account {
         Some(account) => resolve_offline(&args.target, account)?,
         None => {
-            plan::command::connect(&args.target)
+            crate::session::connect(&args.target)
                 .await
                 .context(
                     "the template needs the AWS account (`${account}`): pass --account ID to \
@@ -54,7 +53,7 @@ pub async fn synth(args: SynthArgs) -> anyhow::Result<ExitCode> {
                 .0
         }
     };
-    let artifacts = plan::command::existing_artifacts(&stack);
+    let artifacts = crate::session::existing_artifacts(&stack);
     let template = template::synthesize(&stack, &artifacts);
     warn_unbuilt(&template);
     if args.json {
@@ -65,10 +64,10 @@ pub async fn synth(args: SynthArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The stack file resolved for `account`, without AWS: what `plan::command::connect` does
+/// The stack file resolved for `account`, without AWS: what `crate::session::connect` does
 /// once STS has named the account.
-fn resolve_offline(target: &TargetArgs, account: &str) -> anyhow::Result<ResolvedStack> {
-    let (file, settings) = plan::command::load_stack_file(target)?;
+fn resolve_offline(target: &TargetOptions, account: &str) -> anyhow::Result<ResolvedStack> {
+    let (file, settings) = crate::session::load_stack_file(target)?;
     let mut stack = file.resolve(&target.env, account)?;
     stack.region = target.region.clone().unwrap_or(settings.region);
     Ok(stack)
@@ -145,10 +144,13 @@ async fn template_source(
     {
         Ok(_) => return Ok(TemplateSource::Url(url)),
         Err(err) if crate::aws::http_status(&err) == Some(404) => {}
-        Err(err) => anyhow::bail!(
-            "while looking for the template at s3://{bucket}/{key}: {}",
-            describe(&err)
-        ),
+        Err(err) => {
+            return Err(AwsError::from_sdk(
+                err,
+                format!("while looking for the template at s3://{bucket}/{key}"),
+            )
+            .into())
+        }
     }
     clients
         .s3
@@ -159,12 +161,11 @@ async fn template_source(
         .body(body.into_bytes().into())
         .send()
         .await
-        .map_err(|e| {
-            anyhow::anyhow!(
+        .with_aws_context(|| {
+            format!(
                 "while uploading the template ({size} bytes, over the {} CloudFormation \
-                 accepts inline) to s3://{bucket}/{key}: {}",
-                template::MAX_TEMPLATE_BODY,
-                describe(&e)
+                 accepts inline) to s3://{bucket}/{key}",
+                template::MAX_TEMPLATE_BODY
             )
         })?;
     Ok(TemplateSource::Url(url))
@@ -179,7 +180,7 @@ async fn deployed_template(clients: &Clients, stack_id: &str) -> anyhow::Result<
         .template_stage(t::TemplateStage::Original)
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("while reading the deployed template: {}", describe(&e)))?;
+        .aws_context("while reading the deployed template")?;
     let Some(body) = out.template_body() else {
         return Ok(None);
     };
@@ -196,7 +197,7 @@ async fn deployed_template(clients: &Clients, stack_id: &str) -> anyhow::Result<
 /// Bundles already built for `plan`, which never builds; for a package without one, the
 /// code the stack runs now, so that an unbuilt bundle does not show as a code change.
 fn plan_artifacts(stack: &ResolvedStack, deployed: Option<&Value>) -> Artifacts {
-    let mut artifacts = plan::command::existing_artifacts(stack);
+    let mut artifacts = crate::session::existing_artifacts(stack);
     for function in stack.functions.values() {
         if artifacts.contains_key(&function.package) {
             continue;
@@ -291,7 +292,7 @@ fn change_set_plan(
 
 /// Both plans as text: the change set, then what the SDK does around it (when anything).
 fn render(name: &str, cfn: &Plan, around: &Plan) -> String {
-    let color = std::io::stdout().is_terminal();
+    let color = crate::style::stdout_color();
     let mut out = format!("CloudFormation stack `{name}`:\n\n");
     out.push_str(&plan::render::text(cfn, color));
     if !around.is_empty() {
@@ -315,13 +316,13 @@ fn render_json(name: &str, cfn: &Plan, around: &Plan) -> anyhow::Result<String> 
 }
 
 /// `plan --engine cloudformation`: a change set is created, shown and deleted.
-pub async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn plan(args: PlanOptions) -> anyhow::Result<ExitCode> {
     refuse(
         args.out.is_some(),
         "--out",
         "deploy creates a change set of its own and shows it before executing it",
     )?;
-    let (stack, clients) = plan::command::connect(&args.target).await?;
+    let (stack, clients) = crate::session::connect(&args.target).await?;
     let name = template::stack_name(&stack);
     let info = events::describe_stack(&clients, &name).await?;
     let deployed = match &info {
@@ -393,13 +394,13 @@ async fn delete_stack(
         .set_retain_resources((!retain.is_empty()).then(|| retain.to_vec()))
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("while deleting the stack: {}", describe(&e)))?;
+        .aws_context("while deleting the stack")?;
     events::watch(clients, stack_id, after, label).await
 }
 
 /// `deploy --engine cloudformation`: bundle and upload, create a change set, show it, ask,
 /// execute it while streaming the stack's events, then the SDK's part.
-pub async fn deploy(mut args: DeployArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn deploy(mut args: DeployOptions) -> anyhow::Result<ExitCode> {
     refuse(
         args.plan.is_some(),
         "--plan",
@@ -412,13 +413,12 @@ pub async fn deploy(mut args: DeployArgs) -> anyhow::Result<ExitCode> {
     )?;
     args.target.start_emulator = true;
     let started = Instant::now();
-    let (stack, clients) = plan::command::connect(&args.target).await?;
+    let (stack, clients) = crate::session::connect(&args.target).await?;
     let name = template::stack_name(&stack);
     let state_clients = clients.with_own_counter();
     let bucket = crate::engine::state::state_bucket(&stack.account, &stack.region);
     crate::engine::state::ensure_state_bucket(&state_clients, &bucket, &stack.region).await?;
-    let artifacts =
-        crate::engine::deploy::bundle_and_upload(&state_clients, &stack, &bucket).await?;
+    let artifacts = crate::session::bundle_and_upload(&state_clients, &stack, &bucket).await?;
 
     let mut info = events::describe_stack(&clients, &name).await?;
     if let Some(rolled_back) = info
@@ -463,7 +463,7 @@ pub async fn deploy(mut args: DeployArgs) -> anyhow::Result<ExitCode> {
         crate::outputs::print(&stack);
         return Ok(ExitCode::SUCCESS);
     }
-    match crate::engine::deploy::confirm("Apply these changes? Type `yes`:", args.yes, "yes") {
+    match crate::session::confirm("Apply these changes? Type `yes`:", args.yes, "yes") {
         Ok(true) => {}
         Ok(false) => {
             changeset::discard(&clients, &change_set).await?;
@@ -545,9 +545,7 @@ async fn stack_resources(clients: &Clients, stack_id: &str) -> anyhow::Result<Ve
             .set_next_token(token)
             .send()
             .await
-            .map_err(|e| {
-                anyhow::anyhow!("while listing the stack's resources: {}", describe(&e))
-            })?;
+            .aws_context("while listing the stack's resources")?;
         for summary in page.stack_resource_summaries() {
             out.push(StackResource {
                 logical_id: summary.logical_resource_id().unwrap_or_default().to_owned(),
@@ -569,14 +567,14 @@ async fn stack_resources(clients: &Clients, stack_id: &str) -> anyhow::Result<Ve
 /// emptied, then the stack is deleted. Retained resources stay and are listed; a non-empty
 /// bucket without `force_destroy` is kept too (AWS refuses to delete it, and the deletion is
 /// retried with that bucket retained).
-pub async fn destroy(args: DestroyArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn destroy(args: DestroyOptions) -> anyhow::Result<ExitCode> {
     refuse(
         args.force_unlock,
         "--force-unlock",
         "CloudFormation serialises deployments itself (there is no lock to break)",
     )?;
     let started = Instant::now();
-    let (stack, clients) = plan::command::connect(&args.target).await?;
+    let (stack, clients) = crate::session::connect(&args.target).await?;
     let name = template::stack_name(&stack);
     let info = match events::describe_stack(&clients, &name).await? {
         Some(info) if events::phase(&info.status) == Phase::Busy => anyhow::bail!(
@@ -591,7 +589,7 @@ pub async fn destroy(args: DestroyArgs) -> anyhow::Result<ExitCode> {
                 .stack_name(&info.id)
                 .send()
                 .await
-                .map_err(|e| anyhow::anyhow!("while deleting the empty stack: {}", describe(&e)))?;
+                .aws_context("while deleting the empty stack")?;
             None
         }
         other => other,
@@ -667,7 +665,7 @@ pub async fn destroy(args: DestroyArgs) -> anyhow::Result<ExitCode> {
         .filter(|r| r.resource_type == "AWS::S3::Bucket")
         .collect();
     for bucket in &buckets {
-        crate::engine::deploy::report_bucket_fate(
+        crate::session::report_bucket_fate(
             &clients,
             &bucket.physical,
             retained(&bucket.logical_id),
@@ -675,7 +673,7 @@ pub async fn destroy(args: DestroyArgs) -> anyhow::Result<ExitCode> {
         )
         .await?;
     }
-    if !crate::engine::deploy::confirm_destroy(&stack.env, args.yes)? {
+    if !crate::session::confirm_destroy(&stack.env, args.yes)? {
         return Ok(ExitCode::from(1));
     }
 

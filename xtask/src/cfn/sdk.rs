@@ -55,7 +55,7 @@ pub async fn read(
     recorded: &Recorded,
     destroying: bool,
 ) -> anyhow::Result<Around> {
-    let ctx = plan::command::read_ctx(stack);
+    let ctx = crate::session::read_ctx(stack);
     let mut desired: Vec<Desired> = Vec::new();
     if !destroying {
         desired.extend(
@@ -161,7 +161,7 @@ pub async fn before(
     stack: &ResolvedStack,
     around: &Around,
 ) -> anyhow::Result<()> {
-    let ctx = plan::command::read_ctx(stack);
+    let ctx = crate::session::read_ctx(stack);
     for change in &around.plan.changes {
         match user_of(&change.address) {
             Some(logical) if !wants_key(change) => {
@@ -187,7 +187,7 @@ pub async fn after(
     around: &Around,
 ) -> anyhow::Result<()> {
     let ctx = resources::ApplyCtx {
-        read: plan::command::read_ctx(stack),
+        read: crate::session::read_ctx(stack),
         stack: stack.clone(),
         artifacts: Default::default(),
     };

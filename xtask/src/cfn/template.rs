@@ -277,16 +277,10 @@ fn logical_ids(stack: &ResolvedStack, desired: &[Desired]) -> BTreeMap<Address, 
 }
 
 fn base_logical_id(stack: &ResolvedStack, address: &Address) -> String {
-    let suffix = match address.kind {
-        Kind::Bucket => "Bucket",
-        Kind::Parameter => "Parameter",
-        Kind::Policy => "Policy",
-        Kind::User => "User",
-        Kind::Role => "Role",
-        Kind::Function => "Function",
-        Kind::Permission => "Permission",
-        Kind::Notification => "Notification",
-    };
+    let suffix = address.kind.cloudformation().map_or_else(
+        || pascal(address.kind.as_str()),
+        |(_, suffix)| suffix.to_owned(),
+    );
     let name = match address.kind {
         Kind::Parameter => parameter_short_name(stack, &address.name),
         _ => &address.name,

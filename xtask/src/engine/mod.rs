@@ -2,7 +2,6 @@
 //! recorded before each create (so an interrupted run is resumed without orphans),
 //! progress lines and a summary. The per-kind SDK calls live in `resources`.
 
-pub mod deploy;
 pub mod state;
 
 use std::collections::BTreeMap;
@@ -101,7 +100,7 @@ enum Step {
         address: Address,
         physical: String,
         retain: bool,
-        force_destroy: bool,
+        settings: resources::Settings,
     },
 }
 
@@ -160,7 +159,7 @@ pub async fn apply(
                     address: change.address.clone(),
                     physical: change.physical.clone(),
                     retain: record.as_ref().is_some_and(|r| r.retain),
-                    force_destroy: record.as_ref().is_some_and(|r| r.force_destroy),
+                    settings: record.map(|r| r.settings).unwrap_or_default(),
                 });
             }
             Action::Replace => {
@@ -174,7 +173,7 @@ pub async fn apply(
                         .map(|h| h.physical.clone())
                         .unwrap_or_default(),
                     retain: false,
-                    force_destroy: false,
+                    settings: Default::default(),
                 });
                 upserts.push(Step::Upsert {
                     action: Action::Replace,
@@ -266,16 +265,11 @@ async fn record_creations(
         else {
             continue;
         };
-        let force_destroy = ctx
-            .stack
-            .buckets
-            .get(&want.address.name)
-            .is_some_and(|b| want.address.kind == resources::Kind::Bucket && b.force_destroy);
         store.state.upsert(Record {
             address: want.address.clone(),
             physical: want.physical.clone(),
             retain: want.retain,
-            force_destroy,
+            settings: resources::settings(&ctx.stack, &want.address),
         });
         recorded = true;
     }
@@ -370,7 +364,7 @@ async fn run_removals(
                 address,
                 physical,
                 retain,
-                force_destroy,
+                settings,
             } = step
             else {
                 continue;
@@ -389,7 +383,7 @@ async fn run_removals(
                 progress.line(&address, "deleting");
                 let started = Instant::now();
                 let result =
-                    resources::remove(&clients, &read, &address, &physical, force_destroy).await;
+                    resources::remove(&clients, &read, &address, &physical, &settings).await;
                 if let Ok(Removal::Deleted) = result {
                     progress.line(
                         &address,
@@ -455,16 +449,7 @@ mod tests {
         }
     }
 
-    const ALL_KINDS: [Kind; 8] = [
-        Kind::Bucket,
-        Kind::Parameter,
-        Kind::Policy,
-        Kind::User,
-        Kind::Role,
-        Kind::Function,
-        Kind::Permission,
-        Kind::Notification,
-    ];
+    const ALL_KINDS: &[Kind] = Kind::ALL;
 
     fn removal_group_of(groups: &[Vec<Kind>], kind: Kind) -> usize {
         groups
@@ -475,7 +460,7 @@ mod tests {
 
     #[test]
     fn deletes_run_in_four_groups_with_what_refers_to_a_resource_first() {
-        let groups = removal_levels(&ALL_KINDS);
+        let groups = removal_levels(ALL_KINDS);
         assert_eq!(
             groups,
             vec![
@@ -487,7 +472,7 @@ mod tests {
         );
         // Acyclic and respected: every kind once, after everything it must wait for.
         assert_eq!(groups.iter().map(Vec::len).sum::<usize>(), ALL_KINDS.len());
-        for kind in ALL_KINDS {
+        for &kind in ALL_KINDS {
             for before in kind.deleted_after() {
                 assert!(
                     removal_group_of(&groups, *before) < removal_group_of(&groups, kind),
@@ -507,7 +492,7 @@ mod tests {
     /// pipeline, in every env, the dependent goes in an earlier delete group.
     #[test]
     fn deletes_undo_the_pipeline_dependencies_in_reverse() {
-        let groups = removal_levels(&ALL_KINDS);
+        let groups = removal_levels(ALL_KINDS);
         for stack in crate::stack::pipeline_in_every_env() {
             let env = &stack.env;
             for want in resources::desired_all(&stack, &Default::default()) {

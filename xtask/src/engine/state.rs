@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use serde_json::json;
 
-use crate::aws::{describe, error_code, http_status, Clients};
+use crate::aws::{error_code, http_status, AwsError, Clients};
 use crate::resources::{bucket, Address, Desired, Kind};
 
 /// The state bucket of an account and region.
@@ -25,8 +25,10 @@ pub struct Record {
     pub physical: String,
     #[serde(default)]
     pub retain: bool,
-    #[serde(default)]
-    pub force_destroy: bool,
+    /// What its kind keeps for its delete (a bucket's `force_destroy`), at the top level
+    /// of the record as earlier versions wrote it.
+    #[serde(flatten)]
+    pub settings: crate::resources::Settings,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,10 +112,13 @@ impl StateStore {
                 (empty, None)
             }
             Err(err) if http_status(&err) == Some(404) => (empty, None),
-            Err(err) => anyhow::bail!(
-                "while reading the state s3://{bucket}/{key}: {}",
-                describe(&err)
-            ),
+            Err(err) => {
+                return Err(AwsError::from_sdk(
+                    err,
+                    format!("while reading the state s3://{bucket}/{key}"),
+                )
+                .into())
+            }
         };
         Ok(StateStore {
             clients: clients.clone(),
@@ -151,12 +156,11 @@ impl StateStore {
                 self.bucket,
                 self.key
             ),
-            Err(err) => anyhow::bail!(
-                "while writing the state s3://{}/{}: {}",
-                self.bucket,
-                self.key,
-                describe(&err)
-            ),
+            Err(err) => Err(AwsError::from_sdk(
+                err,
+                format!("while writing the state s3://{}/{}", self.bucket, self.key),
+            )
+            .into()),
         }
     }
 }
@@ -175,10 +179,13 @@ pub async fn ensure_state_bucket(
         Err(err) if http_status(&err) == Some(403) => {
             anyhow::bail!("the state bucket `{bucket}` exists but these credentials cannot use it")
         }
-        Err(err) => anyhow::bail!(
-            "while looking for the state bucket `{bucket}`: {}",
-            describe(&err)
-        ),
+        Err(err) => {
+            return Err(AwsError::from_sdk(
+                err,
+                format!("while looking for the state bucket `{bucket}`"),
+            )
+            .into())
+        }
     }
     let mut create = s3.create_bucket().bucket(bucket);
     if region != "us-east-1" {
@@ -191,10 +198,13 @@ pub async fn ensure_state_bucket(
     match create.send().await {
         Ok(_) => {}
         Err(err) if error_code(&err) == Some("BucketAlreadyOwnedByYou") => {}
-        Err(err) => anyhow::bail!(
-            "while creating the state bucket `{bucket}`: {}",
-            describe(&err)
-        ),
+        Err(err) => {
+            return Err(AwsError::from_sdk(
+                err,
+                format!("while creating the state bucket `{bucket}`"),
+            )
+            .into())
+        }
     }
     // Private, encrypted and versioned, through the same code as the stack's buckets.
     let want = Desired {
@@ -323,10 +333,13 @@ impl Lock {
                         ),
                     }
                 }
-                Err(err) => anyhow::bail!(
-                    "while taking the lock s3://{bucket}/{key}: {}",
-                    describe(&err)
-                ),
+                Err(err) => {
+                    return Err(AwsError::from_sdk(
+                        err,
+                        format!("while taking the lock s3://{bucket}/{key}"),
+                    )
+                    .into())
+                }
             }
         }
         anyhow::bail!("could not take the lock s3://{bucket}/{key}")
@@ -344,12 +357,11 @@ impl Lock {
         {
             Ok(_) => Ok(()),
             Err(err) if http_status(&err) == Some(404) => Ok(()),
-            Err(err) => anyhow::bail!(
-                "while releasing the lock s3://{}/{}: {}",
-                self.bucket,
-                self.key,
-                describe(&err)
-            ),
+            Err(err) => Err(AwsError::from_sdk(
+                err,
+                format!("while releasing the lock s3://{}/{}", self.bucket, self.key),
+            )
+            .into()),
         }
     }
 }

@@ -1,7 +1,6 @@
 //! The plan engine: desired states + observed states -> a `Plan`, a sorted list of changes
 //! with property-level diffs. Pure: no I/O, no AWS; `render` turns a plan into text or JSON.
 
-pub mod command;
 pub mod render;
 #[cfg(test)]
 mod tests;
@@ -10,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::resources::{prop_kind, Address, Desired, Observed, PropKind};
+use crate::resources::{Address, Desired, Observed, PropKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -159,7 +158,7 @@ fn prop_changes(
             if o == n {
                 return None;
             }
-            let pk = prop_kind(kind, name);
+            let pk = kind.prop_kind(name);
             Some(PropertyChange {
                 name: name.clone(),
                 old: o.cloned(),

@@ -4,9 +4,12 @@
 
 use serde_json::{json, Value};
 
-use super::{policy_doc, Address, Desired, Kind, Observed, Props, ReadCtx};
-use crate::aws::{describe, error_code, http_status, Clients};
-use crate::stack::resolved::{Bucket, ResolvedStack};
+use super::kind::{default_prop_kind, ResourceKind};
+use super::{
+    policy_doc, Address, ApplyCtx, Desired, Kind, Observed, PropKind, Props, ReadCtx, Settings,
+};
+use crate::aws::{error_code, http_status, AwsError, Clients, SdkResultExt};
+use crate::stack::resolved::{self, ResolvedStack};
 
 pub fn desired(stack: &ResolvedStack) -> Vec<Desired> {
     stack
@@ -22,7 +25,7 @@ pub fn desired(stack: &ResolvedStack) -> Vec<Desired> {
         .collect()
 }
 
-fn desired_props(stack: &ResolvedStack, bucket: &Bucket) -> Props {
+fn desired_props(stack: &ResolvedStack, bucket: &resolved::Bucket) -> Props {
     let mut props = Props::new();
     props.insert("region".into(), json!(stack.region));
     props.insert("versioning".into(), json!(bucket.versioning));
@@ -101,7 +104,11 @@ pub async fn read(
                  credentials may not see it): bucket names are global, pick another name \
                  in the stack file"
             ),
-            _ => anyhow::bail!("while reading bucket `{name}`: {}", describe(&err)),
+            _ => {
+                return Err(
+                    AwsError::from_sdk(err, format!("while reading bucket `{name}`")).into(),
+                )
+            }
         },
     }
     let (location, versioning, encryption, pab, ownership, lifecycle, tags, policy) = tokio::join!(
@@ -114,11 +121,10 @@ pub async fn read(
         s3.get_bucket_tagging().bucket(name).send(),
         s3.get_bucket_policy().bucket(name).send(),
     );
-    let ctx =
-        |what: &str, e: String| anyhow::anyhow!("while reading the {what} of bucket `{name}`: {e}");
+    let ctx = |what: &str| format!("while reading the {what} of bucket `{name}`");
     let mut props = Props::new();
 
-    let location = location.map_err(|e| ctx("location", describe(&e)))?;
+    let location = location.with_aws_context(|| ctx("location"))?;
     // S3 reports us-east-1 as an empty location constraint.
     let region = location
         .location_constraint()
@@ -127,7 +133,7 @@ pub async fn read(
         .unwrap_or_else(|| "us-east-1".to_owned());
     props.insert("region".into(), json!(region));
 
-    let versioning = versioning.map_err(|e| ctx("versioning", describe(&e)))?;
+    let versioning = versioning.with_aws_context(|| ctx("versioning"))?;
     let enabled = versioning.status().map(|s| s.as_str()) == Some("Enabled");
     props.insert("versioning".into(), json!(enabled));
 
@@ -138,7 +144,7 @@ pub async fn read(
             .and_then(|r| r.apply_server_side_encryption_by_default())
             .map(|d| json!(d.sse_algorithm().as_str())),
         Err(err) if is_missing(error_code(&err)) => None,
-        Err(err) => return Err(ctx("encryption", describe(&err))),
+        Err(err) => return Err(AwsError::from_sdk(err, ctx("encryption")).into()),
     };
     props.insert("encryption".into(), encryption.unwrap_or(Value::Null));
 
@@ -152,7 +158,7 @@ pub async fn read(
             })
         }),
         Err(err) if is_missing(error_code(&err)) => None,
-        Err(err) => return Err(ctx("public access block", describe(&err))),
+        Err(err) => return Err(AwsError::from_sdk(err, ctx("public access block")).into()),
     };
     props.insert(
         "public_access_block".into(),
@@ -172,7 +178,7 @@ pub async fn read(
             .and_then(|c| c.rules().first())
             .map(|r| json!(r.object_ownership().as_str())),
         Err(err) if is_missing(error_code(&err)) => None,
-        Err(err) => return Err(ctx("ownership controls", describe(&err))),
+        Err(err) => return Err(AwsError::from_sdk(err, ctx("ownership controls")).into()),
     };
     props.insert("ownership".into(), ownership.unwrap_or(Value::Null));
 
@@ -183,7 +189,7 @@ pub async fn read(
             rules
         }
         Err(err) if is_missing(error_code(&err)) => Vec::new(),
-        Err(err) => return Err(ctx("lifecycle", describe(&err))),
+        Err(err) => return Err(AwsError::from_sdk(err, ctx("lifecycle")).into()),
     };
     props.insert("lifecycle".into(), Value::Array(lifecycle));
 
@@ -194,20 +200,21 @@ pub async fn read(
             .map(|t| (t.key().to_owned(), json!(t.value())))
             .collect::<serde_json::Map<_, _>>(),
         Err(err) if is_missing(error_code(&err)) => serde_json::Map::new(),
-        Err(err) => return Err(ctx("tags", describe(&err))),
+        Err(err) => return Err(AwsError::from_sdk(err, ctx("tags")).into()),
     };
     props.insert("tags".into(), Value::Object(tags));
 
     let policy = match policy {
         Ok(out) => match out.policy() {
-            Some(text) => policy_doc::normalize_policy(
-                &policy_doc::parse_policy(text)
-                    .map_err(|e| ctx("policy", format!("unreadable policy document: {e}")))?,
-            ),
+            Some(text) => {
+                policy_doc::normalize_policy(&policy_doc::parse_policy(text).map_err(|e| {
+                    anyhow::anyhow!("{}: unreadable policy document: {e}", ctx("policy"))
+                })?)
+            }
             None => Value::Null,
         },
         Err(err) if is_missing(error_code(&err)) => Value::Null,
-        Err(err) => return Err(ctx("policy", describe(&err))),
+        Err(err) => return Err(AwsError::from_sdk(err, ctx("policy")).into()),
     };
     props.insert("policy".into(), policy);
 
@@ -294,7 +301,9 @@ pub async fn create(clients: &Clients, ctx: &ReadCtx, want: &Desired) -> anyhow:
              change `buckets.{}.name` in the stack file",
             want.address.name
         ),
-        Err(err) => anyhow::bail!("while creating bucket `{name}`: {}", describe(&err)),
+        Err(err) => {
+            return Err(AwsError::from_sdk(err, format!("while creating bucket `{name}`")).into())
+        }
     }
     update(clients, want, None).await
 }
@@ -309,21 +318,33 @@ async fn adopt(clients: &Clients, ctx: &ReadCtx, name: &str) -> anyhow::Result<(
             .map(|t| (t.key().to_owned(), t.value().to_owned()))
             .collect::<std::collections::BTreeMap<_, _>>(),
         Err(err) if is_missing(error_code(&err)) => Default::default(),
-        Err(err) => anyhow::bail!(
-            "while reading the tags of bucket `{name}`: {}",
-            describe(&err)
-        ),
+        Err(err) => {
+            return Err(AwsError::from_sdk(
+                err,
+                format!("while reading the tags of bucket `{name}`"),
+            )
+            .into())
+        }
     };
-    let ours = tags.get("stack") == Some(&ctx.stack) && tags.get("env") == Some(&ctx.env);
+    check_ours(name, &tags, &ctx.stack, &ctx.env)
+}
+
+/// Bucket names are global: an existing bucket is taken over only when its tags say it
+/// belongs to this stack and environment (checked before planning, and again when a create
+/// finds the bucket already there).
+fn check_ours(
+    name: &str,
+    tags: &std::collections::BTreeMap<String, String>,
+    stack: &str,
+    env: &str,
+) -> anyhow::Result<()> {
+    let ours = tags.get("stack").map(String::as_str) == Some(stack)
+        && tags.get("env").map(String::as_str) == Some(env);
     if !ours {
         anyhow::bail!(
-            "bucket `{name}` already exists in this account but is not tagged as part of stack \
-             `{}` env `{}`: refusing to take it over. Tag it (stack={}, env={}) to adopt it, \
-             or choose another name",
-            ctx.stack,
-            ctx.env,
-            ctx.stack,
-            ctx.env
+            "bucket `{name}` already exists in this account and is not tagged for stack \
+             `{stack}` env `{env}`: refusing to adopt it. Tag it (stack={stack}, env={env}) to \
+             take it over, or choose another name"
         );
     }
     Ok(())
@@ -338,8 +359,7 @@ pub async fn update(
     use aws_sdk_s3::types as t;
     let s3 = &clients.s3;
     let name = want.physical.as_str();
-    let fail =
-        |what: &str, e: String| anyhow::anyhow!("while setting the {what} of bucket `{name}`: {e}");
+    let fail = |what: &str| format!("while setting the {what} of bucket `{name}`");
     // Ownership and public access first: later writes (the policy) must meet them.
     if super::differs(want, have, "ownership") {
         s3.put_bucket_ownership_controls()
@@ -355,7 +375,7 @@ pub async fn update(
             )
             .send()
             .await
-            .map_err(|e| fail("ownership controls", describe(&e)))?;
+            .with_aws_context(|| fail("ownership controls"))?;
     }
     if super::differs(want, have, "public_access_block") {
         s3.put_public_access_block()
@@ -370,7 +390,7 @@ pub async fn update(
             )
             .send()
             .await
-            .map_err(|e| fail("public access block", describe(&e)))?;
+            .with_aws_context(|| fail("public access block"))?;
     }
     if super::differs(want, have, "encryption") {
         s3.put_bucket_encryption()
@@ -390,7 +410,7 @@ pub async fn update(
             )
             .send()
             .await
-            .map_err(|e| fail("encryption", describe(&e)))?;
+            .with_aws_context(|| fail("encryption"))?;
     }
     if super::differs(want, have, "versioning") {
         let status = if want.props["versioning"] == json!(true) {
@@ -403,7 +423,7 @@ pub async fn update(
             .versioning_configuration(t::VersioningConfiguration::builder().status(status).build())
             .send()
             .await
-            .map_err(|e| fail("versioning", describe(&e)))?;
+            .with_aws_context(|| fail("versioning"))?;
     }
     if super::differs(want, have, "tags") {
         let tags = super::string_map(&want.props, "tags")
@@ -415,7 +435,7 @@ pub async fn update(
             .tagging(t::Tagging::builder().set_tag_set(Some(tags)).build()?)
             .send()
             .await
-            .map_err(|e| fail("tags", describe(&e)))?;
+            .with_aws_context(|| fail("tags"))?;
     }
     if super::differs(want, have, "lifecycle") {
         let rules = want.props["lifecycle"]
@@ -427,7 +447,7 @@ pub async fn update(
                 .bucket(name)
                 .send()
                 .await
-                .map_err(|e| fail("lifecycle", describe(&e)))?;
+                .with_aws_context(|| fail("lifecycle"))?;
         } else {
             let rules = rules
                 .iter()
@@ -442,7 +462,7 @@ pub async fn update(
                 )
                 .send()
                 .await
-                .map_err(|e| fail("lifecycle", describe(&e)))?;
+                .with_aws_context(|| fail("lifecycle"))?;
         }
     }
     if super::differs(want, have, "policy") {
@@ -452,7 +472,7 @@ pub async fn update(
                     .bucket(name)
                     .send()
                     .await
-                    .map_err(|e| fail("policy", describe(&e)))?;
+                    .with_aws_context(|| fail("policy"))?;
             }
             policy => {
                 s3.put_bucket_policy()
@@ -460,7 +480,7 @@ pub async fn update(
                     .policy(policy.to_string())
                     .send()
                     .await
-                    .map_err(|e| fail("policy", describe(&e)))?;
+                    .with_aws_context(|| fail("policy"))?;
             }
         }
     }
@@ -521,12 +541,7 @@ pub async fn contents(clients: &Clients, name: &str) -> anyhow::Result<(usize, u
             .set_version_id_marker(markers.1.take())
             .send()
             .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "while listing the objects of bucket `{name}`: {}",
-                    describe(&e)
-                )
-            })?;
+            .with_aws_context(|| format!("while listing the objects of bucket `{name}`"))?;
         objects += page
             .versions()
             .iter()
@@ -558,7 +573,9 @@ pub async fn delete(clients: &Clients, name: &str, force_destroy: bool) -> anyho
     match clients.s3.delete_bucket().bucket(name).send().await {
         Ok(_) => {}
         Err(err) if error_code(&err) == Some("NoSuchBucket") => {}
-        Err(err) => anyhow::bail!("while deleting bucket `{name}`: {}", describe(&err)),
+        Err(err) => {
+            return Err(AwsError::from_sdk(err, format!("while deleting bucket `{name}`")).into())
+        }
     }
     Ok(Removal::Deleted {
         versions_removed: removed,
@@ -585,12 +602,7 @@ pub async fn delete_versions(clients: &Clients, name: &str, prefix: &str) -> any
             .max_keys(1000)
             .send()
             .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "while listing the objects of bucket `{name}`: {}",
-                    describe(&e)
-                )
-            })?;
+            .with_aws_context(|| format!("while listing the objects of bucket `{name}`"))?;
         let ids: Vec<t::ObjectIdentifier> = page
             .versions()
             .iter()
@@ -624,7 +636,7 @@ pub async fn delete_versions(clients: &Clients, name: &str, prefix: &str) -> any
             )
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("while emptying bucket `{name}`: {}", describe(&e)))?;
+            .with_aws_context(|| format!("while emptying bucket `{name}`"))?;
         // Per-object failures come back in a successful answer; left unread, the next listing
         // would find the same objects again, for ever.
         if let Some(failed) = out.errors().first() {
@@ -668,5 +680,107 @@ mod tests {
             .map(|r| r["id"].as_str().unwrap())
             .collect();
         assert_eq!(ids, ["abort-incomplete-uploads", "intelligent-tiering"]);
+    }
+}
+
+/// The `bucket` kind.
+pub(crate) struct Bucket;
+
+/// What the state keeps for a bucket's delete.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct DeleteSettings {
+    /// Empty it (every object version) before deleting it.
+    #[serde(default)]
+    force_destroy: bool,
+}
+
+/// Whether a bucket's recorded settings say to empty it before deleting it.
+pub(crate) fn force_destroy(settings: &Settings) -> bool {
+    serde_json::from_value::<DeleteSettings>(serde_json::Value::Object(settings.clone()))
+        .is_ok_and(|s| s.force_destroy)
+}
+
+impl ResourceKind for Bucket {
+    const NAME: &'static str = "bucket";
+    // The trigger names the bucket.
+    const DELETED_AFTER: &'static [Kind] = &[Kind::Notification];
+    const CLOUDFORMATION: Option<(&'static str, &'static str)> =
+        Some(("AWS::S3::Bucket", "Bucket"));
+
+    fn desired(stack: &ResolvedStack, _artifacts: &super::Artifacts) -> Vec<Desired> {
+        desired(stack)
+    }
+
+    fn prop_kind(prop: &str) -> PropKind {
+        match prop {
+            // A bucket cannot move: a new region is a new bucket.
+            "region" => PropKind::ForcesReplacement,
+            _ => default_prop_kind(prop),
+        }
+    }
+
+    fn settings(stack: &ResolvedStack, address: &Address) -> Settings {
+        let settings = DeleteSettings {
+            force_destroy: stack
+                .buckets
+                .get(&address.name)
+                .is_some_and(|b| b.force_destroy),
+        };
+        match serde_json::to_value(settings) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => Settings::new(),
+        }
+    }
+
+    fn check_adoption(
+        stack: &ResolvedStack,
+        want: &Desired,
+        have: &Observed,
+    ) -> anyhow::Result<()> {
+        check_ours(
+            &want.physical,
+            &super::string_map(&have.props, "tags"),
+            &stack.stack,
+            &stack.env,
+        )
+    }
+
+    async fn read(
+        clients: &Clients,
+        ctx: &ReadCtx,
+        _address: &Address,
+        physical: &str,
+    ) -> anyhow::Result<Option<Observed>> {
+        read(clients, ctx, physical).await
+    }
+
+    async fn converge(
+        clients: &Clients,
+        ctx: &ApplyCtx,
+        want: &Desired,
+        have: Option<&Observed>,
+        _on_wait: &(dyn Fn(&str) + Sync),
+    ) -> anyhow::Result<()> {
+        match have {
+            None => create(clients, &ctx.read, want).await,
+            Some(_) => update(clients, want, have).await,
+        }
+    }
+
+    async fn remove(
+        clients: &Clients,
+        _ctx: &ReadCtx,
+        _address: &Address,
+        physical: &str,
+        settings: &Settings,
+    ) -> anyhow::Result<super::Removal> {
+        Ok(
+            match delete(clients, physical, force_destroy(settings)).await? {
+                Removal::Deleted { .. } => super::Removal::Deleted,
+                Removal::KeptNotEmpty { objects, versions } => {
+                    super::Removal::KeptNotEmpty { objects, versions }
+                }
+            },
+        )
     }
 }

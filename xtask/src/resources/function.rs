@@ -3,8 +3,11 @@
 
 use serde_json::{json, Value};
 
-use super::{Address, Artifacts, Desired, Kind, Observed, Props, ReadCtx};
-use crate::aws::{describe, error_code, Clients};
+use super::kind::ResourceKind;
+use super::{
+    Address, ApplyCtx, Artifacts, Desired, Kind, Observed, Props, ReadCtx, Removal, Settings,
+};
+use crate::aws::{error_code, AwsError, Clients, SdkResultExt};
 use crate::stack::resolved::ResolvedStack;
 
 pub const RUNTIME: &str = "provided.al2023";
@@ -53,7 +56,11 @@ pub async fn read(
     {
         Ok(out) => out,
         Err(err) if error_code(&err) == Some("ResourceNotFoundException") => return Ok(None),
-        Err(err) => anyhow::bail!("while reading Lambda function `{name}`: {}", describe(&err)),
+        Err(err) => {
+            return Err(
+                AwsError::from_sdk(err, format!("while reading Lambda function `{name}`")).into(),
+            )
+        }
     };
     let Some(config) = out.configuration() else {
         return Ok(None);
@@ -112,9 +119,14 @@ fn as_i32(props: &Props, key: &str) -> Option<i32> {
     props.get(key)?.as_u64().and_then(|v| i32::try_from(v).ok())
 }
 
-/// Lambda's answer while a just-created role is not yet visible to it.
-fn is_role_not_ready(err: &str) -> bool {
-    err.contains("cannot be assumed by Lambda")
+/// Lambda's answer while a just-created role is not yet visible to it. Lambda has no code of
+/// its own for this (it is an `InvalidParameterValueException`, like a truly invalid role), so
+/// the message is the signal, as in terraform-provider-aws's Lambda create retry.
+fn is_role_not_ready(err: &AwsError) -> bool {
+    err.is("InvalidParameterValueException")
+        && err
+            .message()
+            .is_some_and(|m| m.contains("cannot be assumed by Lambda"))
 }
 
 /// `on_wait` is told each time creation waits for IAM propagation (for progress output).
@@ -151,23 +163,23 @@ pub async fn create(
                 super::string_map(&want.props, "tags").into_iter().collect(),
             ))
             .send()
-            .await;
+            .await
+            .with_aws_context(|| format!("while creating Lambda function `{name}`"));
         match attempt {
             Ok(_) => break,
-            Err(err) if error_code(&err) == Some("ResourceConflictException") => {
+            Err(err) if err.is("ResourceConflictException") => {
                 // Created by an interrupted run: converge it.
                 let have = read(clients, ctx, name).await?;
                 return update(clients, ctx, want, have.as_ref(), Some(artifact)).await;
             }
             Err(err) => {
-                let text = describe(&err);
-                if is_role_not_ready(&text) && started.elapsed() < ROLE_PROPAGATION_TIMEOUT {
+                if is_role_not_ready(&err) && started.elapsed() < ROLE_PROPAGATION_TIMEOUT {
                     on_wait("waiting for the new IAM role to propagate");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(std::time::Duration::from_secs(8));
                     continue;
                 }
-                anyhow::bail!("while creating Lambda function `{name}`: {text}");
+                return Err(err.into());
             }
         }
     }
@@ -184,12 +196,7 @@ async fn set_recursion_terminate(clients: &Clients, name: &str) -> anyhow::Resul
         .recursive_loop(aws_sdk_lambda::types::RecursiveLoop::Terminate)
         .send()
         .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "while setting the recursion-loop guard of `{name}`: {}",
-                describe(&e)
-            )
-        })?;
+        .with_aws_context(|| format!("while setting the recursion-loop guard of `{name}`"))?;
     Ok(())
 }
 
@@ -204,12 +211,7 @@ pub async fn wait_settled(clients: &Clients, name: &str) -> anyhow::Result<()> {
             .function_name(name)
             .send()
             .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "while waiting for Lambda function `{name}`: {}",
-                    describe(&e)
-                )
-            })?;
+            .with_aws_context(|| format!("while waiting for Lambda function `{name}`"))?;
         let state = config.state().cloned();
         let update = config.last_update_status().cloned();
         match (&state, &update) {
@@ -262,12 +264,7 @@ pub async fn update(
             .environment(environment(&want.props))
             .send()
             .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "while updating the configuration of `{name}`: {}",
-                    describe(&e)
-                )
-            })?;
+            .with_aws_context(|| format!("while updating the configuration of `{name}`"))?;
         wait_settled(clients, name).await?;
     }
     let code_changed =
@@ -282,9 +279,7 @@ pub async fn update(
             .architectures(t::Architecture::from(ARCHITECTURE))
             .send()
             .await
-            .map_err(|e| {
-                anyhow::anyhow!("while updating the code of `{name}`: {}", describe(&e))
-            })?;
+            .with_aws_context(|| format!("while updating the code of `{name}`"))?;
         wait_settled(clients, name).await?;
     }
     if super::differs(want, have, "tags") {
@@ -301,7 +296,7 @@ pub async fn update(
             ))
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("while tagging `{name}`: {}", describe(&e)))?;
+            .with_aws_context(|| format!("while tagging `{name}`"))?;
     }
     Ok(())
 }
@@ -316,9 +311,66 @@ pub async fn delete(clients: &Clients, name: &str) -> anyhow::Result<()> {
     {
         Ok(_) => Ok(()),
         Err(err) if error_code(&err) == Some("ResourceNotFoundException") => Ok(()),
-        Err(err) => anyhow::bail!(
-            "while deleting Lambda function `{name}`: {}",
-            describe(&err)
-        ),
+        Err(err) => {
+            Err(AwsError::from_sdk(err, format!("while deleting Lambda function `{name}`")).into())
+        }
+    }
+}
+
+/// The `function` kind: Lambda functions.
+pub(crate) struct Function;
+
+impl ResourceKind for Function {
+    const NAME: &'static str = "function";
+    // The invoke permission and the trigger name the function.
+    const DELETED_AFTER: &'static [Kind] = &[Kind::Permission, Kind::Notification];
+    const CLOUDFORMATION: Option<(&'static str, &'static str)> =
+        Some(("AWS::Lambda::Function", "Function"));
+
+    fn desired(stack: &ResolvedStack, artifacts: &Artifacts) -> Vec<Desired> {
+        desired(stack, artifacts)
+    }
+
+    async fn read(
+        clients: &Clients,
+        ctx: &ReadCtx,
+        _address: &Address,
+        physical: &str,
+    ) -> anyhow::Result<Option<Observed>> {
+        read(clients, ctx, physical).await
+    }
+
+    async fn converge(
+        clients: &Clients,
+        ctx: &ApplyCtx,
+        want: &Desired,
+        have: Option<&Observed>,
+        on_wait: &(dyn Fn(&str) + Sync),
+    ) -> anyhow::Result<()> {
+        let package = ctx
+            .stack
+            .functions
+            .get(&want.address.name)
+            .map(|f| f.package.as_str())
+            .unwrap_or_default();
+        match (have, ctx.artifacts.get(package)) {
+            (None, Some(artifact)) => create(clients, &ctx.read, want, artifact, on_wait).await,
+            (None, None) => anyhow::bail!(
+                "function `{}` has no bundle: run `cargo xtask bundle` (deploy does it)",
+                want.physical
+            ),
+            (Some(_), artifact) => update(clients, &ctx.read, want, have, artifact).await,
+        }
+    }
+
+    async fn remove(
+        clients: &Clients,
+        _ctx: &ReadCtx,
+        _address: &Address,
+        physical: &str,
+        _settings: &Settings,
+    ) -> anyhow::Result<Removal> {
+        delete(clients, physical).await?;
+        Ok(Removal::Deleted)
     }
 }

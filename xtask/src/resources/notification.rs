@@ -4,8 +4,11 @@
 
 use serde_json::{json, Value};
 
-use super::{Address, Desired, Kind, Observed, Props, ReadCtx};
-use crate::aws::{describe, Clients};
+use super::kind::ResourceKind;
+use super::{
+    Address, ApplyCtx, Artifacts, Desired, Kind, Observed, Props, ReadCtx, Removal, Settings,
+};
+use crate::aws::{AwsError, Clients, SdkResultExt};
 use crate::stack::resolved::ResolvedStack;
 
 /// Prefix of every notification entry id this tool owns.
@@ -99,10 +102,13 @@ pub async fn function_entries(
     {
         Ok(out) => out,
         Err(err) if crate::aws::error_code(&err) == Some("NoSuchBucket") => return Ok(None),
-        Err(err) => anyhow::bail!(
-            "while reading the notification configuration of bucket `{bucket}`: {}",
-            describe(&err)
-        ),
+        Err(err) => {
+            return Err(AwsError::from_sdk(
+                err,
+                format!("while reading the notification configuration of bucket `{bucket}`"),
+            )
+            .into())
+        }
     };
     let mut entries: Vec<Value> = config
         .lambda_function_configurations()
@@ -136,11 +142,8 @@ pub async fn put(clients: &Clients, bucket: &str, entries: &[Value]) -> anyhow::
         .bucket(bucket)
         .send()
         .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "while reading the notification configuration of bucket `{bucket}`: {}",
-                describe(&e)
-            )
+        .with_aws_context(|| {
+            format!("while reading the notification configuration of bucket `{bucket}`")
         })?;
     let mut lambdas: Vec<t::LambdaFunctionConfiguration> = current
         .lambda_function_configurations()
@@ -170,11 +173,8 @@ pub async fn put(clients: &Clients, bucket: &str, entries: &[Value]) -> anyhow::
         .notification_configuration(config)
         .send()
         .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "while writing the notification configuration of bucket `{bucket}`: {}",
-                describe(&e)
-            )
+        .with_aws_context(|| {
+            format!("while writing the notification configuration of bucket `{bucket}`")
         })?;
     Ok(())
 }
@@ -304,6 +304,59 @@ fn check_overlaps(
         }
     }
     Ok(())
+}
+
+/// The `notification` kind: a bucket's Lambda triggers (one configuration per bucket).
+pub(crate) struct Notification;
+
+impl ResourceKind for Notification {
+    const NAME: &'static str = "notification";
+    const CLOUDFORMATION: Option<(&'static str, &'static str)> = None;
+
+    fn desired(stack: &ResolvedStack, _artifacts: &Artifacts) -> Vec<Desired> {
+        desired(stack)
+    }
+
+    async fn read(
+        clients: &Clients,
+        ctx: &ReadCtx,
+        _address: &Address,
+        physical: &str,
+    ) -> anyhow::Result<Option<Observed>> {
+        read(clients, ctx, physical).await
+    }
+
+    async fn converge(
+        clients: &Clients,
+        _ctx: &ApplyCtx,
+        want: &Desired,
+        _have: Option<&Observed>,
+        _on_wait: &(dyn Fn(&str) + Sync),
+    ) -> anyhow::Result<()> {
+        let entries = want
+            .props
+            .get("entries")
+            .and_then(serde_json::Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        put(clients, &want.physical, &entries).await
+    }
+
+    async fn remove(
+        clients: &Clients,
+        _ctx: &ReadCtx,
+        _address: &Address,
+        physical: &str,
+        _settings: &Settings,
+    ) -> anyhow::Result<Removal> {
+        match put(clients, physical, &[]).await {
+            Ok(()) => {}
+            // The bucket is gone, and its notifications with it.
+            Err(err) if AwsError::find(&err).is_some_and(|e| e.is("NoSuchBucket")) => {}
+            Err(err) => return Err(err),
+        }
+        Ok(Removal::Deleted)
+    }
 }
 
 #[cfg(test)]

@@ -4,8 +4,12 @@
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::{Address, Desired, Kind, Observed, Props, ReadCtx};
-use crate::aws::{describe, error_code, Clients};
+use super::kind::{default_prop_kind, ResourceKind};
+use super::{
+    Address, ApplyCtx, Artifacts, Desired, Kind, Observed, PropKind, Props, ReadCtx, Removal,
+    Settings,
+};
+use crate::aws::{error_code, AwsError, Clients, SdkResultExt};
 use crate::stack::resolved::ResolvedStack;
 
 pub fn desired(stack: &ResolvedStack) -> Vec<Desired> {
@@ -55,7 +59,11 @@ pub async fn read(
             None => return Ok(None),
         },
         Err(err) if error_code(&err) == Some("ParameterNotFound") => return Ok(None),
-        Err(err) => anyhow::bail!("while reading SSM parameter `{name}`: {}", describe(&err)),
+        Err(err) => {
+            return Err(
+                AwsError::from_sdk(err, format!("while reading SSM parameter `{name}`")).into(),
+            )
+        }
     };
     let kind = parameter
         .r#type()
@@ -77,12 +85,7 @@ pub async fn read(
         .resource_id(name)
         .send()
         .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "while reading the tags of SSM parameter `{name}`: {}",
-                describe(&e)
-            )
-        })?;
+        .with_aws_context(|| format!("while reading the tags of SSM parameter `{name}`"))?;
     let tags: serde_json::Map<String, Value> = tags
         .tag_list()
         .iter()
@@ -123,9 +126,7 @@ pub async fn put(
             .overwrite(true)
             .send()
             .await
-            .map_err(|e| {
-                anyhow::anyhow!("while writing SSM parameter `{name}`: {}", describe(&e))
-            })?;
+            .with_aws_context(|| format!("while writing SSM parameter `{name}`"))?;
     }
     if super::differs(want, have, "tags") {
         let tags = super::string_map(&want.props, "tags")
@@ -140,9 +141,7 @@ pub async fn put(
             .set_tags(Some(tags))
             .send()
             .await
-            .map_err(|e| {
-                anyhow::anyhow!("while tagging SSM parameter `{name}`: {}", describe(&e))
-            })?;
+            .with_aws_context(|| format!("while tagging SSM parameter `{name}`"))?;
     }
     Ok(())
 }
@@ -151,6 +150,62 @@ pub async fn delete(clients: &Clients, name: &str) -> anyhow::Result<()> {
     match clients.ssm.delete_parameter().name(name).send().await {
         Ok(_) => Ok(()),
         Err(err) if error_code(&err) == Some("ParameterNotFound") => Ok(()),
-        Err(err) => anyhow::bail!("while deleting SSM parameter `{name}`: {}", describe(&err)),
+        Err(err) => {
+            Err(AwsError::from_sdk(err, format!("while deleting SSM parameter `{name}`")).into())
+        }
+    }
+}
+
+/// The `parameter` kind: SSM parameters.
+pub(crate) struct Parameter;
+
+impl ResourceKind for Parameter {
+    const NAME: &'static str = "parameter";
+    const CLOUDFORMATION: Option<(&'static str, &'static str)> =
+        Some(("AWS::SSM::Parameter", "Parameter"));
+
+    fn desired(stack: &ResolvedStack, _artifacts: &Artifacts) -> Vec<Desired> {
+        desired(stack)
+    }
+
+    fn prop_kind(prop: &str) -> PropKind {
+        match prop {
+            // A SecureString is held only as its hash.
+            "value_sha256" => PropKind::Sensitive,
+            _ => default_prop_kind(prop),
+        }
+    }
+
+    async fn read(
+        clients: &Clients,
+        ctx: &ReadCtx,
+        _address: &Address,
+        physical: &str,
+    ) -> anyhow::Result<Option<Observed>> {
+        read(clients, ctx, physical).await
+    }
+
+    async fn converge(
+        clients: &Clients,
+        ctx: &ApplyCtx,
+        want: &Desired,
+        have: Option<&Observed>,
+        _on_wait: &(dyn Fn(&str) + Sync),
+    ) -> anyhow::Result<()> {
+        let Some(param) = ctx.stack.parameters.get(&want.physical) else {
+            anyhow::bail!("parameter `{}` is not in the stack", want.physical);
+        };
+        put(clients, want, have, param).await
+    }
+
+    async fn remove(
+        clients: &Clients,
+        _ctx: &ReadCtx,
+        _address: &Address,
+        physical: &str,
+        _settings: &Settings,
+    ) -> anyhow::Result<Removal> {
+        delete(clients, physical).await?;
+        Ok(Removal::Deleted)
     }
 }

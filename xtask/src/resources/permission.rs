@@ -4,8 +4,11 @@
 
 use serde_json::{json, Value};
 
-use super::{Address, Desired, Kind, Observed, Props, ReadCtx};
-use crate::aws::{describe, error_code, Clients};
+use super::kind::ResourceKind;
+use super::{
+    Address, ApplyCtx, Artifacts, Desired, Kind, Observed, Props, ReadCtx, Removal, Settings,
+};
+use crate::aws::{error_code, AwsError, Clients};
 use crate::stack::resolved::ResolvedStack;
 
 /// Statement id for the permission of `bucket` (logical name).
@@ -66,10 +69,13 @@ pub async fn read(
     {
         Ok(out) => out.policy.unwrap_or_default(),
         Err(err) if error_code(&err) == Some("ResourceNotFoundException") => return Ok(None),
-        Err(err) => anyhow::bail!(
-            "while reading the resource policy of Lambda function `{function}`: {}",
-            describe(&err)
-        ),
+        Err(err) => {
+            return Err(AwsError::from_sdk(
+                err,
+                format!("while reading the resource policy of Lambda function `{function}`"),
+            )
+            .into())
+        }
     };
     let policy: Value = serde_json::from_str(&policy).map_err(|e| {
         anyhow::anyhow!("Lambda function `{function}` has an unreadable resource policy: {e}")
@@ -128,10 +134,11 @@ pub async fn create(clients: &Clients, want: &Desired) -> anyhow::Result<()> {
         .await
     {
         Ok(_) => Ok(()),
-        Err(err) => anyhow::bail!(
-            "while allowing S3 to invoke `{function}` ({sid}): {}",
-            describe(&err)
-        ),
+        Err(err) => Err(AwsError::from_sdk(
+            err,
+            format!("while allowing S3 to invoke `{function}` ({sid})"),
+        )
+        .into()),
     }
 }
 
@@ -155,9 +162,58 @@ pub async fn delete(clients: &Clients, physical: &str) -> anyhow::Result<()> {
     {
         Ok(_) => Ok(()),
         Err(err) if error_code(&err) == Some("ResourceNotFoundException") => Ok(()),
-        Err(err) => anyhow::bail!(
-            "while removing permission `{sid}` from `{function}`: {}",
-            describe(&err)
-        ),
+        Err(err) => Err(AwsError::from_sdk(
+            err,
+            format!("while removing permission `{sid}` from `{function}`"),
+        )
+        .into()),
+    }
+}
+
+/// The `permission` kind: the statement that lets S3 invoke a function.
+pub(crate) struct Permission;
+
+impl ResourceKind for Permission {
+    const NAME: &'static str = "permission";
+    // The trigger needs the permission (S3 validates it when the configuration is written).
+    const DELETED_AFTER: &'static [Kind] = &[Kind::Notification];
+    const CLOUDFORMATION: Option<(&'static str, &'static str)> =
+        Some(("AWS::Lambda::Permission", "Permission"));
+
+    fn desired(stack: &ResolvedStack, _artifacts: &Artifacts) -> Vec<Desired> {
+        desired(stack)
+    }
+
+    async fn read(
+        clients: &Clients,
+        ctx: &ReadCtx,
+        _address: &Address,
+        physical: &str,
+    ) -> anyhow::Result<Option<Observed>> {
+        read(clients, ctx, physical).await
+    }
+
+    async fn converge(
+        clients: &Clients,
+        _ctx: &ApplyCtx,
+        want: &Desired,
+        have: Option<&Observed>,
+        _on_wait: &(dyn Fn(&str) + Sync),
+    ) -> anyhow::Result<()> {
+        match have {
+            None => create(clients, want).await,
+            Some(_) => update(clients, want).await,
+        }
+    }
+
+    async fn remove(
+        clients: &Clients,
+        _ctx: &ReadCtx,
+        _address: &Address,
+        physical: &str,
+        _settings: &Settings,
+    ) -> anyhow::Result<Removal> {
+        delete(clients, physical).await?;
+        Ok(Removal::Deleted)
     }
 }

@@ -3,10 +3,12 @@
 
 use serde_json::{json, Value};
 
+use super::kind::ResourceKind;
 use super::{
-    iam_tags, policy_doc, statements_document, Address, Desired, Kind, Observed, Props, ReadCtx,
+    iam_tags, policy_doc, statements_document, Address, ApplyCtx, Artifacts, Desired, Kind,
+    Observed, Props, ReadCtx, Removal, Settings,
 };
-use crate::aws::{describe, error_code, Clients};
+use crate::aws::{error_code, AwsError, Clients, SdkResultExt};
 use crate::stack::resolved::ResolvedStack;
 
 pub fn desired(stack: &ResolvedStack) -> Vec<Desired> {
@@ -47,7 +49,11 @@ pub async fn read(
             None => return Ok(None),
         },
         Err(err) if error_code(&err) == Some("NoSuchEntity") => return Ok(None),
-        Err(err) => anyhow::bail!("while reading IAM policy `{name}`: {}", describe(&err)),
+        Err(err) => {
+            return Err(
+                AwsError::from_sdk(err, format!("while reading IAM policy `{name}`")).into(),
+            )
+        }
     };
     let version_id = policy.default_version_id().unwrap_or("v1");
     let (version, tags) = tokio::join!(
@@ -59,12 +65,8 @@ pub async fn read(
             .send(),
         clients.iam.list_policy_tags().policy_arn(&arn).send(),
     );
-    let version = version.map_err(|e| {
-        anyhow::anyhow!(
-            "while reading the document of IAM policy `{name}`: {}",
-            describe(&e)
-        )
-    })?;
+    let version = version
+        .with_aws_context(|| format!("while reading the document of IAM policy `{name}`"))?;
     let document = match version.policy_version().and_then(|v| v.document()) {
         Some(text) => {
             policy_doc::normalize_policy(&policy_doc::parse_policy(text).map_err(|e| {
@@ -73,12 +75,8 @@ pub async fn read(
         }
         None => Value::Null,
     };
-    let tags = tags.map_err(|e| {
-        anyhow::anyhow!(
-            "while reading the tags of IAM policy `{name}`: {}",
-            describe(&e)
-        )
-    })?;
+    let tags =
+        tags.with_aws_context(|| format!("while reading the tags of IAM policy `{name}`"))?;
     let mut props = Props::new();
     props.insert("document".into(), document);
     props.insert(
@@ -111,7 +109,9 @@ pub async fn create(clients: &Clients, ctx: &ReadCtx, want: &Desired) -> anyhow:
             let have = read(clients, ctx, name).await?;
             update(clients, ctx, want, have.as_ref()).await
         }
-        Err(err) => anyhow::bail!("while creating IAM policy `{name}`: {}", describe(&err)),
+        Err(err) => {
+            Err(AwsError::from_sdk(err, format!("while creating IAM policy `{name}`")).into())
+        }
     }
 }
 
@@ -147,7 +147,7 @@ pub async fn update(
             .set_as_default(true)
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("while updating IAM policy `{name}`: {}", describe(&e)))?;
+            .with_aws_context(|| format!("while updating IAM policy `{name}`"))?;
     }
     if super::differs(want, have, "tags") {
         clients
@@ -157,7 +157,7 @@ pub async fn update(
             .set_tags(Some(tag_list(&want.props)?))
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("while tagging IAM policy `{name}`: {}", describe(&e)))?;
+            .with_aws_context(|| format!("while tagging IAM policy `{name}`"))?;
     }
     Ok(())
 }
@@ -169,10 +169,13 @@ pub async fn delete(clients: &Clients, ctx: &ReadCtx, name: &str) -> anyhow::Res
     let entities = match iam.list_entities_for_policy().policy_arn(&arn).send().await {
         Ok(out) => out,
         Err(err) if error_code(&err) == Some("NoSuchEntity") => return Ok(()),
-        Err(err) => anyhow::bail!(
-            "while reading the attachments of IAM policy `{name}`: {}",
-            describe(&err)
-        ),
+        Err(err) => {
+            return Err(AwsError::from_sdk(
+                err,
+                format!("while reading the attachments of IAM policy `{name}`"),
+            )
+            .into())
+        }
     };
     for user in entities.policy_users().iter().filter_map(|u| u.user_name()) {
         iam.detach_user_policy()
@@ -180,12 +183,7 @@ pub async fn delete(clients: &Clients, ctx: &ReadCtx, name: &str) -> anyhow::Res
             .policy_arn(&arn)
             .send()
             .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "while detaching IAM policy `{name}` from `{user}`: {}",
-                    describe(&e)
-                )
-            })?;
+            .with_aws_context(|| format!("while detaching IAM policy `{name}` from `{user}`"))?;
     }
     for role in entities.policy_roles().iter().filter_map(|r| r.role_name()) {
         iam.detach_role_policy()
@@ -193,12 +191,7 @@ pub async fn delete(clients: &Clients, ctx: &ReadCtx, name: &str) -> anyhow::Res
             .policy_arn(&arn)
             .send()
             .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "while detaching IAM policy `{name}` from `{role}`: {}",
-                    describe(&e)
-                )
-            })?;
+            .with_aws_context(|| format!("while detaching IAM policy `{name}` from `{role}`"))?;
     }
     for id in old_versions(clients, &arn, name).await?.1 {
         delete_version(clients, &arn, name, &id).await?;
@@ -206,7 +199,9 @@ pub async fn delete(clients: &Clients, ctx: &ReadCtx, name: &str) -> anyhow::Res
     match iam.delete_policy().policy_arn(&arn).send().await {
         Ok(_) => Ok(()),
         Err(err) if error_code(&err) == Some("NoSuchEntity") => Ok(()),
-        Err(err) => anyhow::bail!("while deleting IAM policy `{name}`: {}", describe(&err)),
+        Err(err) => {
+            Err(AwsError::from_sdk(err, format!("while deleting IAM policy `{name}`")).into())
+        }
     }
 }
 
@@ -223,12 +218,7 @@ async fn old_versions(
         .policy_arn(arn)
         .send()
         .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "while listing versions of IAM policy `{name}`: {}",
-                describe(&e)
-            )
-        })?;
+        .with_aws_context(|| format!("while listing versions of IAM policy `{name}`"))?;
     let mut old: Vec<_> = versions
         .versions()
         .iter()
@@ -250,11 +240,54 @@ async fn delete_version(clients: &Clients, arn: &str, name: &str, id: &str) -> a
         .version_id(id)
         .send()
         .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "while deleting version {id} of IAM policy `{name}`: {}",
-                describe(&e)
-            )
-        })?;
+        .with_aws_context(|| format!("while deleting version {id} of IAM policy `{name}`"))?;
     Ok(())
+}
+
+/// The `policy` kind: a user's customer-managed IAM policy.
+pub(crate) struct Policy;
+
+impl ResourceKind for Policy {
+    const NAME: &'static str = "policy";
+    // A user's delete detaches its policies, as a policy's delete does: not both at once.
+    const DELETED_AFTER: &'static [Kind] = &[Kind::User];
+    const CLOUDFORMATION: Option<(&'static str, &'static str)> =
+        Some(("AWS::IAM::ManagedPolicy", "Policy"));
+
+    fn desired(stack: &ResolvedStack, _artifacts: &Artifacts) -> Vec<Desired> {
+        desired(stack)
+    }
+
+    async fn read(
+        clients: &Clients,
+        ctx: &ReadCtx,
+        _address: &Address,
+        physical: &str,
+    ) -> anyhow::Result<Option<Observed>> {
+        read(clients, ctx, physical).await
+    }
+
+    async fn converge(
+        clients: &Clients,
+        ctx: &ApplyCtx,
+        want: &Desired,
+        have: Option<&Observed>,
+        _on_wait: &(dyn Fn(&str) + Sync),
+    ) -> anyhow::Result<()> {
+        match have {
+            None => create(clients, &ctx.read, want).await,
+            Some(_) => update(clients, &ctx.read, want, have).await,
+        }
+    }
+
+    async fn remove(
+        clients: &Clients,
+        ctx: &ReadCtx,
+        _address: &Address,
+        physical: &str,
+        _settings: &Settings,
+    ) -> anyhow::Result<Removal> {
+        delete(clients, ctx, physical).await?;
+        Ok(Removal::Deleted)
+    }
 }

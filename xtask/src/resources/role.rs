@@ -3,10 +3,12 @@
 
 use serde_json::{json, Value};
 
+use super::kind::ResourceKind;
 use super::{
-    iam_tags, policy_doc, statements_document, Address, Desired, Kind, Observed, Props, ReadCtx,
+    iam_tags, policy_doc, statements_document, Address, ApplyCtx, Artifacts, Desired, Kind,
+    Observed, Props, ReadCtx, Removal, Settings,
 };
-use crate::aws::{describe, error_code, Clients};
+use crate::aws::{error_code, AwsError, Clients, SdkResultExt};
 use crate::stack::resolved::ResolvedStack;
 
 /// Name of the inline policy on every role this tool manages.
@@ -61,7 +63,9 @@ pub async fn read(
             None => return Ok(None),
         },
         Err(err) if error_code(&err) == Some("NoSuchEntity") => return Ok(None),
-        Err(err) => anyhow::bail!("while reading IAM role `{name}`: {}", describe(&err)),
+        Err(err) => {
+            return Err(AwsError::from_sdk(err, format!("while reading IAM role `{name}`")).into())
+        }
     };
     let trust = match role.assume_role_policy_document() {
         Some(text) => {
@@ -84,10 +88,13 @@ pub async fn read(
             )?)
         }
         Err(err) if error_code(&err) == Some("NoSuchEntity") => Value::Null,
-        Err(err) => anyhow::bail!(
-            "while reading the inline policy of IAM role `{name}`: {}",
-            describe(&err)
-        ),
+        Err(err) => {
+            return Err(AwsError::from_sdk(
+                err,
+                format!("while reading the inline policy of IAM role `{name}`"),
+            )
+            .into())
+        }
     };
     let mut props = Props::new();
     props.insert("trust_policy".into(), trust);
@@ -140,7 +147,9 @@ pub async fn create(clients: &Clients, ctx: &ReadCtx, want: &Desired) -> anyhow:
             let have = read(clients, ctx, name).await?;
             update(clients, ctx, want, have.as_ref()).await
         }
-        Err(err) => anyhow::bail!("while creating IAM role `{name}`: {}", describe(&err)),
+        Err(err) => {
+            Err(AwsError::from_sdk(err, format!("while creating IAM role `{name}`")).into())
+        }
     }
 }
 
@@ -158,12 +167,7 @@ pub async fn update(
             .policy_document(want.props["trust_policy"].to_string())
             .send()
             .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "while setting the trust policy of IAM role `{name}`: {}",
-                    describe(&e)
-                )
-            })?;
+            .with_aws_context(|| format!("while setting the trust policy of IAM role `{name}`"))?;
     }
     if super::differs(want, have, "policy") {
         iam.put_role_policy()
@@ -172,12 +176,7 @@ pub async fn update(
             .policy_document(want.props["policy"].to_string())
             .send()
             .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "while setting the policy of IAM role `{name}`: {}",
-                    describe(&e)
-                )
-            })?;
+            .with_aws_context(|| format!("while setting the policy of IAM role `{name}`"))?;
     }
     if super::differs(want, have, "tags") {
         iam.tag_role()
@@ -185,7 +184,7 @@ pub async fn update(
             .set_tags(Some(tag_list(&want.props)?))
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("while tagging IAM role `{name}`: {}", describe(&e)))?;
+            .with_aws_context(|| format!("while tagging IAM role `{name}`"))?;
     }
     Ok(())
 }
@@ -201,14 +200,66 @@ pub async fn delete(clients: &Clients, name: &str) -> anyhow::Result<()> {
     {
         Ok(_) => {}
         Err(err) if error_code(&err) == Some("NoSuchEntity") => {}
-        Err(err) => anyhow::bail!(
-            "while deleting the policy of IAM role `{name}`: {}",
-            describe(&err)
-        ),
+        Err(err) => {
+            return Err(AwsError::from_sdk(
+                err,
+                format!("while deleting the policy of IAM role `{name}`"),
+            )
+            .into())
+        }
     }
     match iam.delete_role().role_name(name).send().await {
         Ok(_) => Ok(()),
         Err(err) if error_code(&err) == Some("NoSuchEntity") => Ok(()),
-        Err(err) => anyhow::bail!("while deleting IAM role `{name}`: {}", describe(&err)),
+        Err(err) => {
+            Err(AwsError::from_sdk(err, format!("while deleting IAM role `{name}`")).into())
+        }
+    }
+}
+
+/// The `role` kind: a function's execution role.
+pub(crate) struct Role;
+
+impl ResourceKind for Role {
+    const NAME: &'static str = "role";
+    // The function names its role.
+    const DELETED_AFTER: &'static [Kind] = &[Kind::Function];
+    const CLOUDFORMATION: Option<(&'static str, &'static str)> = Some(("AWS::IAM::Role", "Role"));
+
+    fn desired(stack: &ResolvedStack, _artifacts: &Artifacts) -> Vec<Desired> {
+        desired(stack)
+    }
+
+    async fn read(
+        clients: &Clients,
+        ctx: &ReadCtx,
+        _address: &Address,
+        physical: &str,
+    ) -> anyhow::Result<Option<Observed>> {
+        read(clients, ctx, physical).await
+    }
+
+    async fn converge(
+        clients: &Clients,
+        ctx: &ApplyCtx,
+        want: &Desired,
+        have: Option<&Observed>,
+        _on_wait: &(dyn Fn(&str) + Sync),
+    ) -> anyhow::Result<()> {
+        match have {
+            None => create(clients, &ctx.read, want).await,
+            Some(_) => update(clients, &ctx.read, want, have).await,
+        }
+    }
+
+    async fn remove(
+        clients: &Clients,
+        _ctx: &ReadCtx,
+        _address: &Address,
+        physical: &str,
+        _settings: &Settings,
+    ) -> anyhow::Result<Removal> {
+        delete(clients, physical).await?;
+        Ok(Removal::Deleted)
     }
 }

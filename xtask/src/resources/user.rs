@@ -5,8 +5,12 @@
 
 use serde_json::json;
 
-use super::{differs, iam_tags, string_map, Address, Desired, Kind, Observed, Props, ReadCtx};
-use crate::aws::{describe, error_code, Clients};
+use super::kind::ResourceKind;
+use super::{
+    differs, iam_tags, string_map, Address, ApplyCtx, Artifacts, Desired, Kind, Observed, Props,
+    ReadCtx, Removal, Settings,
+};
+use crate::aws::{error_code, AwsError, Clients, SdkResultExt};
 use crate::stack::resolved::ResolvedStack;
 
 pub fn desired(stack: &ResolvedStack) -> Vec<Desired> {
@@ -55,7 +59,9 @@ pub async fn read(
             None => return Ok(None),
         },
         Err(err) if error_code(&err) == Some("NoSuchEntity") => return Ok(None),
-        Err(err) => anyhow::bail!("while reading IAM user `{name}`: {}", describe(&err)),
+        Err(err) => {
+            return Err(AwsError::from_sdk(err, format!("while reading IAM user `{name}`")).into())
+        }
     };
     let secret_name = secret_parameter(ctx, logical);
     let (attached, keys, secret) = tokio::join!(
@@ -63,25 +69,20 @@ pub async fn read(
         iam.list_access_keys().user_name(name).send(),
         clients.ssm.get_parameter().name(&secret_name).send(),
     );
-    let attached = attached.map_err(|e| {
-        anyhow::anyhow!(
-            "while reading the policies of IAM user `{name}`: {}",
-            describe(&e)
-        )
-    })?;
-    let keys = keys.map_err(|e| {
-        anyhow::anyhow!(
-            "while reading the access keys of IAM user `{name}`: {}",
-            describe(&e)
-        )
-    })?;
+    let attached =
+        attached.with_aws_context(|| format!("while reading the policies of IAM user `{name}`"))?;
+    let keys =
+        keys.with_aws_context(|| format!("while reading the access keys of IAM user `{name}`"))?;
     let secret_stored = match secret {
         Ok(_) => true,
         Err(err) if error_code(&err) == Some("ParameterNotFound") => false,
-        Err(err) => anyhow::bail!(
-            "while checking the secret parameter `{secret_name}`: {}",
-            describe(&err)
-        ),
+        Err(err) => {
+            return Err(AwsError::from_sdk(
+                err,
+                format!("while checking the secret parameter `{secret_name}`"),
+            )
+            .into())
+        }
     };
     let mut arns: Vec<&str> = attached
         .attached_policies()
@@ -119,7 +120,9 @@ pub async fn create(clients: &Clients, ctx: &ReadCtx, want: &Desired) -> anyhow:
         Ok(_) => {}
         // Created by an interrupted run: converge it like any other.
         Err(err) if error_code(&err) == Some("EntityAlreadyExists") => {}
-        Err(err) => anyhow::bail!("while creating IAM user `{name}`: {}", describe(&err)),
+        Err(err) => {
+            return Err(AwsError::from_sdk(err, format!("while creating IAM user `{name}`")).into())
+        }
     }
     let have = read(clients, ctx, &want.address.name, name).await?;
     update(clients, ctx, want, have.as_ref()).await
@@ -139,7 +142,7 @@ pub async fn update(
             .set_tags(Some(iam_tag_list(&want.props)?))
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("while tagging IAM user `{name}`: {}", describe(&e)))?;
+            .with_aws_context(|| format!("while tagging IAM user `{name}`"))?;
     }
     if differs(want, have, "attached_policies") {
         let wanted = arn_list(&want.props);
@@ -150,12 +153,7 @@ pub async fn update(
                 .policy_arn(arn)
                 .send()
                 .await
-                .map_err(|e| {
-                    anyhow::anyhow!(
-                        "while attaching `{arn}` to IAM user `{name}`: {}",
-                        describe(&e)
-                    )
-                })?;
+                .with_aws_context(|| format!("while attaching `{arn}` to IAM user `{name}`"))?;
         }
         for arn in present.iter().filter(|a| !wanted.contains(a)) {
             detach(clients, name, arn).await?;
@@ -200,10 +198,11 @@ async fn detach(clients: &Clients, name: &str, arn: &str) -> anyhow::Result<()> 
     {
         Ok(_) => Ok(()),
         Err(err) if error_code(&err) == Some("NoSuchEntity") => Ok(()),
-        Err(err) => anyhow::bail!(
-            "while detaching `{arn}` from IAM user `{name}`: {}",
-            describe(&err)
-        ),
+        Err(err) => Err(AwsError::from_sdk(
+            err,
+            format!("while detaching `{arn}` from IAM user `{name}`"),
+        )
+        .into()),
     }
 }
 
@@ -220,12 +219,7 @@ pub async fn create_access_key(
         .user_name(name)
         .send()
         .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "while creating an access key for IAM user `{name}`: {}",
-                describe(&e)
-            )
-        })?;
+        .with_aws_context(|| format!("while creating an access key for IAM user `{name}`"))?;
     let Some(key) = created.access_key() else {
         anyhow::bail!("IAM returned no access key for user `{name}`");
     };
@@ -244,7 +238,7 @@ pub async fn create_access_key(
                 .overwrite(true)
                 .send()
                 .await
-                .map_err(|e| anyhow::anyhow!("while storing `{param}`: {}", describe(&e)))
+                .with_aws_context(|| format!("while storing `{param}`"))
         }
     };
     put(key_id_parameter(ctx, logical), key.access_key_id(), false).await?;
@@ -269,10 +263,13 @@ pub async fn delete_access_keys(
         let keys = match clients.iam.list_access_keys().user_name(name).send().await {
             Ok(out) => out,
             Err(err) if error_code(&err) == Some("NoSuchEntity") => return Ok(()),
-            Err(err) => anyhow::bail!(
-                "while listing the access keys of IAM user `{name}`: {}",
-                describe(&err)
-            ),
+            Err(err) => {
+                return Err(AwsError::from_sdk(
+                    err,
+                    format!("while listing the access keys of IAM user `{name}`"),
+                )
+                .into())
+            }
         };
         // One after the other: a user holds two keys at most.
         for key in keys.access_key_metadata() {
@@ -286,11 +283,8 @@ pub async fn delete_access_keys(
                 .access_key_id(id)
                 .send()
                 .await
-                .map_err(|e| {
-                    anyhow::anyhow!(
-                        "while deleting an access key of IAM user `{name}`: {}",
-                        describe(&e)
-                    )
+                .with_aws_context(|| {
+                    format!("while deleting an access key of IAM user `{name}`")
                 })?;
         }
         Ok(())
@@ -318,10 +312,13 @@ async fn detach_all(clients: &Clients, name: &str) -> anyhow::Result<bool> {
     {
         Ok(out) => out,
         Err(err) if error_code(&err) == Some("NoSuchEntity") => return Ok(false),
-        Err(err) => anyhow::bail!(
-            "while reading the policies of IAM user `{name}`: {}",
-            describe(&err)
-        ),
+        Err(err) => {
+            return Err(AwsError::from_sdk(
+                err,
+                format!("while reading the policies of IAM user `{name}`"),
+            )
+            .into())
+        }
     };
     for arn in attached
         .attached_policies()
@@ -351,6 +348,53 @@ pub async fn delete(
     match clients.iam.delete_user().user_name(name).send().await {
         Ok(_) => Ok(()),
         Err(err) if error_code(&err) == Some("NoSuchEntity") => Ok(()),
-        Err(err) => anyhow::bail!("while deleting IAM user `{name}`: {}", describe(&err)),
+        Err(err) => {
+            Err(AwsError::from_sdk(err, format!("while deleting IAM user `{name}`")).into())
+        }
+    }
+}
+
+/// The `user` kind: IAM users, their policy attachments and access keys.
+pub(crate) struct User;
+
+impl ResourceKind for User {
+    const NAME: &'static str = "user";
+    const CLOUDFORMATION: Option<(&'static str, &'static str)> = Some(("AWS::IAM::User", "User"));
+
+    fn desired(stack: &ResolvedStack, _artifacts: &Artifacts) -> Vec<Desired> {
+        desired(stack)
+    }
+
+    async fn read(
+        clients: &Clients,
+        ctx: &ReadCtx,
+        address: &Address,
+        physical: &str,
+    ) -> anyhow::Result<Option<Observed>> {
+        read(clients, ctx, &address.name, physical).await
+    }
+
+    async fn converge(
+        clients: &Clients,
+        ctx: &ApplyCtx,
+        want: &Desired,
+        have: Option<&Observed>,
+        _on_wait: &(dyn Fn(&str) + Sync),
+    ) -> anyhow::Result<()> {
+        match have {
+            None => create(clients, &ctx.read, want).await,
+            Some(_) => update(clients, &ctx.read, want, have).await,
+        }
+    }
+
+    async fn remove(
+        clients: &Clients,
+        ctx: &ReadCtx,
+        address: &Address,
+        physical: &str,
+        _settings: &Settings,
+    ) -> anyhow::Result<Removal> {
+        delete(clients, ctx, &address.name, physical).await?;
+        Ok(Removal::Deleted)
     }
 }

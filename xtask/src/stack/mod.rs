@@ -24,9 +24,7 @@ mod source;
 mod validate;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use serde_norway::Value;
 
@@ -35,10 +33,12 @@ pub use graph::{DependencyGraph, Node, NodeKind};
 pub use model::{DEFAULT_MEMORY, DEFAULT_TIMEOUT};
 pub use resolved::ResolvedStack;
 
-use diagnostic::{count_summary, did_you_mean, render_all};
+use diagnostic::did_you_mean;
+pub use diagnostic::{count_summary, render_all};
 use model::{Document, Overlay};
 use resolve::Resolution;
-use source::{Index, Locator, NodePath, Seg, Source};
+pub use source::Source;
+use source::{Index, Locator, NodePath, Seg};
 
 /// The account id offline validation resolves with: 12 digits like every real one, so
 /// length limits (bucket names hold `${account}`) are checked at their real length.
@@ -286,21 +286,34 @@ pub fn load(path: &Path) -> anyhow::Result<StackFile> {
     }
 }
 
-/// `cargo xtask validate`: every stack, every environment; prints diagnostics.
-pub fn validate_command(stacks_dir: &Path) -> anyhow::Result<ExitCode> {
+/// What checking one stack file found (`cargo xtask validate` prints it).
+pub struct FileCheck {
+    /// The file as read; `None` when it could not be read (`diagnostics` is then empty).
+    pub source: Option<Source>,
+    pub read_error: Option<String>,
+    pub diagnostics: Vec<Diagnostic>,
+    /// `envs: dev, prod; 2 buckets, …` when the stack is valid.
+    pub valid: Option<String>,
+}
+
+/// Every stack of `stacks_dir`, every environment, checked offline (`cargo xtask validate`).
+pub fn check_all(stacks_dir: &Path) -> Result<Vec<FileCheck>, StackError> {
     let files = stack_files(stacks_dir)?;
     if files.is_empty() {
-        return Err(StackError::NoStacks(stacks_dir.to_path_buf()).into());
+        return Err(StackError::NoStacks(stacks_dir.to_path_buf()));
     }
-    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let mut failed = 0;
+    let mut checks = Vec::new();
     let mut stack_names: BTreeMap<String, String> = BTreeMap::new();
     for path in &files {
         let source = match read_source(path) {
             Ok(source) => source,
             Err(err) => {
-                eprintln!("error: {err}");
-                failed += 1;
+                checks.push(FileCheck {
+                    source: None,
+                    read_error: Some(err.to_string()),
+                    diagnostics: Vec::new(),
+                    valid: None,
+                });
                 continue;
             }
         };
@@ -318,33 +331,23 @@ pub fn validate_command(stacks_dir: &Path) -> anyhow::Result<ExitCode> {
                 );
             }
         }
-        eprint!("{}", render_all(&diagnostics, &source, color));
         let errors = diagnostics.iter().filter(|d| d.is_error()).count();
-        match stack {
-            Some(stack) if errors == 0 => {
-                let warnings = if diagnostics.is_empty() {
-                    String::new()
-                } else {
-                    format!("; {}", count_summary(&diagnostics))
-                };
-                println!(
-                    "ok: {} (envs: {}; {}{warnings})",
-                    source.display,
-                    stack.env_names().join(", "),
-                    stack.counts()
-                );
-            }
-            _ => {
-                eprintln!("error: {}: {}", source.display, count_summary(&diagnostics));
-                failed += 1;
-            }
-        }
+        let valid = match stack {
+            Some(stack) if errors == 0 => Some(format!(
+                "envs: {}; {}",
+                stack.env_names().join(", "),
+                stack.counts()
+            )),
+            _ => None,
+        };
+        checks.push(FileCheck {
+            source: Some(source),
+            read_error: None,
+            diagnostics,
+            valid,
+        });
     }
-    if failed > 0 {
-        eprintln!("error: {failed} of {} stack files invalid", files.len());
-        return Ok(ExitCode::from(1));
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(checks)
 }
 
 /// The whole check of one stack file: the stack when every environment resolved, and

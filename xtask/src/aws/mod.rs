@@ -1,6 +1,10 @@
 //! AWS SDK configuration: the standard credential chain, region and endpoint override, and
 //! one client per service. Built once per command and shared by every resource module.
 
+mod error;
+
+pub(crate) use error::{AwsError, SdkResultExt};
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 

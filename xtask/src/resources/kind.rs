@@ -1,0 +1,95 @@
+//! What a resource kind knows about itself. Each kind is one file of `resources/` with a unit
+//! type implementing [`ResourceKind`], registered by one line in `registry.rs`; the engine,
+//! the planner, the CloudFormation engine and `verify` reach kinds only through the
+//! registry's dispatch, so they never name one.
+//!
+//! What the engine relies on (the guarantees a kind must keep):
+//! - `read` is side-effect free and answers `Ok(None)` for a resource that does not exist
+//!   (whatever code its service uses for "not found").
+//! - `converge` is idempotent: called again after an interrupted run, with `have` as read
+//!   then, it finishes the job (a create that finds the resource already there adopts it,
+//!   if [`ResourceKind::check_adoption`] allows).
+//! - `remove` succeeds when the resource is already gone.
+//! - Errors of SDK calls are [`crate::aws::AwsError`]s, so callers match on codes.
+
+use std::future::Future;
+
+use super::{
+    Address, ApplyCtx, Artifacts, Desired, Kind, Observed, PropKind, ReadCtx, Removal, Settings,
+};
+use crate::aws::Clients;
+use crate::stack::ResolvedStack;
+
+pub(crate) trait ResourceKind {
+    /// The kind's name in addresses, plans and state (`bucket`).
+    const NAME: &'static str;
+
+    /// The kinds whose resources must be gone before one of this kind is deleted: what
+    /// refers to it, or what deleting it would race with. Every other pair of kinds is
+    /// deleted in parallel.
+    const DELETED_AFTER: &'static [Kind] = &[];
+
+    /// The CloudFormation resource type this kind is deployed as, and the suffix of its
+    /// logical ids (`SourceBucket`); `None` when CloudFormation folds it into another
+    /// resource (a bucket's notification is a property of the bucket).
+    const CLOUDFORMATION: Option<(&'static str, &'static str)>;
+
+    /// Every resource of this kind the stack declares (pure).
+    fn desired(stack: &ResolvedStack, artifacts: &Artifacts) -> Vec<Desired>;
+
+    /// How the plan compares and shows property `prop`.
+    fn prop_kind(prop: &str) -> PropKind {
+        default_prop_kind(prop)
+    }
+
+    /// Settings the state keeps with a resource for its later delete (a bucket's
+    /// `force_destroy`), from the stack as it is now.
+    fn settings(_stack: &ResolvedStack, _address: &Address) -> Settings {
+        Settings::new()
+    }
+
+    /// Refuses to take over `have`, which exists but is not in our state, when it is not
+    /// ours (bucket names are global).
+    fn check_adoption(
+        _stack: &ResolvedStack,
+        _want: &Desired,
+        _have: &Observed,
+    ) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// Observes one resource by its physical name; `Ok(None)`: it does not exist.
+    fn read(
+        clients: &Clients,
+        ctx: &ReadCtx,
+        address: &Address,
+        physical: &str,
+    ) -> impl Future<Output = anyhow::Result<Option<Observed>>> + Send;
+
+    /// Brings an existing resource (or a missing one, `have == None`) to `want`. `on_wait`
+    /// is told when it waits on AWS (progress output).
+    fn converge(
+        clients: &Clients,
+        ctx: &ApplyCtx,
+        want: &Desired,
+        have: Option<&Observed>,
+        on_wait: &(dyn Fn(&str) + Sync),
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
+
+    /// Deletes one resource, with the settings recorded for it.
+    fn remove(
+        clients: &Clients,
+        ctx: &ReadCtx,
+        address: &Address,
+        physical: &str,
+        settings: &Settings,
+    ) -> impl Future<Output = anyhow::Result<Removal>> + Send;
+}
+
+/// Policy documents are shown as diffs; everything else as `old -> new`.
+pub(crate) fn default_prop_kind(prop: &str) -> PropKind {
+    match prop {
+        "policy" | "trust_policy" | "document" => PropKind::Document,
+        _ => PropKind::Plain,
+    }
+}

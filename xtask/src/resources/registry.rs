@@ -1,0 +1,164 @@
+//! Every resource kind, one line each, in dependency order (a kind may depend only on kinds
+//! before it: the engine relies on it to settle creation levels in one pass). The macro
+//! generates the [`Kind`] enum and the dispatch the rest of the deployer uses, so adding a
+//! kind is its file plus one line here.
+
+use serde::{Deserialize, Serialize};
+
+use super::kind::ResourceKind;
+use super::{
+    bucket, function, notification, parameter, permission, policy, role, user, Address, ApplyCtx,
+    Artifacts, Desired, Observed, PropKind, ReadCtx, Removal, Settings,
+};
+use crate::aws::Clients;
+use crate::stack::ResolvedStack;
+
+macro_rules! registry {
+    ($($variant:ident => $kind:ty),* $(,)?) => {
+        /// Resource kinds, in dependency order. Serialised (state, saved plans) as the
+        /// kind's [`ResourceKind::NAME`]; a unit test checks the two agree.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "kebab-case")]
+        pub enum Kind {
+            $($variant),*
+        }
+
+        impl Kind {
+            /// Every kind, in dependency order.
+            pub(crate) const ALL: &'static [Kind] = &[$(Kind::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Kind::$variant => <$kind as ResourceKind>::NAME),*
+                }
+            }
+
+            /// See [`ResourceKind::DELETED_AFTER`].
+            pub fn deleted_after(self) -> &'static [Kind] {
+                match self {
+                    $(Kind::$variant => <$kind as ResourceKind>::DELETED_AFTER),*
+                }
+            }
+
+            /// See [`ResourceKind::prop_kind`].
+            pub fn prop_kind(self, prop: &str) -> PropKind {
+                match self {
+                    $(Kind::$variant => <$kind as ResourceKind>::prop_kind(prop)),*
+                }
+            }
+
+            /// See [`ResourceKind::CLOUDFORMATION`].
+            pub(crate) fn cloudformation(self) -> Option<(&'static str, &'static str)> {
+                match self {
+                    $(Kind::$variant => <$kind as ResourceKind>::CLOUDFORMATION),*
+                }
+            }
+
+            /// The kind deployed as CloudFormation type `resource_type`.
+            pub(crate) fn of_cloudformation_type(resource_type: &str) -> Option<Kind> {
+                Kind::ALL
+                    .iter()
+                    .copied()
+                    .find(|kind| kind.cloudformation().is_some_and(|(t, _)| t == resource_type))
+            }
+        }
+
+        /// Every resource the stack declares, in kind order.
+        pub fn desired_all(stack: &ResolvedStack, artifacts: &Artifacts) -> Vec<Desired> {
+            let mut all = Vec::new();
+            $(all.extend(<$kind as ResourceKind>::desired(stack, artifacts));)*
+            all
+        }
+
+        /// See [`ResourceKind::settings`].
+        pub(crate) fn settings(stack: &ResolvedStack, address: &Address) -> Settings {
+            match address.kind {
+                $(Kind::$variant => <$kind as ResourceKind>::settings(stack, address)),*
+            }
+        }
+
+        /// See [`ResourceKind::check_adoption`].
+        pub(crate) fn check_adoption(
+            stack: &ResolvedStack,
+            want: &Desired,
+            have: &Observed,
+        ) -> anyhow::Result<()> {
+            match want.address.kind {
+                $(Kind::$variant => <$kind as ResourceKind>::check_adoption(stack, want, have)),*
+            }
+        }
+
+        /// Observes one resource by kind and physical name. `Ok(None)`: it does not exist.
+        pub async fn read(
+            clients: &Clients,
+            ctx: &ReadCtx,
+            address: &Address,
+            physical: &str,
+        ) -> anyhow::Result<Option<Observed>> {
+            match address.kind {
+                $(Kind::$variant => <$kind as ResourceKind>::read(clients, ctx, address, physical).await),*
+            }
+        }
+
+        /// Brings an existing resource (or a missing one, `have == None`) to `want`.
+        pub async fn converge(
+            clients: &Clients,
+            ctx: &ApplyCtx,
+            want: &Desired,
+            have: Option<&Observed>,
+            on_wait: &(dyn Fn(&str) + Sync),
+        ) -> anyhow::Result<()> {
+            match want.address.kind {
+                $(Kind::$variant => <$kind as ResourceKind>::converge(clients, ctx, want, have, on_wait).await),*
+            }
+        }
+
+        /// Deletes one resource with the settings recorded for it.
+        pub async fn remove(
+            clients: &Clients,
+            ctx: &ReadCtx,
+            address: &Address,
+            physical: &str,
+            settings: &Settings,
+        ) -> anyhow::Result<Removal> {
+            match address.kind {
+                $(Kind::$variant => <$kind as ResourceKind>::remove(clients, ctx, address, physical, settings).await),*
+            }
+        }
+    };
+}
+
+registry! {
+    Bucket => bucket::Bucket,
+    Parameter => parameter::Parameter,
+    Policy => policy::Policy,
+    User => user::User,
+    Role => role::Role,
+    Function => function::Function,
+    Permission => permission::Permission,
+    Notification => notification::Notification,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kind_serialises_as_its_name() {
+        for kind in Kind::ALL {
+            assert_eq!(
+                serde_json::to_value(kind).expect("serialises"),
+                serde_json::json!(kind.as_str())
+            );
+        }
+    }
+
+    #[test]
+    fn cloudformation_types_map_back_to_their_kind() {
+        for kind in Kind::ALL {
+            if let Some((resource_type, _)) = kind.cloudformation() {
+                assert_eq!(Kind::of_cloudformation_type(resource_type), Some(*kind));
+            }
+        }
+    }
+}

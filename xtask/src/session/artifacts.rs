@@ -1,0 +1,149 @@
+//! Lambda bundles: built, uploaded to the state bucket under their hash, and the saved plans
+//! that name them.
+
+use anyhow::Context as _;
+
+use crate::aws::{http_status, AwsError, Clients, SdkResultExt};
+use crate::plan::Plan;
+use crate::resources::{Artifact, Artifacts};
+use crate::stack::ResolvedStack;
+
+/// A plan saved by `plan --out FILE`, applied exactly by `deploy --plan FILE`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct SavedPlan {
+    pub plan: Plan,
+    pub artifacts: Artifacts,
+}
+
+/// The plan for `plan --out FILE`, with the artifacts it was computed for.
+pub(crate) fn save_plan(
+    path: &std::path::Path,
+    plan: &Plan,
+    artifacts: &Artifacts,
+) -> anyhow::Result<()> {
+    let saved = SavedPlan {
+        plan: plan.clone(),
+        artifacts: artifacts.clone(),
+    };
+    std::fs::write(path, serde_json::to_vec_pretty(&saved)?)
+        .with_context(|| format!("while writing {}", path.display()))
+}
+
+/// Builds every function's bundle and uploads it to the state bucket under its hash.
+pub(crate) async fn bundle_and_upload(
+    clients: &Clients,
+    stack: &ResolvedStack,
+    bucket: &str,
+) -> anyhow::Result<Artifacts> {
+    let mut packages: Vec<&str> = stack
+        .functions
+        .values()
+        .map(|f| f.package.as_str())
+        .collect();
+    packages.sort_unstable();
+    packages.dedup();
+    let mut artifacts = Artifacts::new();
+    for package in packages {
+        let owned = package.to_owned();
+        let bundle = tokio::task::spawn_blocking(move || crate::bundle::build(&owned))
+            .await
+            .context("the bundle task failed")??;
+        let artifact = Artifact {
+            bucket: bucket.to_owned(),
+            key: format!("artifacts/{package}/{}.zip", bundle.sha256_hex),
+            code_sha256: bundle.code_sha256.clone(),
+        };
+        let uploaded = upload_if_missing(clients, &artifact, &bundle.zip_path).await?;
+        eprintln!(
+            "bundle {package}: {} bytes zipped, sha256 {}{}",
+            bundle.zip_bytes,
+            bundle.sha256_hex,
+            if uploaded { "" } else { " (already uploaded)" }
+        );
+        artifacts.insert(package.to_owned(), artifact);
+    }
+    Ok(artifacts)
+}
+
+/// Uploads a bundle under its content address unless it is there already. Returns whether
+/// it uploaded.
+pub(crate) async fn upload_if_missing(
+    clients: &Clients,
+    artifact: &Artifact,
+    zip_path: &std::path::Path,
+) -> anyhow::Result<bool> {
+    let (bucket, key) = (&artifact.bucket, &artifact.key);
+    match clients
+        .s3
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+    {
+        Ok(_) => return Ok(false),
+        Err(err) if http_status(&err) == Some(404) => {}
+        Err(err) => {
+            return Err(
+                AwsError::from_sdk(err, format!("while looking for s3://{bucket}/{key}")).into(),
+            )
+        }
+    }
+    let body = aws_sdk_s3::primitives::ByteStream::from_path(zip_path)
+        .await
+        .with_context(|| format!("while reading {}", zip_path.display()))?;
+    clients
+        .s3
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        // S3 refuses the upload if the file is no longer the zip that was hashed (another
+        // bundle rewrote it meanwhile): the key must always name its content.
+        .checksum_sha256(&artifact.code_sha256)
+        .body(body)
+        .send()
+        .await
+        .with_aws_context(|| format!("while uploading {}", zip_path.display()))?;
+    Ok(true)
+}
+
+/// A saved plan names its bundles by hash: they must still be the ones on disk (or already
+/// uploaded), so that the plan is applied exactly.
+pub(crate) async fn ensure_saved_artifacts(
+    clients: &Clients,
+    artifacts: &Artifacts,
+) -> anyhow::Result<()> {
+    for (package, artifact) in artifacts {
+        let zip_path = crate::bundle::zip_path(package);
+        let on_disk = crate::bundle::existing(package).map(|(_, code_sha256)| code_sha256);
+        if on_disk.as_deref() == Some(artifact.code_sha256.as_str()) {
+            upload_if_missing(clients, artifact, &zip_path).await?;
+            continue;
+        }
+        match clients
+            .s3
+            .head_object()
+            .bucket(&artifact.bucket)
+            .key(&artifact.key)
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(err) if http_status(&err) == Some(404) => anyhow::bail!(
+                "the `{package}` bundle this plan was made with is neither on disk nor uploaded: \
+                 run `cargo xtask plan --out FILE` again"
+            ),
+            Err(err) => {
+                return Err(AwsError::from_sdk(
+                    err,
+                    format!(
+                        "while looking for s3://{}/{}",
+                        artifact.bucket, artifact.key
+                    ),
+                )
+                .into())
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,74 @@
+//! What each command was asked to do, as plain data: the command line (`cli`) fills these
+//! from its clap types, tests and the benchmark build them directly.
+
+use std::path::PathBuf;
+
+/// Which stack, environment and AWS account to work on.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TargetOptions {
+    /// Environment declared in the stack file (`dev`, `prod`, `local`).
+    pub env: String,
+    /// Stack name (a file in `stacks/`) or a path; `None`: the only stack in `stacks/`.
+    pub stack: Option<String>,
+    /// AWS profile instead of the default credential chain.
+    pub profile: Option<String>,
+    /// Region instead of the stack's.
+    pub region: Option<String>,
+    /// Start the local emulator when the environment targets one that is not running.
+    pub start_emulator: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PlanOptions {
+    pub target: TargetOptions,
+    pub json: bool,
+    /// Exit 2 when there are changes.
+    pub detailed_exitcode: bool,
+    /// Save the plan here, for `deploy --plan`.
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DeployOptions {
+    pub target: TargetOptions,
+    /// Apply without asking.
+    pub yes: bool,
+    /// Apply exactly this saved plan.
+    pub plan: Option<PathBuf>,
+    pub force_unlock: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DestroyOptions {
+    pub target: TargetOptions,
+    pub yes: bool,
+    pub force_unlock: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SynthOptions {
+    pub target: TargetOptions,
+    /// Resolve `${account}` with this id instead of asking STS (offline).
+    pub account: Option<String>,
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CredentialsOptions {
+    pub target: TargetOptions,
+    /// Only this user (logical name).
+    pub user: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct OutputsOptions {
+    pub target: TargetOptions,
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct VerifyOptions {
+    pub target: TargetOptions,
+    /// Longest wait, in seconds, for the stripped copy of the test picture.
+    pub timeout: u64,
+}

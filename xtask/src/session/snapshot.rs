@@ -1,0 +1,169 @@
+//! Reading what exists: every declared and every recorded resource, in parallel.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context as _;
+
+use crate::aws::Clients;
+use crate::resources::{self, Address, Artifacts, Desired, Observed, ReadCtx};
+use crate::stack::ResolvedStack;
+
+/// Everything a deploy or destroy decides from: the desired and observed states and the
+/// resources recorded in state but no longer declared.
+pub(crate) struct Snapshot {
+    pub desired: Vec<Desired>,
+    pub observed: BTreeMap<Address, Option<Observed>>,
+    pub orphans: Vec<(Address, Observed)>,
+    /// Recorded in the state but read as absent: deleted by a run that died before it
+    /// saved, by hand, or recorded by a run killed before it created them. Deploy and
+    /// destroy forget them (a declared one is recorded again before it is created), as a
+    /// Terraform refresh drops what no longer exists.
+    pub gone: Vec<Address>,
+}
+
+impl Snapshot {
+    /// Drops the records of what [`Snapshot::gone`] lists from `state` (deploy and destroy;
+    /// a plan leaves the state alone).
+    pub fn forget_gone(&self, state: &mut crate::engine::state::State) {
+        for address in &self.gone {
+            state.remove(address);
+        }
+    }
+}
+
+/// Reads the current state of everything declared and everything recorded.
+pub(crate) async fn snapshot(
+    clients: &Clients,
+    stack: &ResolvedStack,
+    artifacts: &Artifacts,
+    state: &crate::engine::state::State,
+) -> anyhow::Result<Snapshot> {
+    let ctx = crate::session::read_ctx(stack);
+    let desired = resources::desired_all(stack, artifacts);
+    let undeclared: Vec<Desired> = state
+        .resources
+        .iter()
+        .filter(|r| !desired.iter().any(|d| d.address == r.address))
+        .map(|r| Desired {
+            address: r.address.clone(),
+            physical: r.physical.clone(),
+            props: Default::default(),
+            depends_on: Vec::new(),
+            retain: r.retain,
+        })
+        .collect();
+    let observed = crate::session::read_all(clients, &ctx, &desired).await?;
+    let orphan_states = crate::session::read_all(clients, &ctx, &undeclared).await?;
+    let gone = observed
+        .iter()
+        .chain(&orphan_states)
+        .filter(|(address, have)| have.is_none() && state.get(address).is_some())
+        .map(|(address, _)| address.clone())
+        .collect();
+    let orphans = orphan_states
+        .into_iter()
+        .filter_map(|(address, have)| Some((address, have?)))
+        .collect();
+    // A resource that exists but that our state does not know must be ours before we touch
+    // it: its kind decides (bucket names are global).
+    for want in &desired {
+        if state.get(&want.address).is_some() {
+            continue;
+        }
+        if let Some(Some(have)) = observed.get(&want.address) {
+            resources::check_adoption(stack, want, have)?;
+        }
+    }
+    Ok(Snapshot {
+        desired,
+        observed,
+        orphans,
+        gone,
+    })
+}
+
+/// Reads every declared resource, and every resource the state records, in parallel and
+/// diffs. Writes nothing (an absent state bucket is an empty state).
+pub(crate) async fn compute_plan(
+    stack: &ResolvedStack,
+    clients: &Clients,
+    artifacts: &resources::Artifacts,
+) -> anyhow::Result<crate::plan::Plan> {
+    let bucket = crate::engine::state::state_bucket(&stack.account, &stack.region);
+    let store =
+        crate::engine::state::StateStore::load(clients, &bucket, &stack.stack, &stack.env).await?;
+    let snap = crate::session::snapshot(clients, stack, artifacts, &store.state).await?;
+    Ok(crate::plan::diff(
+        &stack.stack,
+        &stack.env,
+        &snap.desired,
+        &snap.observed,
+        &snap.orphans,
+    ))
+}
+
+/// Bundles already built by `cargo xtask bundle` (plan never builds): their code hash is
+/// compared with the deployed function's. Without one, the code is not compared.
+pub(crate) fn existing_artifacts(stack: &ResolvedStack) -> resources::Artifacts {
+    let bucket = crate::engine::state::state_bucket(&stack.account, &stack.region);
+    stack
+        .functions
+        .values()
+        .filter_map(|f| {
+            let (hex, code_sha256) = crate::bundle::existing(&f.package)?;
+            Some((
+                f.package.clone(),
+                resources::Artifact {
+                    bucket: bucket.clone(),
+                    key: format!("artifacts/{}/{hex}.zip", f.package),
+                    code_sha256,
+                },
+            ))
+        })
+        .collect()
+}
+
+pub(crate) fn read_ctx(stack: &ResolvedStack) -> ReadCtx {
+    ReadCtx {
+        stack: stack.stack.clone(),
+        env: stack.env.clone(),
+        account: stack.account.clone(),
+        region: stack.region.clone(),
+    }
+}
+
+/// One task per resource: reads are independent, so their latencies overlap.
+pub(crate) async fn read_all(
+    clients: &Clients,
+    ctx: &ReadCtx,
+    desired: &[Desired],
+) -> anyhow::Result<BTreeMap<Address, Option<Observed>>> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for want in desired {
+        let (clients, ctx) = (clients.clone(), ctx.clone());
+        let (address, physical) = (want.address.clone(), want.physical.clone());
+        tasks.spawn(async move {
+            let observed = resources::read(&clients, &ctx, &address, &physical).await;
+            (address, observed)
+        });
+    }
+    let mut observed = BTreeMap::new();
+    let mut errors = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let (address, result) = joined.context("a read task failed")?;
+        match result {
+            Ok(state) => {
+                observed.insert(address, state);
+            }
+            Err(err) => errors.push(format!("{address}: {err:#}")),
+        }
+    }
+    if !errors.is_empty() {
+        errors.sort();
+        anyhow::bail!(
+            "could not read the current state:\n  {}",
+            errors.join("\n  ")
+        );
+    }
+    Ok(observed)
+}
