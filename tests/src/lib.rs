@@ -18,6 +18,8 @@
 //! # }
 //! ```
 
+pub mod fault_proxy;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
