@@ -182,6 +182,23 @@ fn operation_of<E>() -> (&'static str, &'static str) {
 }
 
 #[cfg(test)]
+impl AwsError {
+    /// A service error with `code`, as other modules' tests need one.
+    pub(crate) fn for_test(code: &str) -> Self {
+        AwsError(Box::new(Details {
+            context: "while testing".to_owned(),
+            service: "IAM",
+            operation: "Test",
+            code: Some(code.to_owned()),
+            message: None,
+            status: Some(400),
+            request_id: None,
+            source: None,
+        }))
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use aws_smithy_runtime_api::client::result::ServiceError;

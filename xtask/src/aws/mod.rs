@@ -2,13 +2,19 @@
 //! one client per service. Built once per command and shared by every resource module.
 
 mod error;
+mod retry;
 
 pub(crate) use error::{AwsError, SdkResultExt};
+pub(crate) use retry::until_propagated;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::Context as _;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
@@ -31,9 +37,35 @@ pub struct Target {
 const EMULATOR_ACCESS_KEY: &str = "test";
 const EMULATOR_SECRET_KEY: &str = "test";
 
+/// Attempts per call, the first included. The SDK's default, 3, gives up on the bursts of
+/// throttling a deploy meets on a busy account; with adaptive retry the client also slows
+/// itself down once throttled.
+const MAX_ATTEMPTS: u32 = 10;
+
+/// No call may hang for ever holding the lock: a connection must open in 5 s, an attempt
+/// answer within a minute, and a call (all its attempts and backoffs) end within five.
+fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .operation_attempt_timeout(Duration::from_secs(60))
+        .operation_timeout(Duration::from_secs(300))
+        .build()
+}
+
+/// Timeouts for uploading a Lambda bundle (megabytes over a slow link).
+pub(crate) fn upload_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .operation_attempt_timeout(Duration::from_secs(600))
+        .operation_timeout(Duration::from_secs(1800))
+        .build()
+}
+
 pub async fn load_config(target: &Target) -> SdkConfig {
-    let mut loader =
-        aws_config::defaults(BehaviorVersion::latest()).region(Region::new(target.region.clone()));
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(target.region.clone()))
+        .retry_config(RetryConfig::adaptive().with_max_attempts(MAX_ATTEMPTS))
+        .timeout_config(timeouts());
     if let Some(profile) = &target.profile {
         loader = loader.profile_name(profile);
     }

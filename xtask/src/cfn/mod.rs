@@ -67,10 +67,8 @@ pub(crate) async fn synth(args: SynthOptions) -> anyhow::Result<ExitCode> {
 /// The stack file resolved for `account`, without AWS: what `crate::session::connect` does
 /// once STS has named the account.
 fn resolve_offline(target: &TargetOptions, account: &str) -> anyhow::Result<ResolvedStack> {
-    let (file, settings) = crate::session::load_stack_file(target)?;
-    let mut stack = file.resolve(&target.env, account)?;
-    stack.region = target.region.clone().unwrap_or(settings.region);
-    Ok(stack)
+    let (file, _) = crate::session::load_stack_file(target)?;
+    file.resolve_in(&target.env, account, target.region.as_deref())
 }
 
 fn warn_unbuilt(template: &Template) {

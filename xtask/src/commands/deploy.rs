@@ -26,6 +26,9 @@ pub(crate) async fn run(mut args: DeployOptions) -> anyhow::Result<ExitCode> {
     Ok(code)
 }
 
+/// How long the re-read after applying may wait for AWS's reads to catch up with its writes.
+const CONVERGE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
 async fn deploy_locked(args: &DeployOptions, locked: &Locked) -> anyhow::Result<ExitCode> {
     let Locked {
         stack,
@@ -125,30 +128,49 @@ async fn deploy_locked(args: &DeployOptions, locked: &Locked) -> anyhow::Result<
     )
     .await?;
     store.lock().await.save().await?;
-    // Converged means: a fresh read finds nothing left to do.
+    // Converged means: a fresh read finds nothing left to do. AWS's reads lag its writes
+    // (lifecycle rules, tags, policies), so a difference counts only if it outlasts
+    // CONVERGE_DEADLINE of re-reading.
     let state = store.lock().await.state.clone();
-    let after = session::snapshot(clients, stack, &artifacts, &state).await?;
-    let remaining = plan::diff(
-        &stack.stack,
-        &stack.env,
-        &after.desired,
-        &after.observed,
-        &after.orphans,
-    );
+    let started = std::time::Instant::now();
+    let mut attempt = 1;
+    let unconverged = loop {
+        let after = session::snapshot(clients, stack, &artifacts, &state).await?;
+        let remaining = plan::diff(
+            &stack.stack,
+            &stack.env,
+            &after.desired,
+            &after.observed,
+            &after.orphans,
+        );
+        let unconverged: Vec<plan::Change> = remaining
+            .changes
+            .into_iter()
+            .filter(|c| {
+                !outcome
+                    .kept
+                    .iter()
+                    .any(|k| k.starts_with(&c.address.to_string()))
+            })
+            .collect();
+        let delay = std::time::Duration::from_secs(1 << attempt.min(4))
+            .mul_f64(0.5 + fastrand::f64() / 2.0);
+        if unconverged.is_empty() || started.elapsed() + delay > CONVERGE_DEADLINE {
+            break unconverged;
+        }
+        let addresses: Vec<String> = unconverged.iter().map(|c| c.address.to_string()).collect();
+        eprintln!(
+            "  waiting for AWS to show the changes to {} (attempt {})",
+            addresses.join(", "),
+            attempt + 1
+        );
+        tokio::time::sleep(delay).await;
+        attempt += 1;
+    };
     session::print_summary("Deployed", &outcome, plan.unchanged, &progress, clients);
-    let unconverged: Vec<&plan::Change> = remaining
-        .changes
-        .iter()
-        .filter(|c| {
-            !outcome
-                .kept
-                .iter()
-                .any(|k| k.starts_with(&c.address.to_string()))
-        })
-        .collect();
     if !unconverged.is_empty() {
         eprintln!("warning: after applying, the cloud still differs from the stack:");
-        for change in unconverged {
+        for change in &unconverged {
             let props: Vec<&str> = change.properties.iter().map(|p| p.name.as_str()).collect();
             eprintln!(
                 "  {} ({:?}): {}",

@@ -8,7 +8,7 @@ use super::kind::{default_prop_kind, ResourceKind};
 use super::{
     policy_doc, Address, ApplyCtx, Desired, Kind, Observed, PropKind, Props, ReadCtx, Settings,
 };
-use crate::aws::{error_code, http_status, AwsError, Clients, SdkResultExt};
+use crate::aws::{error_code, http_status, until_propagated, AwsError, Clients, SdkResultExt};
 use crate::stack::resolved::{self, ResolvedStack};
 
 pub fn desired(stack: &ResolvedStack) -> Vec<Desired> {
@@ -274,7 +274,12 @@ pub enum Removal {
     },
 }
 
-pub async fn create(clients: &Clients, ctx: &ReadCtx, want: &Desired) -> anyhow::Result<()> {
+pub async fn create(
+    clients: &Clients,
+    ctx: &ReadCtx,
+    want: &Desired,
+    on_wait: &(dyn Fn(&str) + Sync),
+) -> anyhow::Result<()> {
     let name = want.physical.as_str();
     let region = want.props["region"]
         .as_str()
@@ -305,7 +310,15 @@ pub async fn create(clients: &Clients, ctx: &ReadCtx, want: &Desired) -> anyhow:
             return Err(AwsError::from_sdk(err, format!("while creating bucket `{name}`")).into())
         }
     }
-    update(clients, want, None).await
+    // S3 answers NoSuchBucket for a while after CreateBucket (terraform-provider-aws PR 10863
+    // retries it for two minutes): every setting is sent again until the bucket is seen.
+    until_propagated(
+        "S3 to see the new bucket",
+        on_wait,
+        |e| e.is("NoSuchBucket"),
+        || update(clients, want, None),
+    )
+    .await
 }
 
 /// A bucket of ours that the state does not know (e.g. created by an interrupted deploy):
@@ -702,6 +715,7 @@ pub(crate) fn force_destroy(settings: &Settings) -> bool {
 
 impl ResourceKind for Bucket {
     const NAME: &'static str = "bucket";
+    const SERVICE: &'static str = "s3";
     // The trigger names the bucket.
     const DELETED_AFTER: &'static [Kind] = &[Kind::Notification];
     const CLOUDFORMATION: Option<(&'static str, &'static str)> =
@@ -759,10 +773,10 @@ impl ResourceKind for Bucket {
         ctx: &ApplyCtx,
         want: &Desired,
         have: Option<&Observed>,
-        _on_wait: &(dyn Fn(&str) + Sync),
+        on_wait: &(dyn Fn(&str) + Sync),
     ) -> anyhow::Result<()> {
         match have {
-            None => create(clients, &ctx.read, want).await,
+            None => create(clients, &ctx.read, want, on_wait).await,
             Some(_) => update(clients, want, have).await,
         }
     }

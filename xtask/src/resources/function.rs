@@ -7,7 +7,7 @@ use super::kind::ResourceKind;
 use super::{
     Address, ApplyCtx, Artifacts, Desired, Kind, Observed, Props, ReadCtx, Removal, Settings,
 };
-use crate::aws::{error_code, AwsError, Clients, SdkResultExt};
+use crate::aws::{error_code, until_propagated, AwsError, Clients, SdkResultExt};
 use crate::stack::resolved::ResolvedStack;
 
 pub const RUNTIME: &str = "provided.al2023";
@@ -100,8 +100,6 @@ pub async fn read(
     }))
 }
 
-/// How long to keep retrying while IAM propagates a new role to Lambda.
-const ROLE_PROPAGATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(90);
 /// How long a function may take to become Active / finish an update.
 const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
@@ -139,49 +137,46 @@ pub async fn create(
 ) -> anyhow::Result<()> {
     use aws_sdk_lambda::types as t;
     let name = want.physical.as_str();
-    let started = std::time::Instant::now();
-    let mut delay = std::time::Duration::from_secs(1);
-    loop {
-        let attempt = clients
-            .lambda
-            .create_function()
-            .function_name(name)
-            .runtime(t::Runtime::from(RUNTIME))
-            .handler(HANDLER)
-            .architectures(t::Architecture::from(ARCHITECTURE))
-            .role(want.props["role"].as_str().unwrap_or_default())
-            .set_memory_size(as_i32(&want.props, "memory"))
-            .set_timeout(as_i32(&want.props, "timeout"))
-            .environment(environment(&want.props))
-            .code(
-                t::FunctionCode::builder()
-                    .s3_bucket(&artifact.bucket)
-                    .s3_key(&artifact.key)
-                    .build(),
-            )
-            .set_tags(Some(
-                super::string_map(&want.props, "tags").into_iter().collect(),
-            ))
-            .send()
-            .await
-            .with_aws_context(|| format!("while creating Lambda function `{name}`"));
-        match attempt {
-            Ok(_) => break,
-            Err(err) if err.is("ResourceConflictException") => {
-                // Created by an interrupted run: converge it.
-                let have = read(clients, ctx, name).await?;
-                return update(clients, ctx, want, have.as_ref(), Some(artifact)).await;
+    let created = until_propagated(
+        "the new IAM role to reach Lambda",
+        on_wait,
+        is_role_not_ready,
+        || async {
+            let sent = clients
+                .lambda
+                .create_function()
+                .function_name(name)
+                .runtime(t::Runtime::from(RUNTIME))
+                .handler(HANDLER)
+                .architectures(t::Architecture::from(ARCHITECTURE))
+                .role(want.props["role"].as_str().unwrap_or_default())
+                .set_memory_size(as_i32(&want.props, "memory"))
+                .set_timeout(as_i32(&want.props, "timeout"))
+                .environment(environment(&want.props))
+                .code(
+                    t::FunctionCode::builder()
+                        .s3_bucket(&artifact.bucket)
+                        .s3_key(&artifact.key)
+                        .build(),
+                )
+                .set_tags(Some(
+                    super::string_map(&want.props, "tags").into_iter().collect(),
+                ))
+                .send()
+                .await
+                .with_aws_context(|| format!("while creating Lambda function `{name}`"));
+            match sent {
+                Ok(_) => Ok(true),
+                // Created by an interrupted run: converged below.
+                Err(err) if err.is("ResourceConflictException") => Ok(false),
+                Err(err) => Err(err.into()),
             }
-            Err(err) => {
-                if is_role_not_ready(&err) && started.elapsed() < ROLE_PROPAGATION_TIMEOUT {
-                    on_wait("waiting for the new IAM role to propagate");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(std::time::Duration::from_secs(8));
-                    continue;
-                }
-                return Err(err.into());
-            }
-        }
+        },
+    )
+    .await?;
+    if !created {
+        let have = read(clients, ctx, name).await?;
+        return update(clients, ctx, want, have.as_ref(), Some(artifact)).await;
     }
     wait_settled(clients, name).await?;
     set_recursion_terminate(clients, name).await
@@ -200,38 +195,36 @@ async fn set_recursion_terminate(clients: &Clients, name: &str) -> anyhow::Resul
     Ok(())
 }
 
-/// Waits until the function is `Active` and its last update `Successful`.
+/// Waits until the function is `Active` and its last update done: Lambda refuses any change
+/// meanwhile (`ResourceConflictException`), and a new function is `Pending` for a while.
 pub async fn wait_settled(clients: &Clients, name: &str) -> anyhow::Result<()> {
-    use aws_sdk_lambda::types::{LastUpdateStatus, State};
-    let started = std::time::Instant::now();
-    loop {
-        let config = clients
-            .lambda
-            .get_function_configuration()
-            .function_name(name)
-            .send()
-            .await
-            .with_aws_context(|| format!("while waiting for Lambda function `{name}`"))?;
-        let state = config.state().cloned();
-        let update = config.last_update_status().cloned();
-        match (&state, &update) {
-            (Some(State::Failed), _) | (_, Some(LastUpdateStatus::Failed)) => anyhow::bail!(
-                "Lambda function `{name}` failed to settle: {}",
-                config
-                    .state_reason()
-                    .or(config.last_update_status_reason())
-                    .unwrap_or("no reason given")
-            ),
-            (Some(State::Pending), _) | (_, Some(LastUpdateStatus::InProgress)) => {}
-            _ => return Ok(()),
-        }
-        if started.elapsed() > SETTLE_TIMEOUT {
-            anyhow::bail!(
-                "Lambda function `{name}` did not become Active within {SETTLE_TIMEOUT:?}"
-            );
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    }
+    use aws_sdk_lambda::client::Waiters as _;
+    use aws_smithy_types::error::display::DisplayErrorContext;
+    clients
+        .lambda
+        .wait_until_function_active_v2()
+        .function_name(name)
+        .wait(SETTLE_TIMEOUT)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "Lambda function `{name}` did not become Active: {}",
+                DisplayErrorContext(&e)
+            )
+        })?;
+    clients
+        .lambda
+        .wait_until_function_updated_v2()
+        .function_name(name)
+        .wait(SETTLE_TIMEOUT)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "the last update of Lambda function `{name}` did not finish: {}",
+                DisplayErrorContext(&e)
+            )
+        })?;
+    Ok(())
 }
 
 pub async fn update(
@@ -252,6 +245,8 @@ pub async fn update(
         "role",
     ];
     if config_keys.iter().any(|k| super::differs(want, have, k)) {
+        // Not only after: an update started by an earlier (interrupted) run may still run.
+        wait_settled(clients, name).await?;
         clients
             .lambda
             .update_function_configuration()
@@ -270,6 +265,7 @@ pub async fn update(
     let code_changed =
         super::differs(want, have, "code_sha256") || super::differs(want, have, "architecture");
     if let (true, Some(artifact)) = (code_changed, artifact) {
+        wait_settled(clients, name).await?;
         clients
             .lambda
             .update_function_code()
@@ -284,8 +280,10 @@ pub async fn update(
     }
     if super::differs(want, have, "tags") {
         let arn = format!(
-            "arn:aws:lambda:{}:{}:function:{name}",
-            ctx.region, ctx.account
+            "arn:{}:lambda:{}:{}:function:{name}",
+            crate::stack::partition(&ctx.region),
+            ctx.region,
+            ctx.account
         );
         clients
             .lambda
@@ -322,6 +320,7 @@ pub(crate) struct Function;
 
 impl ResourceKind for Function {
     const NAME: &'static str = "function";
+    const SERVICE: &'static str = "lambda";
     // The invoke permission and the trigger name the function.
     const DELETED_AFTER: &'static [Kind] = &[Kind::Permission, Kind::Notification];
     const CLOUDFORMATION: Option<(&'static str, &'static str)> =

@@ -24,6 +24,10 @@ pub(crate) trait ResourceKind {
     /// The kind's name in addresses, plans and state (`bucket`).
     const NAME: &'static str;
 
+    /// The AWS service its calls go to (`s3`, `iam`): reads are bounded per service, as
+    /// each service throttles on its own.
+    const SERVICE: &'static str;
+
     /// The kinds whose resources must be gone before one of this kind is deleted: what
     /// refers to it, or what deleting it would race with. Every other pair of kinds is
     /// deleted in parallel.

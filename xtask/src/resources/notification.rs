@@ -8,7 +8,7 @@ use super::kind::ResourceKind;
 use super::{
     Address, ApplyCtx, Artifacts, Desired, Kind, Observed, Props, ReadCtx, Removal, Settings,
 };
-use crate::aws::{AwsError, Clients, SdkResultExt};
+use crate::aws::{until_propagated, AwsError, Clients, SdkResultExt};
 use crate::stack::resolved::ResolvedStack;
 
 /// Prefix of every notification entry id this tool owns.
@@ -309,8 +309,19 @@ fn check_overlaps(
 /// The `notification` kind: a bucket's Lambda triggers (one configuration per bucket).
 pub(crate) struct Notification;
 
+/// S3 checks that it may invoke the function when the configuration is written; right after
+/// AddPermission it cannot yet (terraform-provider-aws issue 19088). The code, InvalidArgument,
+/// also means a bad configuration: only this message is waited for.
+fn is_unvalidated_destination(err: &AwsError) -> bool {
+    err.is("InvalidArgument")
+        && err
+            .message()
+            .is_some_and(|m| m.contains("Unable to validate the following destination"))
+}
+
 impl ResourceKind for Notification {
     const NAME: &'static str = "notification";
+    const SERVICE: &'static str = "s3";
     const CLOUDFORMATION: Option<(&'static str, &'static str)> = None;
 
     fn desired(stack: &ResolvedStack, _artifacts: &Artifacts) -> Vec<Desired> {
@@ -331,7 +342,7 @@ impl ResourceKind for Notification {
         _ctx: &ApplyCtx,
         want: &Desired,
         _have: Option<&Observed>,
-        _on_wait: &(dyn Fn(&str) + Sync),
+        on_wait: &(dyn Fn(&str) + Sync),
     ) -> anyhow::Result<()> {
         let entries = want
             .props
@@ -339,7 +350,13 @@ impl ResourceKind for Notification {
             .and_then(serde_json::Value::as_array)
             .cloned()
             .unwrap_or_default();
-        put(clients, &want.physical, &entries).await
+        until_propagated(
+            "S3 to see the new invoke permission",
+            on_wait,
+            is_unvalidated_destination,
+            || put(clients, &want.physical, &entries),
+        )
+        .await
     }
 
     async fn remove(

@@ -161,6 +161,7 @@ pub(crate) struct Parameter;
 
 impl ResourceKind for Parameter {
     const NAME: &'static str = "parameter";
+    const SERVICE: &'static str = "ssm";
     const CLOUDFORMATION: Option<(&'static str, &'static str)> =
         Some(("AWS::SSM::Parameter", "Parameter"));
 

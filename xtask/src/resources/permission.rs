@@ -175,6 +175,7 @@ pub(crate) struct Permission;
 
 impl ResourceKind for Permission {
     const NAME: &'static str = "permission";
+    const SERVICE: &'static str = "lambda";
     // The trigger needs the permission (S3 validates it when the configuration is written).
     const DELETED_AFTER: &'static [Kind] = &[Kind::Notification];
     const CLOUDFORMATION: Option<(&'static str, &'static str)> =

@@ -8,7 +8,7 @@ use super::{
     iam_tags, policy_doc, statements_document, Address, ApplyCtx, Artifacts, Desired, Kind,
     Observed, Props, ReadCtx, Removal, Settings,
 };
-use crate::aws::{error_code, AwsError, Clients, SdkResultExt};
+use crate::aws::{error_code, until_propagated, AwsError, Clients, SdkResultExt};
 use crate::stack::resolved::ResolvedStack;
 
 pub fn desired(stack: &ResolvedStack) -> Vec<Desired> {
@@ -34,7 +34,8 @@ pub fn desired(stack: &ResolvedStack) -> Vec<Desired> {
 }
 
 pub fn arn(ctx: &ReadCtx, name: &str) -> String {
-    format!("arn:aws:iam::{}:policy/{name}", ctx.account)
+    let partition = crate::stack::partition(&ctx.region);
+    format!("arn:{partition}:iam::{}:policy/{name}", ctx.account)
 }
 
 pub async fn read(
@@ -247,8 +248,14 @@ async fn delete_version(clients: &Clients, arn: &str, name: &str, id: &str) -> a
 /// The `policy` kind: a user's customer-managed IAM policy.
 pub(crate) struct Policy;
 
+/// IAM's answer for an entity it has not propagated yet.
+fn not_yet(err: &AwsError) -> bool {
+    err.is("NoSuchEntity")
+}
+
 impl ResourceKind for Policy {
     const NAME: &'static str = "policy";
+    const SERVICE: &'static str = "iam";
     // A user's delete detaches its policies, as a policy's delete does: not both at once.
     const DELETED_AFTER: &'static [Kind] = &[Kind::User];
     const CLOUDFORMATION: Option<(&'static str, &'static str)> =
@@ -272,12 +279,18 @@ impl ResourceKind for Policy {
         ctx: &ApplyCtx,
         want: &Desired,
         have: Option<&Observed>,
-        _on_wait: &(dyn Fn(&str) + Sync),
+        on_wait: &(dyn Fn(&str) + Sync),
     ) -> anyhow::Result<()> {
-        match have {
-            None => create(clients, &ctx.read, want).await,
-            Some(_) => update(clients, &ctx.read, want, have).await,
-        }
+        // IAM is eventually consistent: right after this run creates the entity, or what it
+        // refers to, IAM may answer NoSuchEntity for it. Creates and updates are safe to
+        // repeat (a repeated create finds the entity and converges it).
+        until_propagated("IAM to propagate", on_wait, not_yet, || async {
+            match have {
+                None => create(clients, &ctx.read, want).await,
+                Some(_) => update(clients, &ctx.read, want, have).await,
+            }
+        })
+        .await
     }
 
     async fn remove(
@@ -289,5 +302,32 @@ impl ResourceKind for Policy {
     ) -> anyhow::Result<Removal> {
         delete(clients, ctx, physical).await?;
         Ok(Removal::Deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_arns_follow_the_partition() {
+        let ctx = |region: &str| ReadCtx {
+            stack: "demo".into(),
+            env: "dev".into(),
+            account: "123456789012".into(),
+            region: region.into(),
+        };
+        assert_eq!(
+            arn(&ctx("eu-west-2"), "p"),
+            "arn:aws:iam::123456789012:policy/p"
+        );
+        assert_eq!(
+            arn(&ctx("cn-north-1"), "p"),
+            "arn:aws-cn:iam::123456789012:policy/p"
+        );
+        assert_eq!(
+            arn(&ctx("us-gov-west-1"), "p"),
+            "arn:aws-us-gov:iam::123456789012:policy/p"
+        );
     }
 }

@@ -33,6 +33,13 @@ macro_rules! registry {
                 }
             }
 
+            /// See [`ResourceKind::SERVICE`].
+            pub(crate) fn service(self) -> &'static str {
+                match self {
+                    $(Kind::$variant => <$kind as ResourceKind>::SERVICE),*
+                }
+            }
+
             /// See [`ResourceKind::DELETED_AFTER`].
             pub fn deleted_after(self) -> &'static [Kind] {
                 match self {

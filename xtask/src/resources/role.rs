@@ -8,7 +8,7 @@ use super::{
     iam_tags, policy_doc, statements_document, Address, ApplyCtx, Artifacts, Desired, Kind,
     Observed, Props, ReadCtx, Removal, Settings,
 };
-use crate::aws::{error_code, AwsError, Clients, SdkResultExt};
+use crate::aws::{error_code, until_propagated, AwsError, Clients, SdkResultExt};
 use crate::stack::resolved::ResolvedStack;
 
 /// Name of the inline policy on every role this tool manages.
@@ -220,8 +220,14 @@ pub async fn delete(clients: &Clients, name: &str) -> anyhow::Result<()> {
 /// The `role` kind: a function's execution role.
 pub(crate) struct Role;
 
+/// IAM's answer for an entity it has not propagated yet.
+fn not_yet(err: &AwsError) -> bool {
+    err.is("NoSuchEntity")
+}
+
 impl ResourceKind for Role {
     const NAME: &'static str = "role";
+    const SERVICE: &'static str = "iam";
     // The function names its role.
     const DELETED_AFTER: &'static [Kind] = &[Kind::Function];
     const CLOUDFORMATION: Option<(&'static str, &'static str)> = Some(("AWS::IAM::Role", "Role"));
@@ -244,12 +250,18 @@ impl ResourceKind for Role {
         ctx: &ApplyCtx,
         want: &Desired,
         have: Option<&Observed>,
-        _on_wait: &(dyn Fn(&str) + Sync),
+        on_wait: &(dyn Fn(&str) + Sync),
     ) -> anyhow::Result<()> {
-        match have {
-            None => create(clients, &ctx.read, want).await,
-            Some(_) => update(clients, &ctx.read, want, have).await,
-        }
+        // IAM is eventually consistent: right after this run creates the entity, or what it
+        // refers to, IAM may answer NoSuchEntity for it. Creates and updates are safe to
+        // repeat (a repeated create finds the entity and converges it).
+        until_propagated("IAM to propagate", on_wait, not_yet, || async {
+            match have {
+                None => create(clients, &ctx.read, want).await,
+                Some(_) => update(clients, &ctx.read, want, have).await,
+            }
+        })
+        .await
     }
 
     async fn remove(

@@ -10,7 +10,7 @@ use super::{
     differs, iam_tags, string_map, Address, ApplyCtx, Artifacts, Desired, Kind, Observed, Props,
     ReadCtx, Removal, Settings,
 };
-use crate::aws::{error_code, AwsError, Clients, SdkResultExt};
+use crate::aws::{error_code, until_propagated, AwsError, Clients, SdkResultExt};
 use crate::stack::resolved::ResolvedStack;
 
 pub fn desired(stack: &ResolvedStack) -> Vec<Desired> {
@@ -357,8 +357,14 @@ pub async fn delete(
 /// The `user` kind: IAM users, their policy attachments and access keys.
 pub(crate) struct User;
 
+/// IAM's answer for an entity it has not propagated yet.
+fn not_yet(err: &AwsError) -> bool {
+    err.is("NoSuchEntity")
+}
+
 impl ResourceKind for User {
     const NAME: &'static str = "user";
+    const SERVICE: &'static str = "iam";
     const CLOUDFORMATION: Option<(&'static str, &'static str)> = Some(("AWS::IAM::User", "User"));
 
     fn desired(stack: &ResolvedStack, _artifacts: &Artifacts) -> Vec<Desired> {
@@ -379,12 +385,18 @@ impl ResourceKind for User {
         ctx: &ApplyCtx,
         want: &Desired,
         have: Option<&Observed>,
-        _on_wait: &(dyn Fn(&str) + Sync),
+        on_wait: &(dyn Fn(&str) + Sync),
     ) -> anyhow::Result<()> {
-        match have {
-            None => create(clients, &ctx.read, want).await,
-            Some(_) => update(clients, &ctx.read, want, have).await,
-        }
+        // IAM is eventually consistent: right after this run creates the entity, or what it
+        // refers to, IAM may answer NoSuchEntity for it. Creates and updates are safe to
+        // repeat (a repeated create finds the entity and converges it).
+        until_propagated("IAM to propagate", on_wait, not_yet, || async {
+            match have {
+                None => create(clients, &ctx.read, want).await,
+                Some(_) => update(clients, &ctx.read, want, have).await,
+            }
+        })
+        .await
     }
 
     async fn remove(

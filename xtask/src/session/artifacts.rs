@@ -101,6 +101,10 @@ pub(crate) async fn upload_if_missing(
         // bundle rewrote it meanwhile): the key must always name its content.
         .checksum_sha256(&artifact.code_sha256)
         .body(body)
+        .customize()
+        .config_override(
+            aws_sdk_s3::config::Builder::default().timeout_config(crate::aws::upload_timeouts()),
+        )
         .send()
         .await
         .with_aws_context(|| format!("while uploading {}", zip_path.display()))?;

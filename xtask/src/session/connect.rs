@@ -69,8 +69,9 @@ pub(crate) async fn connect(target: &TargetOptions) -> anyhow::Result<(ResolvedS
                 target.env, aws_target.region
             ),
         })?;
-    let mut stack = file.resolve(&target.env, &account)?;
-    stack.region = aws_target.region;
+    // Resolved in the region we talk to, so every ARN (the trigger's function, the log
+    // statements) names it: `--region` must not leave the file's region in them.
+    let stack = file.resolve_in(&target.env, &account, Some(&aws_target.region))?;
     Ok((stack, clients))
 }
 

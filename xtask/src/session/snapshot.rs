@@ -1,8 +1,10 @@
 //! Reading what exists: every declared and every recorded resource, in parallel.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use anyhow::Context as _;
+use tokio::sync::Semaphore;
 
 use crate::aws::Clients;
 use crate::resources::{self, Address, Artifacts, Desired, Observed, ReadCtx};
@@ -133,16 +135,27 @@ pub(crate) fn read_ctx(stack: &ResolvedStack) -> ReadCtx {
 }
 
 /// One task per resource: reads are independent, so their latencies overlap.
+/// Reads in flight per AWS service: each throttles on its own (IAM's control plane most of
+/// all), and a stack's reads are sent all at once otherwise.
+const READS_PER_SERVICE: usize = 6;
+
 pub(crate) async fn read_all(
     clients: &Clients,
     ctx: &ReadCtx,
     desired: &[Desired],
 ) -> anyhow::Result<BTreeMap<Address, Option<Observed>>> {
     let mut tasks = tokio::task::JoinSet::new();
+    let mut limits: BTreeMap<&str, Arc<Semaphore>> = BTreeMap::new();
     for want in desired {
         let (clients, ctx) = (clients.clone(), ctx.clone());
         let (address, physical) = (want.address.clone(), want.physical.clone());
+        let limit = limits
+            .entry(address.kind.service())
+            .or_insert_with(|| Arc::new(Semaphore::new(READS_PER_SERVICE)))
+            .clone();
         tasks.spawn(async move {
+            // Closed never: the semaphore lives as long as the tasks.
+            let _permit = limit.acquire_owned().await;
             let observed = resources::read(&clients, &ctx, &address, &physical).await;
             (address, observed)
         });

@@ -31,6 +31,7 @@ use serde_norway::Value;
 pub use diagnostic::{Diagnostic, Severity, Span, StackError};
 pub use graph::{DependencyGraph, Node, NodeKind};
 pub use model::{DEFAULT_MEMORY, DEFAULT_TIMEOUT};
+pub use resolve::partition;
 pub use resolved::ResolvedStack;
 
 use diagnostic::did_you_mean;
@@ -87,7 +88,18 @@ impl StackFile {
 
     /// One environment, overlays merged and every `${…}` interpolated for `account`.
     pub fn resolve(&self, env: &str, account: &str) -> anyhow::Result<ResolvedStack> {
-        Ok(self.resolve_with_dependencies(env, account)?.0)
+        Ok(self.resolve_with_dependencies(env, account, None)?.0)
+    }
+
+    /// [`StackFile::resolve`] in `region` instead of the stack's (`--region`): every
+    /// `${region}` and ARN follows it.
+    pub fn resolve_in(
+        &self,
+        env: &str,
+        account: &str,
+        region: Option<&str>,
+    ) -> anyhow::Result<ResolvedStack> {
+        Ok(self.resolve_with_dependencies(env, account, region)?.0)
     }
 
     /// [`StackFile::resolve`], plus the dependencies the stack's `${…}` references imply
@@ -96,6 +108,7 @@ impl StackFile {
         &self,
         env: &str,
         account: &str,
+        region: Option<&str>,
     ) -> anyhow::Result<(ResolvedStack, DependencyGraph)> {
         let model = self.env(env)?;
         if account.len() != 12 || !account.chars().all(|c| c.is_ascii_digit()) {
@@ -103,8 +116,14 @@ impl StackFile {
         }
         let loc = Locator::new(&self.source, &self.index, Some(env));
         let endpoint = model.settings.endpoint.as_deref();
-        let (resolution, mut diagnostics) =
-            resolve::resolve(&model.doc, env, endpoint, account, loc);
+        let (resolution, mut diagnostics) = resolve::resolve(
+            &model.doc,
+            env,
+            region.unwrap_or(&model.doc.region),
+            endpoint,
+            account,
+            loc,
+        );
         if let Some(resolution) = &resolution {
             diagnostics.extend(validate::check_env(&model.doc, resolution, endpoint, loc));
         }
@@ -414,8 +433,14 @@ fn analyse(path: &Path, source: Source) -> (Option<StackFile>, Vec<Diagnostic>) 
             continue;
         };
         let endpoint = model.settings.endpoint.as_deref();
-        let (resolution, found) =
-            resolve::resolve(&model.doc, env, endpoint, PLACEHOLDER_ACCOUNT, loc);
+        let (resolution, found) = resolve::resolve(
+            &model.doc,
+            env,
+            &model.doc.region,
+            endpoint,
+            PLACEHOLDER_ACCOUNT,
+            loc,
+        );
         diags.extend(Some(env), found);
         if let Some(resolution) = resolution {
             diags.extend(

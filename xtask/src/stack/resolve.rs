@@ -134,6 +134,7 @@ struct Resolver<'a> {
 pub fn resolve(
     doc: &Document,
     env: &str,
+    region: &str,
     endpoint: Option<&str>,
     account: &str,
     loc: Locator<'_>,
@@ -143,7 +144,7 @@ pub fn resolve(
         names: Names {
             stack: &doc.stack,
             env,
-            region: &doc.region,
+            region,
             account,
         },
         loc,

@@ -65,7 +65,7 @@ fn resolve_text(text: &str, env: &str) -> (ResolvedStack, DependencyGraph) {
     let (stack, diagnostics) = analyse_text(text);
     let stack = stack.unwrap_or_else(|| panic!("invalid: {diagnostics:#?}"));
     stack
-        .resolve_with_dependencies(env, PLACEHOLDER_ACCOUNT)
+        .resolve_with_dependencies(env, PLACEHOLDER_ACCOUNT, None)
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -718,6 +718,35 @@ fn partition_follows_the_region() {
     );
 }
 
+/// `--region` resolves the stack there: no ARN keeps the file's region (the trigger's
+/// function ARN would not validate), and the partition follows.
+#[test]
+fn a_region_override_reaches_every_arn() {
+    let file = pipeline();
+    for (region, partition) in [("us-west-2", "aws"), ("cn-north-1", "aws-cn")] {
+        let stack = file
+            .resolve_in("dev", "123456789012", Some(region))
+            .expect("resolves");
+        assert_eq!(stack.region, region);
+        let strip = &stack.functions["strip"];
+        assert_eq!(
+            strip.arn,
+            format!(
+                "arn:{partition}:lambda:{region}:123456789012:function:{}",
+                strip.name
+            )
+        );
+        let statements = format!("{:?}", strip.allow);
+        assert!(!statements.contains("eu-west-2"), "{statements}");
+        assert!(
+            !statements.contains("arn:aws:") || partition == "aws",
+            "{statements}"
+        );
+    }
+    let default = file.resolve("dev", "123456789012").expect("resolves");
+    assert_eq!(default.region, "eu-west-2");
+}
+
 #[test]
 fn bucket_names_may_refer_to_other_buckets() {
     let text = format!(
@@ -939,7 +968,7 @@ fn exif_pipeline_prod_and_local() {
 #[test]
 fn exif_pipeline_dependencies() {
     let (_, graph) = pipeline()
-        .resolve_with_dependencies("dev", "123456789012")
+        .resolve_with_dependencies("dev", "123456789012", None)
         .expect("resolves");
     let deps = |kind, name: &str| {
         graph
