@@ -19,6 +19,9 @@
 //! ```
 
 pub mod fault_proxy;
+mod test_stack;
+
+pub use test_stack::TestStack;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -38,6 +41,8 @@ pub const REGION: &str = "us-east-1";
 /// MiniStack's admin credentials: they act as the account root and bypass IAM checks.
 pub const ACCESS_KEY_ID: &str = "test";
 pub const SECRET_ACCESS_KEY: &str = "test";
+/// The account id MiniStack answers for its admin credentials.
+pub const ACCOUNT: &str = "000000000000";
 
 struct Running {
     emulator: Emulator,
@@ -276,6 +281,8 @@ pub struct StackFile {
     pub name: String,
     pub path: PathBuf,
     engine_args: &'static [&'static str],
+    /// Where `cargo xtask` is pointed instead of the emulator (a fault proxy).
+    endpoint: Option<String>,
 }
 
 impl StackFile {
@@ -288,7 +295,15 @@ impl StackFile {
             name,
             path,
             engine_args,
+            endpoint: None,
         }
+    }
+
+    /// Every command sent through `endpoint` (a [`fault_proxy`]) instead of straight to the
+    /// emulator.
+    pub fn through(mut self, endpoint: &str) -> Self {
+        self.endpoint = Some(endpoint.to_owned());
+        self
     }
 
     pub fn run(&self, command: &str, extra: &[&str]) -> std::process::Output {
@@ -296,7 +311,11 @@ impl StackFile {
         let mut args = vec![command, "--env", "local", "--stack", path.as_str()];
         args.extend_from_slice(self.engine_args);
         args.extend_from_slice(extra);
-        xtask(&args).output().expect("run cargo xtask")
+        let mut command = match &self.endpoint {
+            Some(endpoint) => fault_proxy::xtask(endpoint, &args),
+            None => xtask(&args),
+        };
+        command.output().expect("run cargo xtask")
     }
 
     /// The plan as JSON, and the exit code of `plan --detailed-exitcode`.

@@ -3,14 +3,14 @@
 //! document per stack and env written with `If-Match` on its ETag, and a lock object
 //! created with `If-None-Match: *`. No secret is ever written here.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
 use serde_json::json;
 
-use crate::aws::{error_code, http_status, AwsError, Clients};
+use crate::aws::{error_code, http_status, until_propagated, AwsError, Clients, SdkResultExt};
 use crate::resources::{bucket, Address, Desired, Kind};
 
 /// The state bucket of an account and region.
@@ -133,37 +133,81 @@ impl StateStore {
     pub async fn save(&mut self) -> anyhow::Result<()> {
         self.state.serial += 1;
         let body = serde_json::to_vec_pretty(&self.state)?;
-        let mut put = self
-            .clients
-            .s3
-            .put_object()
-            .bucket(&self.bucket)
-            .key(&self.key)
-            .content_type("application/json")
-            .body(body.into());
-        put = match &self.etag {
-            Some(etag) => put.if_match(etag),
-            None => put.if_none_match("*"),
-        };
-        match put.send().await {
-            Ok(out) => {
-                self.etag = out.e_tag().map(str::to_owned);
-                Ok(())
+        let expected = self.etag.clone();
+        let put = || {
+            let put = self
+                .clients
+                .s3
+                .put_object()
+                .bucket(&self.bucket)
+                .key(&self.key)
+                .content_type("application/json")
+                .body(body.clone().into());
+            match &expected {
+                Some(etag) => put.if_match(etag),
+                None => put.if_none_match("*"),
             }
-            Err(err) if http_status(&err) == Some(412) => anyhow::bail!(
-                "the state s3://{}/{} changed under this run (another deploy without the lock?): \
-                 re-run the command",
-                self.bucket,
-                self.key
-            ),
-            Err(err) => Err(AwsError::from_sdk(
-                err,
-                format!("while writing the state s3://{}/{}", self.bucket, self.key),
-            )
-            .into()),
+        };
+        let mut attempt = 1;
+        loop {
+            match put().send().await {
+                Ok(out) => {
+                    self.etag = out.e_tag().map(str::to_owned);
+                    return Ok(());
+                }
+                // Another conditional write to the key was in flight (S3's 409): S3 asks for a
+                // retry.
+                Err(err)
+                    if error_code(&err) == Some("ConditionalRequestConflict")
+                        && attempt < CONFLICT_ATTEMPTS =>
+                {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+                }
+                Err(err) if http_status(&err) == Some(412) => {
+                    // The SDK re-sends a PUT whose answer was lost: its first try may have
+                    // written this very document. Ours, then, not a conflict.
+                    if let Some(etag) = self.written_as(&body).await {
+                        self.etag = Some(etag);
+                        return Ok(());
+                    }
+                    anyhow::bail!(
+                        "the state s3://{}/{} changed under this run (another deploy without the \
+                         lock?): re-run the command",
+                        self.bucket,
+                        self.key
+                    )
+                }
+                Err(err) => {
+                    return Err(AwsError::from_sdk(
+                        err,
+                        format!("while writing the state s3://{}/{}", self.bucket, self.key),
+                    )
+                    .into())
+                }
+            }
         }
     }
+
+    /// The ETag of the stored state when it holds exactly `body`.
+    async fn written_as(&self, body: &[u8]) -> Option<String> {
+        let out = self
+            .clients
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .send()
+            .await
+            .ok()?;
+        let etag = out.e_tag().map(str::to_owned);
+        let stored = out.body.collect().await.ok()?.into_bytes();
+        (stored.as_ref() == body).then_some(etag).flatten()
+    }
 }
+
+/// Tries of a conditional write that S3 answers 409 ConditionalRequestConflict.
+const CONFLICT_ATTEMPTS: u32 = 5;
 
 /// Creates the state bucket on first use: versioned, encrypted, private.
 pub async fn ensure_state_bucket(
@@ -173,9 +217,9 @@ pub async fn ensure_state_bucket(
 ) -> anyhow::Result<()> {
     use aws_sdk_s3::types as t;
     let s3 = &clients.s3;
-    match s3.head_bucket().bucket(bucket).send().await {
-        Ok(_) => return Ok(()),
-        Err(err) if http_status(&err) == Some(404) => {}
+    let exists = match s3.head_bucket().bucket(bucket).send().await {
+        Ok(_) => true,
+        Err(err) if http_status(&err) == Some(404) => false,
         Err(err) if http_status(&err) == Some(403) => {
             anyhow::bail!("the state bucket `{bucket}` exists but these credentials cannot use it")
         }
@@ -186,24 +230,38 @@ pub async fn ensure_state_bucket(
             )
             .into())
         }
-    }
-    let mut create = s3.create_bucket().bucket(bucket);
-    if region != "us-east-1" {
-        create = create.create_bucket_configuration(
-            t::CreateBucketConfiguration::builder()
-                .location_constraint(t::BucketLocationConstraint::from(region))
-                .build(),
-        );
-    }
-    match create.send().await {
-        Ok(_) => {}
-        Err(err) if error_code(&err) == Some("BucketAlreadyOwnedByYou") => {}
-        Err(err) => {
-            return Err(AwsError::from_sdk(
-                err,
-                format!("while creating the state bucket `{bucket}`"),
-            )
-            .into())
+    };
+    if exists {
+        // Versioning is set last: when it is on, the setup finished. A first run that died
+        // half-way left it off, and this run finishes the job.
+        let versioning = s3
+            .get_bucket_versioning()
+            .bucket(bucket)
+            .send()
+            .await
+            .with_aws_context(|| format!("while reading the state bucket `{bucket}`"))?;
+        if versioning.status() == Some(&t::BucketVersioningStatus::Enabled) {
+            return Ok(());
+        }
+    } else {
+        let mut create = s3.create_bucket().bucket(bucket);
+        if region != "us-east-1" {
+            create = create.create_bucket_configuration(
+                t::CreateBucketConfiguration::builder()
+                    .location_constraint(t::BucketLocationConstraint::from(region))
+                    .build(),
+            );
+        }
+        match create.send().await {
+            Ok(_) => {}
+            Err(err) if error_code(&err) == Some("BucketAlreadyOwnedByYou") => {}
+            Err(err) => {
+                return Err(AwsError::from_sdk(
+                    err,
+                    format!("while creating the state bucket `{bucket}`"),
+                )
+                .into())
+            }
         }
     }
     // Private, encrypted and versioned, through the same code as the stack's buckets.
@@ -222,9 +280,15 @@ pub async fn ensure_state_bucket(
         depends_on: Vec::new(),
         retain: true,
     };
-    bucket::update(clients, &want, None)
-        .await
-        .with_context(|| format!("while setting up the state bucket `{bucket}`"))
+    // A new bucket answers NoSuchBucket for a while (as the stack's own buckets do).
+    until_propagated(
+        "S3 to see the new state bucket",
+        &|line| eprintln!("  state bucket: {line}"),
+        |e| e.is("NoSuchBucket"),
+        || bucket::update(clients, &want, None),
+    )
+    .await
+    .with_context(|| format!("while setting up the state bucket `{bucket}`"))
 }
 
 /// Who holds a lock.
@@ -236,6 +300,10 @@ pub struct LockInfo {
     /// Seconds since the Unix epoch.
     pub since: u64,
     pub operation: String,
+    /// Random, per run: tells our own lock (a PUT whose answer was lost and that the SDK
+    /// re-sent gets 412 from its own first try) from another run's.
+    #[serde(default)]
+    pub nonce: String,
 }
 
 impl LockInfo {
@@ -250,20 +318,40 @@ impl LockInfo {
                 .map(|d| d.as_secs())
                 .unwrap_or_default(),
             operation: operation.to_owned(),
+            nonce: format!("{:016x}", fastrand::u64(..)),
         }
     }
 
     /// The holder ran on this machine and its process is gone (killed, crashed).
     fn is_dead_local_holder(&self) -> bool {
-        self.host == hostname() && !std::path::Path::new(&format!("/proc/{}", self.pid)).exists()
+        self.host == hostname() && !process_exists(self.pid)
     }
 }
 
+/// Whether process `pid` exists, on Linux and macOS alike: signal 0 checks without sending.
+fn process_exists(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: kill with signal 0 only checks that the process exists and may be signalled.
+    if unsafe { libc::kill(pid, 0) } == 0 {
+        return true;
+    }
+    // EPERM: it exists, owned by someone else.
+    std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// This machine's name, the same way on Linux and macOS (`gethostname`).
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .or_else(|_| std::env::var("HOSTNAME"))
-        .unwrap_or_else(|_| "unknown-host".into())
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is writable for its length; gethostname NUL-terminates within it
+    // on success (truncation is handled by the find below).
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    match std::str::from_utf8(&buf[..end]) {
+        Ok(name) if ok && !name.is_empty() => name.to_owned(),
+        _ => std::env::var("HOSTNAME").unwrap_or_else(|_| "unknown-host".into()),
+    }
 }
 
 /// A held lock; `release` it when done (a crashed holder's lock is detected and broken by the
@@ -314,6 +402,8 @@ impl Lock {
                 Err(err) if matches!(http_status(&err), Some(412 | 409)) => {
                     let holder = read_lock(clients, bucket, &key).await;
                     match holder {
+                        // Our own first try, whose answer was lost.
+                        Some(h) if h == info => return Ok(lock),
                         Some(h) if attempt == 0 && h.is_dead_local_holder() => {
                             eprintln!(
                                 "note: breaking the lock of a dead `{}` run (pid {} on this host)",
