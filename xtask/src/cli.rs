@@ -32,12 +32,9 @@ pub enum Command {
     Destroy(DestroyArgs),
     /// Print the CloudFormation template (YAML) that `--engine cloudformation` deploys.
     Synth(SynthArgs),
-    /// Build and zip the Lambda (release `bootstrap`); print its size and SHA-256.
-    Bundle {
-        /// Workspace package to bundle.
-        #[arg(long, default_value = "lambda")]
-        package: String,
-    },
+    /// Build the Lambda's `bootstrap` for its target, check that Lambda can run it, and zip
+    /// it; print its size and SHA-256.
+    Bundle(BundleArgs),
     /// Print a credentials-file snippet for the stack's users (reads their SSM parameters).
     Credentials(CredentialsArgs),
     /// Print the stack's outputs: bucket names and ARNs, function, parameters, users.
@@ -176,9 +173,11 @@ pub struct OutputsArgs {
 pub struct VerifyArgs {
     #[command(flatten)]
     pub target: TargetArgs,
-    /// Longest wait, in seconds, for the stripped copy of the test picture to appear.
-    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
-    pub timeout: u64,
+    /// Longest wait, in seconds, for the stripped copy of the test picture to appear
+    /// (default: 60 on the local emulator, 300 on AWS, where a new notification
+    /// configuration can take minutes to take effect).
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -207,15 +206,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Engine::Cloudformation => runtime()?.block_on(crate::cfn::destroy(args.into())),
         },
         Command::Synth(args) => runtime()?.block_on(crate::cfn::synth(args.into())),
-        Command::Bundle { package } => {
-            let bundle = crate::bundle::build(&package)?;
-            println!("{}", bundle.zip_path.display());
-            println!("  binary   {} bytes", bundle.binary_bytes);
-            println!("  zip      {} bytes", bundle.zip_bytes);
-            println!("  sha256   {}", bundle.sha256_hex);
-            if let Some((major, minor)) = bundle.glibc {
-                println!("  glibc    needs {major}.{minor} (Amazon Linux 2023 has 2.34)");
-            }
+        Command::Bundle(args) => {
+            let bundle = crate::bundle::build_for(&args.package, args.target())?;
+            print!("{}", bundle_summary(&bundle));
             Ok(ExitCode::SUCCESS)
         }
         Command::Credentials(args) => runtime()?.block_on(crate::outputs::credentials(args.into())),
@@ -242,6 +235,33 @@ impl From<TargetArgs> for session::TargetOptions {
             profile: args.profile,
             region: args.region,
             start_emulator: args.start_emulator,
+        }
+    }
+}
+
+/// `cargo xtask bundle`: which package, built for what.
+#[derive(Debug, Clone, Args)]
+pub struct BundleArgs {
+    /// Workspace package to bundle.
+    #[arg(long, default_value = "lambda")]
+    pub package: String,
+    /// Environment the bundle is for: `local` builds for this machine (the emulator runs
+    /// the bootstrap as a local process); any other builds for Lambda.
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Lambda architecture to cross-build for, with glibc 2.34 (default: the host for
+    /// `--env local` or no `--env`, `x86_64` for other environments).
+    #[arg(long, value_enum)]
+    pub arch: Option<crate::bundle::LambdaTarget>,
+}
+
+impl BundleArgs {
+    pub fn target(&self) -> crate::bundle::BuildTarget {
+        use crate::bundle::{BuildTarget, LambdaTarget};
+        match (self.arch, self.env.as_deref()) {
+            (Some(arch), _) => BuildTarget::Lambda(arch),
+            (None, None | Some("local")) => BuildTarget::Host,
+            (None, Some(_)) => BuildTarget::Lambda(LambdaTarget::X86_64),
         }
     }
 }
@@ -313,6 +333,40 @@ impl From<VerifyArgs> for session::VerifyOptions {
             timeout: args.timeout,
         }
     }
+}
+
+/// What `cargo xtask bundle` prints.
+fn bundle_summary(bundle: &crate::bundle::Bundle) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", bundle.zip_path.display());
+    let _ = writeln!(out, "  target   {}", bundle.target);
+    let _ = writeln!(out, "  binary   {} bytes", bundle.binary_bytes);
+    let _ = writeln!(out, "  zip      {} bytes", bundle.zip_bytes);
+    let _ = writeln!(out, "  sha256   {}", bundle.sha256_hex);
+    match &bundle.elf {
+        Some(info) => {
+            let linking = match info.linking {
+                crate::bundle::elf::Linking::Dynamic => "dynamically linked",
+                crate::bundle::elf::Linking::Static => "statically linked",
+            };
+            let _ = writeln!(out, "  elf      {}, {linking}", info.machine);
+            if !info.needed.is_empty() {
+                let _ = writeln!(out, "  needs    {}", info.needed.join(", "));
+            }
+        }
+        None => {
+            let _ = writeln!(out, "  elf      no (a host build for the local emulator)");
+        }
+    }
+    if let Some((major, minor)) = bundle.glibc {
+        let (max_major, max_minor) = crate::bundle::MAX_GLIBC;
+        let _ = writeln!(
+            out,
+            "  glibc    needs {major}.{minor} (Amazon Linux 2023 has {max_major}.{max_minor})"
+        );
+    }
+    out
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -69,6 +69,7 @@ pub(crate) struct OutputsOptions {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct VerifyOptions {
     pub target: TargetOptions,
-    /// Longest wait, in seconds, for the stripped copy of the test picture.
-    pub timeout: u64,
+    /// Longest wait, in seconds, for the stripped copy of the test picture; `None`: what
+    /// suits the environment (see `verify`).
+    pub timeout: Option<u64>,
 }
