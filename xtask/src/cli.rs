@@ -206,11 +206,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Engine::Cloudformation => runtime()?.block_on(crate::cfn::destroy(args.into())),
         },
         Command::Synth(args) => runtime()?.block_on(crate::cfn::synth(args.into())),
-        Command::Bundle(args) => {
-            let bundle = crate::bundle::build_for(&args.package, args.target())?;
-            print!("{}", bundle_summary(&bundle));
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Bundle(args) => crate::commands::bundle::run(args.into()),
         Command::Credentials(args) => runtime()?.block_on(crate::outputs::credentials(args.into())),
         Command::Outputs(args) => runtime()?.block_on(crate::outputs::outputs(args.into())),
         Command::Verify(args) => runtime()?.block_on(crate::verify::run(args.into())),
@@ -249,19 +245,18 @@ pub struct BundleArgs {
     /// the bootstrap as a local process); any other builds for Lambda.
     #[arg(long)]
     pub env: Option<String>,
-    /// Lambda architecture to cross-build for, with glibc 2.34 (default: the host for
-    /// `--env local` or no `--env`, `x86_64` for other environments).
+    /// Lambda architecture to cross-build for, with glibc 2.34 (default: what the stack's
+    /// functions of this package declare in `--env`; the host without `--env`).
     #[arg(long, value_enum)]
     pub arch: Option<crate::bundle::LambdaTarget>,
 }
 
-impl BundleArgs {
-    pub fn target(&self) -> crate::bundle::BuildTarget {
-        use crate::bundle::{BuildTarget, LambdaTarget};
-        match (self.arch, self.env.as_deref()) {
-            (Some(arch), _) => BuildTarget::Lambda(arch),
-            (None, None | Some("local")) => BuildTarget::Host,
-            (None, Some(_)) => BuildTarget::Lambda(LambdaTarget::X86_64),
+impl From<BundleArgs> for session::BundleOptions {
+    fn from(args: BundleArgs) -> Self {
+        session::BundleOptions {
+            package: args.package,
+            env: args.env,
+            arch: args.arch,
         }
     }
 }
@@ -333,40 +328,6 @@ impl From<VerifyArgs> for session::VerifyOptions {
             timeout: args.timeout,
         }
     }
-}
-
-/// What `cargo xtask bundle` prints.
-fn bundle_summary(bundle: &crate::bundle::Bundle) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    let _ = writeln!(out, "{}", bundle.zip_path.display());
-    let _ = writeln!(out, "  target   {}", bundle.target);
-    let _ = writeln!(out, "  binary   {} bytes", bundle.binary_bytes);
-    let _ = writeln!(out, "  zip      {} bytes", bundle.zip_bytes);
-    let _ = writeln!(out, "  sha256   {}", bundle.sha256_hex);
-    match &bundle.elf {
-        Some(info) => {
-            let linking = match info.linking {
-                crate::bundle::elf::Linking::Dynamic => "dynamically linked",
-                crate::bundle::elf::Linking::Static => "statically linked",
-            };
-            let _ = writeln!(out, "  elf      {}, {linking}", info.machine);
-            if !info.needed.is_empty() {
-                let _ = writeln!(out, "  needs    {}", info.needed.join(", "));
-            }
-        }
-        None => {
-            let _ = writeln!(out, "  elf      no (a host build for the local emulator)");
-        }
-    }
-    if let Some((major, minor)) = bundle.glibc {
-        let (max_major, max_minor) = crate::bundle::MAX_GLIBC;
-        let _ = writeln!(
-            out,
-            "  glibc    needs {major}.{minor} (Amazon Linux 2023 has {max_major}.{max_minor})"
-        );
-    }
-    out
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

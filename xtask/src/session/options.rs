@@ -73,3 +73,13 @@ pub(crate) struct VerifyOptions {
     /// suits the environment (see `verify`).
     pub timeout: Option<u64>,
 }
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct BundleOptions {
+    /// Workspace package to bundle.
+    pub package: String,
+    /// The environment whose functions say what to build for; `None`: this machine.
+    pub env: Option<String>,
+    /// Build for this Lambda architecture whatever the stack says.
+    pub arch: Option<crate::bundle::LambdaTarget>,
+}
