@@ -32,12 +32,9 @@ pub enum Command {
     Destroy(DestroyArgs),
     /// Print the CloudFormation template (YAML) that `--engine cloudformation` deploys.
     Synth(SynthArgs),
-    /// Build and zip the Lambda (release `bootstrap`); print its size and SHA-256.
-    Bundle {
-        /// Workspace package to bundle.
-        #[arg(long, default_value = "lambda")]
-        package: String,
-    },
+    /// Build the Lambda's `bootstrap` for its target, check that Lambda can run it, and zip
+    /// it; print its size and SHA-256.
+    Bundle(BundleArgs),
     /// Print a credentials-file snippet for the stack's users (reads their SSM parameters).
     Credentials(CredentialsArgs),
     /// Print the stack's outputs: bucket names and ARNs, function, parameters, users.
@@ -176,9 +173,11 @@ pub struct OutputsArgs {
 pub struct VerifyArgs {
     #[command(flatten)]
     pub target: TargetArgs,
-    /// Longest wait, in seconds, for the stripped copy of the test picture to appear.
-    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
-    pub timeout: u64,
+    /// Longest wait, in seconds, for the stripped copy of the test picture to appear
+    /// (default: 60 on the local emulator, 300 on AWS, where a new notification
+    /// configuration can take minutes to take effect).
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -207,17 +206,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Engine::Cloudformation => runtime()?.block_on(crate::cfn::destroy(args.into())),
         },
         Command::Synth(args) => runtime()?.block_on(crate::cfn::synth(args.into())),
-        Command::Bundle { package } => {
-            let bundle = crate::bundle::build(&package)?;
-            println!("{}", bundle.zip_path.display());
-            println!("  binary   {} bytes", bundle.binary_bytes);
-            println!("  zip      {} bytes", bundle.zip_bytes);
-            println!("  sha256   {}", bundle.sha256_hex);
-            if let Some((major, minor)) = bundle.glibc {
-                println!("  glibc    needs {major}.{minor} (Amazon Linux 2023 has 2.34)");
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Bundle(args) => crate::commands::bundle::run(args.into()),
         Command::Credentials(args) => runtime()?.block_on(crate::outputs::credentials(args.into())),
         Command::Outputs(args) => runtime()?.block_on(crate::outputs::outputs(args.into())),
         Command::Verify(args) => runtime()?.block_on(crate::verify::run(args.into())),
@@ -242,6 +231,32 @@ impl From<TargetArgs> for session::TargetOptions {
             profile: args.profile,
             region: args.region,
             start_emulator: args.start_emulator,
+        }
+    }
+}
+
+/// `cargo xtask bundle`: which package, built for what.
+#[derive(Debug, Clone, Args)]
+pub struct BundleArgs {
+    /// Workspace package to bundle.
+    #[arg(long, default_value = "lambda")]
+    pub package: String,
+    /// Environment the bundle is for: `local` builds for this machine (the emulator runs
+    /// the bootstrap as a local process); any other builds for Lambda.
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Lambda architecture to cross-build for, with glibc 2.34 (default: what the stack's
+    /// functions of this package declare in `--env`; the host without `--env`).
+    #[arg(long, value_enum)]
+    pub arch: Option<crate::bundle::LambdaTarget>,
+}
+
+impl From<BundleArgs> for session::BundleOptions {
+    fn from(args: BundleArgs) -> Self {
+        session::BundleOptions {
+            package: args.package,
+            env: args.env,
+            arch: args.arch,
         }
     }
 }

@@ -409,7 +409,7 @@ pub fn ensure_installed() -> anyhow::Result<PathBuf> {
 }
 
 /// Run one install step; a failure says what to run to fix it.
-fn run_setup(command: &mut Command, what: &str) -> anyhow::Result<()> {
+pub(crate) fn run_setup(command: &mut Command, what: &str) -> anyhow::Result<()> {
     let output = match command.stdin(Stdio::null()).output() {
         Ok(output) => output,
         Err(err) if err.kind() == io::ErrorKind::NotFound => {
@@ -442,7 +442,7 @@ fn run_setup(command: &mut Command, what: &str) -> anyhow::Result<()> {
 }
 
 /// An exclusive `flock` on `path`, held until the returned file is dropped.
-fn lock_exclusive(path: &Path) -> anyhow::Result<File> {
+pub(crate) fn lock_exclusive(path: &Path) -> anyhow::Result<File> {
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)

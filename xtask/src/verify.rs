@@ -79,7 +79,11 @@ const CHECK_CLEANUP: &str = "clean-up of test objects";
 
 pub(crate) async fn run(args: VerifyOptions) -> anyhow::Result<ExitCode> {
     let (stack, clients) = crate::session::connect(&args.target).await?;
-    let deployed = Deployed::new(&stack, &clients, Duration::from_secs(args.timeout))?;
+    let timeout = args.timeout.map_or_else(
+        || default_copy_timeout(stack.endpoint.is_some()),
+        Duration::from_secs,
+    );
+    let deployed = Deployed::new(&stack, &clients, timeout)?;
     eprintln!(
         "verifying stack `{}` env `{}` (account {}, region {}); test objects under `{}`",
         stack.stack, stack.env, stack.account, stack.region, deployed.keys.run
@@ -1079,6 +1083,18 @@ async fn pipeline(deployed: &Deployed<'_>) -> Vec<Row> {
     rows
 }
 
+/// How long to wait for the picture's copy when `--timeout` is not given. The emulator applies
+/// a notification configuration at once; AWS can take minutes ("usually about five minutes",
+/// S3 user guide, "Amazon S3 Event Notifications"), so a first `verify` right after a first
+/// deploy must not give up after one.
+fn default_copy_timeout(emulator: bool) -> Duration {
+    if emulator {
+        Duration::from_secs(60)
+    } else {
+        Duration::from_secs(300)
+    }
+}
+
 /// Polls bucket B for the picture's copy, saying every few seconds that it is still waiting.
 async fn wait_for_copy(deployed: &Deployed<'_>) -> Result<Duration, String> {
     let (destination, key) = (&deployed.destination.name, &deployed.keys.picture);
@@ -1281,6 +1297,12 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn the_copy_is_awaited_longer_on_aws_than_on_the_emulator() {
+        assert_eq!(default_copy_timeout(true), Duration::from_secs(60));
+        assert_eq!(default_copy_timeout(false), Duration::from_secs(300));
+    }
 
     #[test]
     fn the_fixture_has_what_verify_needs_to_see_removed_and_kept() {

@@ -7,6 +7,8 @@
 use std::time::Instant;
 
 use aws_config::BehaviorVersion;
+use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
+use aws_smithy_http_client::tls::Provider;
 use lambda::handler::{Config, Handler, Notification};
 use lambda_runtime::{service_fn, LambdaEvent};
 
@@ -41,9 +43,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     .await
 }
 
-/// The S3 client, from the standard chain (Lambda's environment credentials and region).
+/// The S3 client, from the standard chain (Lambda's environment credentials and region),
+/// over rustls with ring (see `Cargo.toml`: the SDK's default HTTPS client is not built in).
 async fn s3_client() -> aws_sdk_s3::Client {
-    let shared = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let shared = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .load()
+        .await;
     // A custom endpoint (`AWS_ENDPOINT_URL`, e.g. a local emulator) rarely resolves
     // virtual-hosted bucket names such as `bucket.localhost`: address buckets by path there.
     let path_style = shared.endpoint_url().is_some();

@@ -38,8 +38,11 @@ const EMULATOR_ACCESS_KEY: &str = "test";
 const EMULATOR_SECRET_KEY: &str = "test";
 
 /// Attempts per call, the first included. The SDK's default, 3, gives up on the bursts of
-/// throttling a deploy meets on a busy account; with adaptive retry the client also slows
-/// itself down once throttled.
+/// throttling a deploy meets on a busy account. Standard retry (exponential backoff with
+/// jitter, up to 20 s), not adaptive: adaptive's client-side rate limiter, shared by every
+/// client of a service and region in the process, kept cutting its rate under scattered
+/// throttling (the fault proxy's 20 %) and stretched three deploy/plan/destroy cycles to 23
+/// minutes; the reads are bounded per service instead (`session::read_all`).
 const MAX_ATTEMPTS: u32 = 10;
 
 /// No call may hang for ever holding the lock: a connection must open in 5 s, an attempt
@@ -64,7 +67,7 @@ pub(crate) fn upload_timeouts() -> TimeoutConfig {
 pub async fn load_config(target: &Target) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(target.region.clone()))
-        .retry_config(RetryConfig::adaptive().with_max_attempts(MAX_ATTEMPTS))
+        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
         .timeout_config(timeouts());
     if let Some(profile) = &target.profile {
         loader = loader.profile_name(profile);

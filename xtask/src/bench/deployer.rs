@@ -216,7 +216,12 @@ async fn packaging(setup: &Setup, runs: usize) -> anyhow::Result<Packaging> {
         async move {
             let started = Instant::now();
             tokio::task::spawn_blocking(move || {
-                crate::bundle::package_binary("lambda", &binary, &zip)
+                crate::bundle::package_binary(
+                    "lambda",
+                    crate::bundle::BuildTarget::Host,
+                    &binary,
+                    &zip,
+                )
             })
             .await
             .context("the packaging task failed")??;

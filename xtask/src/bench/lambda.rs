@@ -49,6 +49,30 @@ struct Figures {
     runs: usize,
 }
 
+/// How a bootstrap is started: its binary, run directly or through an emulator
+/// (`qemu-aarch64 -L SYSROOT binary`).
+pub(super) struct Launch {
+    pub program: std::path::PathBuf,
+    pub args: Vec<std::ffi::OsString>,
+}
+
+impl Launch {
+    pub fn native(binary: &Path) -> Launch {
+        Launch {
+            program: binary.to_owned(),
+            args: Vec::new(),
+        }
+    }
+}
+
+/// From spawning `launch` to its first request for an event, once (a fresh process).
+pub(super) async fn cold_start(setup: &Setup, launch: &Launch) -> anyhow::Result<Duration> {
+    let bootstrap = Bootstrap::start(setup, launch, "stripstack-bench-unused", None).await?;
+    let cold = bootstrap.ready - bootstrap.started;
+    bootstrap.stop().await;
+    Ok(cold)
+}
+
 /// A bootstrap process talking to its own fake Runtime API.
 struct Bootstrap {
     api: FakeRuntimeApi,
@@ -87,7 +111,13 @@ pub async fn measure(setup: &Setup, runs: usize) -> anyhow::Result<String> {
     let mut cold = Vec::new();
     let mut ready_rss = Vec::new();
     for _ in 0..runs {
-        let bootstrap = Bootstrap::start(setup, &buckets.destination, None).await?;
+        let bootstrap = Bootstrap::start(
+            setup,
+            &Launch::native(&setup.bootstrap),
+            &buckets.destination,
+            None,
+        )
+        .await?;
         cold.push(bootstrap.ready - bootstrap.started);
         ready_rss.extend(peak_rss_kib(bootstrap.pid));
         bootstrap.stop().await;
@@ -96,7 +126,13 @@ pub async fn measure(setup: &Setup, runs: usize) -> anyhow::Result<String> {
     // One process, one picture again and again, as in a warm Lambda container. The first
     // event is a warm-up (its time, that of a fresh process, is in the memory table).
     let key = put_picture(&buckets, &corpus, TIMED_SIZE).await?;
-    let mut bootstrap = Bootstrap::start(setup, &buckets.destination, None).await?;
+    let mut bootstrap = Bootstrap::start(
+        setup,
+        &Launch::native(&setup.bootstrap),
+        &buckets.destination,
+        None,
+    )
+    .await?;
     let mut warm = Vec::new();
     for run in 0..=runs {
         buckets.remove_copy(&key).await?;
@@ -123,7 +159,13 @@ pub async fn measure(setup: &Setup, runs: usize) -> anyhow::Result<String> {
         let (mut peaks, mut durations) = (Vec::new(), Vec::new());
         for run in 0..runs {
             buckets.remove_copy(&key).await?;
-            let mut bootstrap = Bootstrap::start(setup, &buckets.destination, env).await?;
+            let mut bootstrap = Bootstrap::start(
+                setup,
+                &Launch::native(&setup.bootstrap),
+                &buckets.destination,
+                env,
+            )
+            .await?;
             let request_id = format!("rss-{size}-{fixed}-{run}");
             durations.push(bootstrap.handle(&buckets, &key, &request_id).await?);
             peaks.extend(peak_rss_kib(bootstrap.pid));
@@ -232,12 +274,14 @@ impl Bootstrap {
     /// it asks for its first event.
     async fn start(
         setup: &Setup,
+        launch: &Launch,
         destination: &str,
         extra_env: Option<(&str, &str)>,
     ) -> anyhow::Result<Bootstrap> {
         let mut api = FakeRuntimeApi::start().await?;
         let log = setup.log_file("bootstrap.log")?;
-        let mut command = Command::new(&setup.bootstrap);
+        let mut command = Command::new(&launch.program);
+        command.args(&launch.args);
         // Only what Lambda would set: nothing of the developer's environment.
         command
             .env_clear()
@@ -266,7 +310,7 @@ impl Bootstrap {
         let started = Instant::now();
         let mut child = command
             .spawn()
-            .with_context(|| format!("cannot run {}", setup.bootstrap.display()))?;
+            .with_context(|| format!("cannot run {}", launch.program.display()))?;
         let pid = child.id().context("the bootstrap exited at once")?;
         let ready = loop {
             let report = tokio::select! {

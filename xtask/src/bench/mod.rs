@@ -3,8 +3,11 @@
 //!
 //! Sections, each in its own module: the stripper's throughput ([`stripper`]), the Lambda
 //! ([`lambda`]: sizes, cold start, time per picture, peak memory), the deployer
-//! ([`deployer`]: wall time and API calls, with and without added network latency) and,
-//! opt-in, cold builds ([`cold_build`]). Every figure is the median of several runs; timing
+//! ([`deployer`]: wall time and API calls, with and without added network latency),
+//! opt-in, cold builds ([`cold_build`]), and the Lambda per architecture
+//! ([`architectures`]: the host build and both cross builds, arm64 under qemu). One more
+//! section, the Lambda's release profile, is measured by hand ([`PROFILE_SECTION`]): the
+//! command keeps it as it is. Every figure is the median of several runs; timing
 //! never fails the command, only a measurement that cannot be made does.
 //!
 //! The Lambda and deployer sections share a private emulator on a free port of 127.0.0.1
@@ -17,12 +20,13 @@
 //! Sections not measured in a run (`--only`, or cold builds without `--cold-build`) keep
 //! what the file already had, so the file can be updated one section at a time.
 
+mod architectures;
 mod cold_build;
 mod deployer;
 mod lambda;
 mod proxy;
 mod report;
-mod runtime_api;
+pub mod runtime_api;
 mod stripper;
 
 use std::fs::{File, OpenOptions};
@@ -69,14 +73,20 @@ pub enum Section {
     Lambda,
     Deployer,
     ColdBuild,
+    Architectures,
 }
 
+/// The id of the section written by hand (the release profile's options, each a cold
+/// build): never measured by the command, kept as the file has it.
+pub const PROFILE_SECTION: &str = "lambda-profile";
+
 impl Section {
-    const ALL: [Section; 4] = [
+    const ALL: [Section; 5] = [
         Section::Stripper,
         Section::Lambda,
         Section::Deployer,
         Section::ColdBuild,
+        Section::Architectures,
     ];
 
     /// The id of its markers in the file.
@@ -86,6 +96,7 @@ impl Section {
             Section::Lambda => "lambda",
             Section::Deployer => "deployer",
             Section::ColdBuild => "cold-build",
+            Section::Architectures => "architectures",
         }
     }
 
@@ -95,6 +106,7 @@ impl Section {
             Section::Lambda => "## 2. The Lambda",
             Section::Deployer => "## 3. The deployer",
             Section::ColdBuild => "## 4. Cold builds",
+            Section::Architectures => "## 5. The Lambda per architecture",
         }
     }
 }
@@ -123,12 +135,10 @@ pub(crate) struct Setup {
 impl Setup {
     fn new(work: PathBuf) -> anyhow::Result<Setup> {
         eprintln!("bench: building the Lambda (cargo xtask bundle) …");
-        let bundle = crate::bundle::build("lambda")?;
-        let built = crate::workspace::target_dir()
-            .join("release")
-            .join("bootstrap");
+        let bundle = crate::bundle::build_for("lambda", crate::bundle::BuildTarget::Host)?;
+        let built = &bundle.binary_path;
         let bootstrap = work.join("bootstrap");
-        std::fs::copy(&built, &bootstrap).with_context(|| {
+        std::fs::copy(built, &bootstrap).with_context(|| {
             format!("cannot copy {} to {}", built.display(), bootstrap.display())
         })?;
         eprintln!("bench: starting a private emulator …");
@@ -318,7 +328,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         let measured = match section {
             Section::Stripper => stripper::measure(runs),
             Section::ColdBuild => cold_build::measure(),
-            Section::Lambda | Section::Deployer => {
+            Section::Lambda | Section::Deployer | Section::Architectures => {
                 let ready = setup.get_or_insert_with(|| {
                     Setup::new(work.path.clone()).map_err(|e| format!("{e:#}"))
                 });
@@ -326,6 +336,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                     Err(e) => Err(anyhow::anyhow!("{e}")),
                     Ok(setup) if section == Section::Lambda => {
                         runtime.block_on(lambda::measure(setup, runs))
+                    }
+                    Ok(setup) if section == Section::Architectures => {
+                        runtime.block_on(architectures::measure(setup, runs))
                     }
                     Ok(setup) => runtime.block_on(deployer::measure(setup, runs, latency)),
                 }
@@ -362,8 +375,14 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         let sections: Vec<(&str, Option<String>)> = fresh
             .into_iter()
             .map(|(section, text)| (section.id(), text))
+            .chain([(PROFILE_SECTION, None)])
             .collect();
         let file = report::assemble(PREAMBLE, &sections, previous.as_deref(), |id| {
+            if id == PROFILE_SECTION {
+                return "## 6. The Lambda's release profile\n\nMeasured by hand; not recorded \
+                        yet."
+                    .to_owned();
+            }
             let title = Section::ALL
                 .iter()
                 .find(|s| s.id() == id)

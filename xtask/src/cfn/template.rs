@@ -892,6 +892,7 @@ pub(crate) mod tests {
                     prefix: "uploads/".into(),
                     suffixes: vec![".jpg".into(), ".jpeg".into()],
                 }],
+                architecture: crate::stack::Architecture::X86_64,
             }]
             .into_iter()
             .map(|f| (f.logical.clone(), f))

@@ -51,7 +51,7 @@ async fn deploy_locked(args: &DeployOptions, locked: &Locked) -> anyhow::Result<
     };
     let artifacts = match &saved {
         Some(saved) => {
-            session::ensure_saved_artifacts(state_clients, &saved.artifacts).await?;
+            session::ensure_saved_artifacts(state_clients, stack, &saved.artifacts).await?;
             saved.artifacts.clone()
         }
         None => session::bundle_and_upload(state_clients, stack, bucket).await?,

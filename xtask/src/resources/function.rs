@@ -12,7 +12,8 @@ use crate::stack::resolved::ResolvedStack;
 
 pub const RUNTIME: &str = "provided.al2023";
 pub const HANDLER: &str = "bootstrap";
-pub const ARCHITECTURE: &str = "x86_64";
+/// What Lambda reports for a function created without an architecture.
+const LAMBDA_DEFAULT_ARCHITECTURE: &str = "x86_64";
 
 pub fn desired(stack: &ResolvedStack, artifacts: &Artifacts) -> Vec<Desired> {
     stack
@@ -22,7 +23,7 @@ pub fn desired(stack: &ResolvedStack, artifacts: &Artifacts) -> Vec<Desired> {
             let mut props = Props::new();
             props.insert("runtime".into(), json!(RUNTIME));
             props.insert("handler".into(), json!(HANDLER));
-            props.insert("architecture".into(), json!(ARCHITECTURE));
+            props.insert("architecture".into(), json!(function.architecture.as_str()));
             props.insert("memory".into(), json!(function.memory));
             props.insert("timeout".into(), json!(function.timeout));
             props.insert("environment".into(), json!(function.environment));
@@ -86,7 +87,7 @@ pub async fn read(
             .architectures()
             .first()
             .map(|a| a.as_str())
-            .unwrap_or(ARCHITECTURE)),
+            .unwrap_or(LAMBDA_DEFAULT_ARCHITECTURE)),
     );
     props.insert("memory".into(), json!(config.memory_size()));
     props.insert("timeout".into(), json!(config.timeout()));
@@ -111,6 +112,16 @@ fn environment(props: &Props) -> aws_sdk_lambda::types::Environment {
                 .collect(),
         ))
         .build()
+}
+
+/// The declared architecture; code and architecture change together (UpdateFunctionCode).
+fn architecture(props: &Props) -> aws_sdk_lambda::types::Architecture {
+    aws_sdk_lambda::types::Architecture::from(
+        props
+            .get("architecture")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or(LAMBDA_DEFAULT_ARCHITECTURE),
+    )
 }
 
 fn as_i32(props: &Props, key: &str) -> Option<i32> {
@@ -148,7 +159,7 @@ pub async fn create(
                 .function_name(name)
                 .runtime(t::Runtime::from(RUNTIME))
                 .handler(HANDLER)
-                .architectures(t::Architecture::from(ARCHITECTURE))
+                .architectures(architecture(&want.props))
                 .role(want.props["role"].as_str().unwrap_or_default())
                 .set_memory_size(as_i32(&want.props, "memory"))
                 .set_timeout(as_i32(&want.props, "timeout"))
@@ -272,7 +283,7 @@ pub async fn update(
             .function_name(name)
             .s3_bucket(&artifact.bucket)
             .s3_key(&artifact.key)
-            .architectures(t::Architecture::from(ARCHITECTURE))
+            .architectures(architecture(&want.props))
             .send()
             .await
             .with_aws_context(|| format!("while updating the code of `{name}`"))?;

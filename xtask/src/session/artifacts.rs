@@ -4,9 +4,10 @@
 use anyhow::Context as _;
 
 use crate::aws::{http_status, AwsError, Clients, SdkResultExt};
+use crate::bundle::{BuildTarget, LambdaTarget};
 use crate::plan::Plan;
 use crate::resources::{Artifact, Artifacts};
-use crate::stack::ResolvedStack;
+use crate::stack::{Architecture, ResolvedStack};
 
 /// A plan saved by `plan --out FILE`, applied exactly by `deploy --plan FILE`.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -35,17 +36,10 @@ pub(crate) async fn bundle_and_upload(
     stack: &ResolvedStack,
     bucket: &str,
 ) -> anyhow::Result<Artifacts> {
-    let mut packages: Vec<&str> = stack
-        .functions
-        .values()
-        .map(|f| f.package.as_str())
-        .collect();
-    packages.sort_unstable();
-    packages.dedup();
     let mut artifacts = Artifacts::new();
-    for package in packages {
-        let owned = package.to_owned();
-        let bundle = tokio::task::spawn_blocking(move || crate::bundle::build(&owned))
+    for (package, target) in build_targets(stack)? {
+        let owned = package.clone();
+        let bundle = tokio::task::spawn_blocking(move || crate::bundle::build_for(&owned, target))
             .await
             .context("the bundle task failed")??;
         let artifact = Artifact {
@@ -55,14 +49,40 @@ pub(crate) async fn bundle_and_upload(
         };
         let uploaded = upload_if_missing(clients, &artifact, &bundle.zip_path).await?;
         eprintln!(
-            "bundle {package}: {} bytes zipped, sha256 {}{}",
+            "bundle {package} ({}): {} bytes zipped, sha256 {}{}",
+            target.label(),
             bundle.zip_bytes,
             bundle.sha256_hex,
             if uploaded { "" } else { " (already uploaded)" }
         );
-        artifacts.insert(package.to_owned(), artifact);
+        artifacts.insert(package, artifact);
     }
     Ok(artifacts)
+}
+
+/// What each package is built for: Lambda's CPU as its functions declare it, or this machine
+/// where an emulator runs the bootstrap as a local process (env `local`). One package, one
+/// target: two functions of one package must share their architecture.
+pub(crate) fn build_targets(stack: &ResolvedStack) -> anyhow::Result<Vec<(String, BuildTarget)>> {
+    let mut targets: Vec<(String, BuildTarget)> = Vec::new();
+    for function in stack.functions.values() {
+        let architecture = match function.architecture {
+            Architecture::X86_64 => LambdaTarget::X86_64,
+            Architecture::Arm64 => LambdaTarget::Arm64,
+        };
+        let target = BuildTarget::for_function(stack.endpoint.is_some(), architecture);
+        match targets.iter().find(|(p, _)| p == &function.package) {
+            Some((_, existing)) if *existing != target => anyhow::bail!(
+                "functions of package `{}` declare different architectures: build one package \
+                 per architecture",
+                function.package
+            ),
+            Some(_) => {}
+            None => targets.push((function.package.clone(), target)),
+        }
+    }
+    targets.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(targets)
 }
 
 /// Uploads a bundle under its content address unless it is there already. Returns whether
@@ -115,11 +135,18 @@ pub(crate) async fn upload_if_missing(
 /// uploaded), so that the plan is applied exactly.
 pub(crate) async fn ensure_saved_artifacts(
     clients: &Clients,
+    stack: &ResolvedStack,
     artifacts: &Artifacts,
 ) -> anyhow::Result<()> {
+    let targets = build_targets(stack)?;
     for (package, artifact) in artifacts {
-        let zip_path = crate::bundle::zip_path(package);
-        let on_disk = crate::bundle::existing(package).map(|(_, code_sha256)| code_sha256);
+        let target = targets
+            .iter()
+            .find(|(p, _)| p == package)
+            .map_or(BuildTarget::Host, |(_, t)| *t);
+        let zip_path = crate::bundle::zip_path_for(package, target);
+        let on_disk =
+            crate::bundle::existing_for(package, target).map(|(_, code_sha256)| code_sha256);
         if on_disk.as_deref() == Some(artifact.code_sha256.as_str()) {
             upload_if_missing(clients, artifact, &zip_path).await?;
             continue;

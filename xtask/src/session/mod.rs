@@ -12,12 +12,14 @@ mod prompt;
 mod report;
 mod snapshot;
 
-pub(crate) use artifacts::{bundle_and_upload, ensure_saved_artifacts, save_plan, SavedPlan};
+pub(crate) use artifacts::{
+    build_targets, bundle_and_upload, ensure_saved_artifacts, save_plan, SavedPlan,
+};
 pub(crate) use connect::{connect, load_stack_file};
 pub(crate) use locked::{open, run_locked, Locked};
 pub(crate) use options::{
-    CredentialsOptions, DeployOptions, DestroyOptions, OutputsOptions, PlanOptions, SynthOptions,
-    TargetOptions, VerifyOptions,
+    BundleOptions, CredentialsOptions, DeployOptions, DestroyOptions, OutputsOptions, PlanOptions,
+    SynthOptions, TargetOptions, VerifyOptions,
 };
 pub(crate) use prompt::{confirm, confirm_destroy};
 pub(crate) use report::{print_summary, report_bucket_fate, report_calls};

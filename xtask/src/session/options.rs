@@ -69,6 +69,17 @@ pub(crate) struct OutputsOptions {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct VerifyOptions {
     pub target: TargetOptions,
-    /// Longest wait, in seconds, for the stripped copy of the test picture.
-    pub timeout: u64,
+    /// Longest wait, in seconds, for the stripped copy of the test picture; `None`: what
+    /// suits the environment (see `verify`).
+    pub timeout: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct BundleOptions {
+    /// Workspace package to bundle.
+    pub package: String,
+    /// The environment whose functions say what to build for; `None`: this machine.
+    pub env: Option<String>,
+    /// Build for this Lambda architecture whatever the stack says.
+    pub arch: Option<crate::bundle::LambdaTarget>,
 }

@@ -108,16 +108,19 @@ pub(crate) async fn compute_plan(
 /// compared with the deployed function's. Without one, the code is not compared.
 pub(crate) fn existing_artifacts(stack: &ResolvedStack) -> resources::Artifacts {
     let bucket = crate::engine::state::state_bucket(&stack.account, &stack.region);
-    stack
-        .functions
-        .values()
-        .filter_map(|f| {
-            let (hex, code_sha256) = crate::bundle::existing(&f.package)?;
+    // A stack whose packages cannot be built is refused by `deploy`; a plan just does not
+    // compare their code.
+    super::artifacts::build_targets(stack)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(package, target)| {
+            let (hex, code_sha256) = crate::bundle::existing_for(&package, target)?;
+            let key = format!("artifacts/{package}/{hex}.zip");
             Some((
-                f.package.clone(),
+                package,
                 resources::Artifact {
                     bucket: bucket.clone(),
-                    key: format!("artifacts/{}/{hex}.zip", f.package),
+                    key,
                     code_sha256,
                 },
             ))

@@ -30,7 +30,7 @@ use serde_norway::Value;
 
 pub use diagnostic::{Diagnostic, Severity, Span, StackError};
 pub use graph::{DependencyGraph, Node, NodeKind};
-pub use model::{DEFAULT_MEMORY, DEFAULT_TIMEOUT};
+pub use model::{Architecture, DEFAULT_MEMORY, DEFAULT_TIMEOUT};
 pub use resolve::partition;
 pub use resolved::ResolvedStack;
 

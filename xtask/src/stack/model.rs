@@ -198,6 +198,38 @@ pub struct FunctionSpec {
     pub allow: Vec<StatementSpec>,
     #[serde(default, deserialize_with = "nullable")]
     pub triggers: Vec<TriggerSpec>,
+    /// Lambda's CPU: `x86_64` (Lambda's default) or `arm64` (Graviton, cheaper per GB-second).
+    #[serde(default)]
+    pub architecture: Architecture,
+}
+
+/// A Lambda function's instruction set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub enum Architecture {
+    #[default]
+    #[serde(rename = "x86_64")]
+    X86_64,
+    #[serde(rename = "arm64")]
+    Arm64,
+}
+
+impl Architecture {
+    /// Lambda's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Architecture::X86_64 => "x86_64",
+            Architecture::Arm64 => "arm64",
+        }
+    }
+
+    /// This machine's, for the local emulator, which runs the bootstrap as a host process.
+    pub fn host() -> Self {
+        if cfg!(target_arch = "aarch64") {
+            Architecture::Arm64
+        } else {
+            Architecture::X86_64
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

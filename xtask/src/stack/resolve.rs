@@ -562,6 +562,11 @@ impl Resolver<'_> {
                     role_name,
                     allow,
                     triggers,
+                    architecture: if endpoint.is_some() {
+                        super::Architecture::host()
+                    } else {
+                        spec.architecture
+                    },
                 },
             );
         }

@@ -104,6 +104,9 @@ pub struct Function {
     /// The role's inline policy statements (least privilege).
     pub allow: Vec<Statement>,
     pub triggers: Vec<Trigger>,
+    /// As declared; the host's in an environment with an emulator endpoint (`local`),
+    /// whose bootstrap runs on this machine.
+    pub architecture: super::Architecture,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

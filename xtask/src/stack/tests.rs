@@ -1189,3 +1189,28 @@ functions:
     let (_, diagnostics) = analyse(Path::new(FILE), source.clone());
     insta::assert_snapshot!(invalid(&source, diagnostics).to_string());
 }
+
+/// The shipped pipeline runs on Graviton in AWS, and on this machine's CPU in `local`, where
+/// the emulator runs the bootstrap as a host process.
+#[test]
+fn the_pipeline_declares_arm64_and_local_takes_the_host_architecture() {
+    let file = pipeline();
+    for env in ["dev", "prod"] {
+        let stack = file.resolve(env, "123456789012").expect("resolves");
+        assert_eq!(
+            stack.functions["strip"].architecture,
+            Architecture::Arm64,
+            "{env}"
+        );
+    }
+    let local = file.resolve("local", "000000000000").expect("resolves");
+    assert_eq!(local.functions["strip"].architecture, Architecture::host());
+    let bad = "stack: demo\nregion: eu-west-2\nenvironments:\n  dev: {}\nfunctions:\n  f: { package: lambda, architecture: sparc }\n";
+    let found = check(bad);
+    assert!(
+        found
+            .iter()
+            .any(|d| d.starts_with("6:") && d.contains("error") && d.contains("sparc")),
+        "{found:?}"
+    );
+}
