@@ -237,35 +237,6 @@ pub fn build_for(package: &str, target: BuildTarget) -> anyhow::Result<Bundle> {
     package_binary(package, target, &binary, &zip_path_for(package, target))
 }
 
-/// Transitional, until `deploy` passes each function's target to [`build_for`]: today's
-/// behaviour, a host build that must also start on Lambda (x86-64 or arm64 by the host's
-/// CPU, GLIBC ≤ 2.34), zipped as the host bundle.
-pub fn build(package: &str) -> anyhow::Result<Bundle> {
-    let bundle = build_for(package, BuildTarget::Host)?;
-    let Some(arch) = LambdaTarget::host() else {
-        anyhow::bail!("this machine's CPU is not one Lambda has: build with `cargo xtask bundle --arch x86_64` or `--arch arm64`")
-    };
-    let bytes = std::fs::read(&bundle.binary_path)
-        .with_context(|| format!("while reading {}", bundle.binary_path.display()))?;
-    elf::check(&bytes, &arch.requirements()).map_err(|err| {
-        anyhow::anyhow!(
-            "{} cannot run on Lambda ({arch}): {err}",
-            bundle.binary_path.display()
-        )
-    })?;
-    Ok(bundle)
-}
-
-/// Transitional: [`zip_path_for`] the host bundle [`build`] writes.
-pub fn zip_path(package: &str) -> PathBuf {
-    zip_path_for(package, BuildTarget::Host)
-}
-
-/// Transitional: [`existing_for`] the host bundle [`build`] writes.
-pub fn existing(package: &str) -> Option<(String, String)> {
-    existing_for(package, BuildTarget::Host)
-}
-
 /// Builds `package`'s `bootstrap` for `target` (profile `lambda` cross-built for Lambda,
 /// `release` for the host); returns the binary.
 pub fn compile(package: &str, target: BuildTarget) -> anyhow::Result<PathBuf> {

@@ -179,6 +179,12 @@ pub enum Removal {
     },
 }
 
+/// IAM's answer for an entity (or one it refers to) that it has not propagated yet: what the
+/// user, role and policy kinds wait out after this run created it.
+pub(crate) fn iam_not_yet(err: &crate::aws::AwsError) -> bool {
+    err.is("NoSuchEntity")
+}
+
 /// What the state keeps with a resource for its later delete, per kind (a bucket's
 /// `force_destroy`): each kind reads its own typed settings from it.
 pub type Settings = serde_json::Map<String, serde_json::Value>;

@@ -248,11 +248,6 @@ async fn delete_version(clients: &Clients, arn: &str, name: &str, id: &str) -> a
 /// The `policy` kind: a user's customer-managed IAM policy.
 pub(crate) struct Policy;
 
-/// IAM's answer for an entity it has not propagated yet.
-fn not_yet(err: &AwsError) -> bool {
-    err.is("NoSuchEntity")
-}
-
 impl ResourceKind for Policy {
     const NAME: &'static str = "policy";
     const SERVICE: &'static str = "iam";
@@ -284,7 +279,7 @@ impl ResourceKind for Policy {
         // IAM is eventually consistent: right after this run creates the entity, or what it
         // refers to, IAM may answer NoSuchEntity for it. Creates and updates are safe to
         // repeat (a repeated create finds the entity and converges it).
-        until_propagated("IAM to propagate", on_wait, not_yet, || async {
+        until_propagated("IAM to propagate", on_wait, super::iam_not_yet, || async {
             match have {
                 None => create(clients, &ctx.read, want).await,
                 Some(_) => update(clients, &ctx.read, want, have).await,

@@ -220,11 +220,6 @@ pub async fn delete(clients: &Clients, name: &str) -> anyhow::Result<()> {
 /// The `role` kind: a function's execution role.
 pub(crate) struct Role;
 
-/// IAM's answer for an entity it has not propagated yet.
-fn not_yet(err: &AwsError) -> bool {
-    err.is("NoSuchEntity")
-}
-
 impl ResourceKind for Role {
     const NAME: &'static str = "role";
     const SERVICE: &'static str = "iam";
@@ -255,7 +250,7 @@ impl ResourceKind for Role {
         // IAM is eventually consistent: right after this run creates the entity, or what it
         // refers to, IAM may answer NoSuchEntity for it. Creates and updates are safe to
         // repeat (a repeated create finds the entity and converges it).
-        until_propagated("IAM to propagate", on_wait, not_yet, || async {
+        until_propagated("IAM to propagate", on_wait, super::iam_not_yet, || async {
             match have {
                 None => create(clients, &ctx.read, want).await,
                 Some(_) => update(clients, &ctx.read, want, have).await,

@@ -357,11 +357,6 @@ pub async fn delete(
 /// The `user` kind: IAM users, their policy attachments and access keys.
 pub(crate) struct User;
 
-/// IAM's answer for an entity it has not propagated yet.
-fn not_yet(err: &AwsError) -> bool {
-    err.is("NoSuchEntity")
-}
-
 impl ResourceKind for User {
     const NAME: &'static str = "user";
     const SERVICE: &'static str = "iam";
@@ -390,7 +385,7 @@ impl ResourceKind for User {
         // IAM is eventually consistent: right after this run creates the entity, or what it
         // refers to, IAM may answer NoSuchEntity for it. Creates and updates are safe to
         // repeat (a repeated create finds the entity and converges it).
-        until_propagated("IAM to propagate", on_wait, not_yet, || async {
+        until_propagated("IAM to propagate", on_wait, super::iam_not_yet, || async {
             match have {
                 None => create(clients, &ctx.read, want).await,
                 Some(_) => update(clients, &ctx.read, want, have).await,
