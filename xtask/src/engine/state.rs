@@ -468,3 +468,27 @@ async fn read_lock(clients: &Clients, bucket: &str, key: &str) -> Option<LockInf
     let body = out.body.collect().await.ok()?.into_bytes();
     serde_json::from_slice(&body).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lock's liveness check, through the calls Linux and macOS share (no `/proc`).
+    #[test]
+    fn this_process_is_alive_and_a_free_pid_is_not() {
+        assert!(process_exists(std::process::id()));
+        // Above Linux's pid_max (4,194,304) and macOS's (99,999): never a live process.
+        assert!(!process_exists(999_999_999));
+        assert!(!process_exists(u32::MAX));
+        assert!(!hostname().is_empty());
+        let here = LockInfo::here("deploy");
+        assert!(!here.is_dead_local_holder());
+        let dead = LockInfo {
+            pid: 999_999_999,
+            ..here.clone()
+        };
+        assert!(dead.is_dead_local_holder());
+        // Each run's nonce tells its own lock from another's.
+        assert_ne!(here.nonce, LockInfo::here("deploy").nonce);
+    }
+}
