@@ -92,7 +92,7 @@ fn bench_measures_every_section_and_writes_the_report() {
 
     let lambda = section_rows(&report, "lambda");
     for label in [
-        "release `bootstrap` binary",
+        "`bootstrap` binary, as shipped",
         "deployment zip",
         "cold start",
         "peak RSS when ready",

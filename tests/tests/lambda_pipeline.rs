@@ -1,4 +1,4 @@
-//! The strip Lambda end to end on the private emulator, with the real release `bootstrap`:
+//! The strip Lambda end to end on the private emulator, with the real `bootstrap`:
 //! buckets, role, function, invoke permission and bucket notification are created with the
 //! SDK; pictures uploaded to the source bucket must come out in the destination bucket under
 //! the same key, byte-identical to what the stripper library makes of them (so stripped the
@@ -37,24 +37,16 @@ fn corpus(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
-/// The release `bootstrap`, built once per test binary and zipped in memory the way
-/// `cargo xtask bundle` zips it (one entry `bootstrap`, mode 0755).
-fn release_bootstrap_zip() -> &'static [u8] {
+/// The `bootstrap` as `deploy --env local` builds it (the host build, dev profile), built once
+/// per test binary and zipped in memory the way `cargo xtask bundle` zips it (one entry
+/// `bootstrap`, mode 0755). The handler's behaviour does not depend on the profile; the
+/// Lambda build itself is run in `arm64_bootstrap.rs`.
+fn bootstrap_zip() -> &'static [u8] {
     static ZIP: OnceLock<Vec<u8>> = OnceLock::new();
     ZIP.get_or_init(|| {
-        let status = std::process::Command::new(env!("CARGO"))
-            .current_dir(xtask::workspace::root())
-            .args(["build", "--release", "-p", "lambda", "--bin", "bootstrap"])
-            .status()
-            .expect("running cargo build");
-        assert!(status.success(), "building the release bootstrap failed");
-        let binary = xtask::workspace::target_dir().join("release/bootstrap");
-        let bytes = std::fs::read(&binary).expect("reading the release bootstrap");
-        let glibc = xtask::bundle::max_glibc(&bytes);
-        assert!(
-            glibc.is_some_and(|v| v <= xtask::bundle::MAX_GLIBC),
-            "the bootstrap needs GLIBC {glibc:?}, more than Amazon Linux 2023 has"
-        );
+        let binary = xtask::bundle::compile("lambda", xtask::bundle::BuildTarget::Host)
+            .unwrap_or_else(|e| panic!("building the bootstrap failed: {e:#}"));
+        let bytes = std::fs::read(&binary).expect("reading the bootstrap");
         xtask::bundle::deterministic_zip("bootstrap", &bytes).expect("zipping the bootstrap")
     })
 }
@@ -223,7 +215,7 @@ impl Pipeline {
             .timeout(60)
             .code(
                 FunctionCode::builder()
-                    .zip_file(Blob::new(release_bootstrap_zip()))
+                    .zip_file(Blob::new(bootstrap_zip()))
                     .build(),
             )
             .environment(

@@ -139,3 +139,85 @@ fn the_cycle_finder_finds_cycles() {
         Some(vec!["a".into(), "b".into(), "c".into(), "a".into()])
     );
 }
+
+/// `cargo tree`'s view of a build of `selection`: each package (`name vX.Y.Z`) with the
+/// feature sets it is compiled with (one per build context: target, build script, proc macro).
+fn resolved_features(selection: &[&str], edges: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = std::process::Command::new(cargo)
+        .current_dir(crate::workspace::root())
+        .args([
+            "tree", "--locked", "--prefix", "none", "--format", "{p}|{f}",
+        ])
+        .args(["--edges", edges])
+        .args(selection)
+        .output()
+        .expect("cargo tree runs");
+    assert!(
+        output.status.success(),
+        "cargo tree {selection:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut packages: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let Some((package, features)) = line.split_once('|') else {
+            continue;
+        };
+        // `name vX.Y.Z (path)` for workspace members; `(*)`/`(proc-macro)` are markers.
+        let package: String = package.split(' ').take(2).collect::<Vec<_>>().join(" ");
+        let features = features
+            .trim_end_matches(" (*)")
+            .trim_end_matches(" (proc-macro)");
+        packages
+            .entry(package)
+            .or_default()
+            .insert(features.to_owned());
+    }
+    packages
+}
+
+/// The builds a clone makes in the dev profile (`cargo xtask`, the local bootstrap and
+/// `cargo test --workspace`) resolve every shared dependency to the same features, so the
+/// AWS SDK stack is compiled once, not once per build. cargo-hakari keeps
+/// `workspace-hack/Cargo.toml` so (`cargo hakari generate` after a dependency change); this
+/// is the check that it was run.
+#[test]
+fn every_dev_build_shares_the_same_dependency_features() {
+    let workspace = resolved_features(&["--workspace"], "normal,build,dev");
+    for selection in [
+        &["--package", "xtask"][..],
+        &["--package", "lambda", "--package", "workspace-hack"][..],
+    ] {
+        let build = resolved_features(selection, "normal,build");
+        let differing: Vec<String> = build
+            .iter()
+            .filter(|(package, features)| {
+                workspace.get(*package).is_some_and(|all| all != *features)
+            })
+            .map(|(package, features)| {
+                format!("{package}: {features:?} vs {:?}", workspace[package])
+            })
+            .collect();
+        assert!(
+            differing.is_empty(),
+            "`cargo build {}` compiles these with other features than `cargo test --workspace` \
+             (run `cargo hakari generate`):\n{}",
+            selection.join(" "),
+            differing.join("\n")
+        );
+    }
+}
+
+/// The Lambda's own build (what `bundle --arch …` ships) stays lean: it does not take the
+/// workspace's unified features, only its own (rustls with ring, no aws-lc, no SSO).
+#[test]
+fn the_shipped_lambda_carries_none_of_the_workspace_features() {
+    let lambda = resolved_features(&["--package", "lambda"], "normal,build");
+    for absent in ["workspace-hack", "aws-lc-rs", "aws-lc-sys", "aws-sdk-sso"] {
+        let found: Vec<&String> = lambda
+            .keys()
+            .filter(|package| package.split(' ').next() == Some(absent))
+            .collect();
+        assert!(found.is_empty(), "the Lambda build includes {found:?}");
+    }
+}

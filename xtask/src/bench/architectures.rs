@@ -27,20 +27,12 @@ struct Row {
 pub async fn measure(setup: &Setup, runs: usize) -> anyhow::Result<String> {
     let mut rows = vec![row(setup, &setup.bundle, &setup.bootstrap, runs).await];
     for target in LambdaTarget::ALL {
-        let bundle = tokio::task::spawn_blocking(move || {
-            crate::bundle::build_for("lambda", BuildTarget::Lambda(target))
+        let work = setup.work.clone();
+        let (bundle, copy) = tokio::task::spawn_blocking(move || {
+            super::build_copy(&work, BuildTarget::Lambda(target))
         })
         .await
         .context("the bundle task failed")??;
-        // The bench's own copy: a concurrent rebuild cannot change what is measured.
-        let copy = setup.work.join(format!("bootstrap-{target}"));
-        std::fs::copy(&bundle.binary_path, &copy).with_context(|| {
-            format!(
-                "cannot copy {} to {}",
-                bundle.binary_path.display(),
-                copy.display()
-            )
-        })?;
         rows.push(row(setup, &bundle, &copy, runs).await);
     }
     Ok(render(&rows, runs))

@@ -5,7 +5,7 @@
 //! request by [`super::proxy`], to show what running requests in parallel buys on a real
 //! network.
 //!
-//! Every deploy starts with the bundle step, a `cargo build --release` of the Lambda. On a
+//! Every deploy starts with the bundle step, a `cargo build` of the Lambda. On a
 //! shared machine that step measures other people's builds (and waits for their lock on the
 //! target directory), so here the deploys run with `CARGO=true` and a private
 //! `CARGO_TARGET_DIR` holding the already built binary: the bundle step zips it, hashes it
@@ -82,9 +82,10 @@ struct Cycle<'a> {
 pub async fn measure(setup: &Setup, runs: usize, latency: Duration) -> anyhow::Result<String> {
     let stack = crate::workspace::stacks_dir().join("exif-pipeline.yaml");
     let target = setup.work.join("deploy-target");
-    let release = target.join("release");
-    std::fs::create_dir_all(&release)
-        .with_context(|| format!("cannot create {}", release.display()))?;
+    // Where the bundle step looks for the host build (`bundle::binary_path_for`).
+    let profile_dir = target.join("debug");
+    std::fs::create_dir_all(&profile_dir)
+        .with_context(|| format!("cannot create {}", profile_dir.display()))?;
     let cycle = Cycle {
         setup,
         stack: &stack,
@@ -126,7 +127,8 @@ pub async fn measure(setup: &Setup, runs: usize, latency: Duration) -> anyhow::R
 
 /// The parts of every deploy that are not AWS calls, measured on their own.
 struct Overheads {
-    /// `cargo build --release` of the Lambda with nothing to rebuild (left out of the table).
+    /// The bundle step's `cargo build` of the Lambda with nothing to rebuild (left out of the
+    /// table).
     cargo_check: Option<Duration>,
     /// Packaging the built binary (included in the table's deploys): a new build (checked,
     /// zipped, hashed) and an unchanged one (checked, its zip reused and hashed).
@@ -192,7 +194,7 @@ impl Cycle<'_> {
     /// Puts the function's build where the bundle step looks: the original binary, or it
     /// with `variant` appended (a different build with the same behaviour).
     fn install_build(&self, variant: Option<&str>) -> anyhow::Result<()> {
-        let path = self.target.join("release").join("bootstrap");
+        let path = self.target.join("debug").join("bootstrap");
         let mut binary = std::fs::read(&self.setup.bootstrap)
             .with_context(|| format!("cannot read {}", self.setup.bootstrap.display()))?;
         if let Some(variant) = variant {
@@ -246,33 +248,24 @@ async fn packaging(setup: &Setup, runs: usize) -> anyhow::Result<Packaging> {
     })
 }
 
-/// What each real deploy's bundle step costs when nothing changed: `cargo build --release`
-/// of the Lambda, fresh.
+/// What each real deploy's bundle step costs when nothing changed: its `cargo build` of the
+/// Lambda for the emulator, fresh.
 async fn cargo_check(runs: usize) -> anyhow::Result<Option<Duration>> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut times = Vec::new();
     for _ in 0..runs.max(1) {
+        let (command, shown) =
+            crate::bundle::build_command("lambda", crate::bundle::BuildTarget::Host)?;
+        let mut command = Command::from(command);
         let started = Instant::now();
-        let status = Command::new(&cargo)
+        let status = command
             .current_dir(crate::workspace::root())
-            .args([
-                "build",
-                "--release",
-                "--quiet",
-                "--package",
-                "lambda",
-                "--bin",
-                "bootstrap",
-            ])
+            .arg("--quiet")
             .stdin(Stdio::null())
             .kill_on_drop(true)
             .status()
             .await
             .context("cannot run cargo")?;
-        anyhow::ensure!(
-            status.success(),
-            "`cargo build --release -p lambda` failed ({status})"
-        );
+        anyhow::ensure!(status.success(), "`{shown}` failed ({status})");
         times.push(started.elapsed());
     }
     Ok(median_duration(&times))
@@ -359,7 +352,7 @@ fn render(
          add if the requests were made one after another. Where the added time is far \
          below it, the deployer's parallel reads and dependency-ordered parallel writes \
          are paying off.\n\
-         - Each deploy also runs `cargo build --release -p lambda` first (the bundle \
+         - Each deploy also runs `cargo build -p lambda -p workspace-hack` first (the bundle \
          step). With nothing to rebuild it took **{check}** here (median of {check_runs}); \
          it is left out of the table: the bench's deploys zip a pre-built binary \
          (`CARGO=true` and a private `CARGO_TARGET_DIR`) so that other builds on the \

@@ -30,7 +30,7 @@ pub mod runtime_api;
 mod stripper;
 
 use std::fs::{File, OpenOptions};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -38,7 +38,7 @@ use anyhow::Context as _;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 use crate::aws::Clients;
-use crate::bundle::Bundle;
+use crate::bundle::{BuildTarget, Bundle, LambdaTarget};
 use crate::emulator::{Emulator, StopGuard};
 
 /// The emulator's root credentials (it accepts them as the account's administrator).
@@ -125,8 +125,9 @@ impl BenchArgs {
 pub(crate) struct Setup {
     /// The bench's scratch directory (logs, the deployer's target directory).
     work: PathBuf,
+    /// The host build `deploy --env local` ships (dev profile, for the emulator).
     bundle: Bundle,
-    /// The bench's own copy of the release bootstrap.
+    /// The bench's own copy of its bootstrap.
     bootstrap: PathBuf,
     emulator: Emulator,
     _emulator_guard: StopGuard,
@@ -134,13 +135,8 @@ pub(crate) struct Setup {
 
 impl Setup {
     fn new(work: PathBuf) -> anyhow::Result<Setup> {
-        eprintln!("bench: building the Lambda (cargo xtask bundle) …");
-        let bundle = crate::bundle::build_for("lambda", crate::bundle::BuildTarget::Host)?;
-        let built = &bundle.binary_path;
-        let bootstrap = work.join("bootstrap");
-        std::fs::copy(built, &bootstrap).with_context(|| {
-            format!("cannot copy {} to {}", built.display(), bootstrap.display())
-        })?;
+        eprintln!("bench: building the Lambda for the emulator (cargo xtask bundle) …");
+        let (bundle, bootstrap) = build_copy(&work, BuildTarget::Host)?;
         eprintln!("bench: starting a private emulator …");
         let (emulator, guard) = launch_private_emulator(&work)?;
         Ok(Setup {
@@ -150,6 +146,15 @@ impl Setup {
             emulator,
             _emulator_guard: guard,
         })
+    }
+
+    /// The bootstrap as it is shipped to Lambda on this machine's CPU (the `lambda` profile,
+    /// cross-built against glibc 2.34), built and copied: what the Lambda section measures.
+    fn shipped(&self) -> anyhow::Result<(Bundle, PathBuf)> {
+        let Some(target) = LambdaTarget::host() else {
+            anyhow::bail!("this CPU is neither x86_64 nor arm64: Lambda has no build to run here");
+        };
+        build_copy(&self.work, BuildTarget::Lambda(target))
     }
 
     /// Clients for the emulator with its root credentials, built by hand so nothing of the
@@ -398,4 +403,19 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Builds the bootstrap for `target` and copies it into the bench's directory: a concurrent
+/// rebuild cannot change what is measured.
+fn build_copy(work: &Path, target: BuildTarget) -> anyhow::Result<(Bundle, PathBuf)> {
+    let bundle = crate::bundle::build_for("lambda", target)?;
+    let copy = work.join(format!("bootstrap-{}", target.label()));
+    std::fs::copy(&bundle.binary_path, &copy).with_context(|| {
+        format!(
+            "cannot copy {} to {}",
+            bundle.binary_path.display(),
+            copy.display()
+        )
+    })?;
+    Ok((bundle, copy))
 }

@@ -29,8 +29,12 @@ use sha2::{Digest, Sha256};
 pub const MAX_GLIBC: (u32, u32) = (2, 34);
 
 /// The Cargo profile of builds for Lambda (`[profile.lambda]` in the workspace's
-/// `Cargo.toml`: release, plus what makes the zip small); host builds use `release`.
+/// `Cargo.toml`: release, plus what makes the zip small); host builds use `dev`.
 pub const LAMBDA_PROFILE: &str = "lambda";
+
+/// The workspace's feature-unification crate (cargo-hakari's workspace-hack): added to a
+/// host build's package selection so that it shares the xtask's compiled dependencies.
+const HACK_PACKAGE: &str = "workspace-hack";
 
 /// A Lambda architecture, as the stack file and Lambda's API name it (`x86_64`, `arm64`).
 #[derive(
@@ -139,8 +143,12 @@ pub enum BuildTarget {
     /// Lambda itself: cross-built with cargo-zigbuild against glibc 2.34 and checked.
     Lambda(LambdaTarget),
     /// This machine, for the local emulator, which runs the bootstrap as a host process:
-    /// a plain `cargo build --release`, whatever the host (a Mac too); not checked against
-    /// Lambda's image, since it never goes there.
+    /// a dev-profile `cargo build`, whatever the host (a Mac too); not checked against
+    /// Lambda's image, since it never goes there. The dev profile is the xtask's: the AWS SDK
+    /// and the HTTP/TLS stack the xtask already compiled are reused, not built again in
+    /// another profile, and the stripper is optimised in it anyway
+    /// (`[profile.dev.package.lambda]`). Against a plain-HTTP emulator on this machine,
+    /// release speed buys nothing.
     Host,
 }
 
@@ -225,7 +233,7 @@ pub fn binary_path_for(target: BuildTarget) -> PathBuf {
     let dir = crate::workspace::target_dir();
     match target {
         BuildTarget::Lambda(lambda) => dir.join(lambda.triple()).join(LAMBDA_PROFILE),
-        BuildTarget::Host => dir.join("release"),
+        BuildTarget::Host => dir.join("debug"),
     }
     .join("bootstrap")
 }
@@ -238,15 +246,42 @@ pub fn build_for(package: &str, target: BuildTarget) -> anyhow::Result<Bundle> {
 }
 
 /// Builds `package`'s `bootstrap` for `target` (profile `lambda` cross-built for Lambda,
-/// `release` for the host); returns the binary.
+/// `dev` for the host); returns the binary.
 pub fn compile(package: &str, target: BuildTarget) -> anyhow::Result<PathBuf> {
+    let (mut command, shown) = build_command(package, target)?;
+    eprintln!("bundle {package} for {target}: {shown}");
+    let status = command
+        .current_dir(crate::workspace::root())
+        .status()
+        .with_context(|| format!("while running `{shown}`"))?;
+    if !status.success() {
+        anyhow::bail!(
+            "building the `{package}` Lambda for {target} failed ({status}); see the compiler \
+             output above"
+        );
+    }
+    Ok(binary_path_for(target))
+}
+
+/// The cargo command that builds `package`'s `bootstrap` for `target` (installing the cross
+/// toolchain on first use), and how it is shown.
+pub fn build_command(package: &str, target: BuildTarget) -> anyhow::Result<(Command, String)> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let build_args = ["--package", package, "--bin", "bootstrap"];
-    let (mut command, shown) = match target {
+    let (command, shown) = match target {
         BuildTarget::Host => {
+            // With the workspace-hack in the selection, every shared dependency resolves
+            // to the same features as in `cargo xtask` and `cargo test --workspace`, so the
+            // bootstrap links what they compiled (see `workspace-hack/Cargo.toml`).
             let mut command = Command::new(&cargo);
-            command.args(["build", "--release"]).args(build_args);
-            (command, format!("cargo build --release -p {package}"))
+            command
+                .arg("build")
+                .args(build_args)
+                .args(["--package", HACK_PACKAGE]);
+            (
+                command,
+                format!("cargo build -p {package} -p {HACK_PACKAGE}"),
+            )
         }
         BuildTarget::Lambda(lambda) => {
             toolchain::ensure_rust_target(lambda.triple())?;
@@ -268,18 +303,7 @@ pub fn compile(package: &str, target: BuildTarget) -> anyhow::Result<PathBuf> {
             (command, shown)
         }
     };
-    eprintln!("bundle {package} for {target}: {shown}");
-    let status = command
-        .current_dir(crate::workspace::root())
-        .status()
-        .with_context(|| format!("while running `{shown}`"))?;
-    if !status.success() {
-        anyhow::bail!(
-            "building the `{package}` Lambda for {target} failed ({status}); see the compiler \
-             output above"
-        );
-    }
-    Ok(binary_path_for(target))
+    Ok((command, shown))
 }
 
 /// Rust flags of a cross build: the caller's own (`CARGO_ENCODED_RUSTFLAGS` or
@@ -580,7 +604,7 @@ mod tests {
             .ends_with("stripstack/bundle/lambda-aarch64-unknown-linux-gnu.zip"));
         assert!(zip_path_for("lambda", BuildTarget::Host).ends_with("bundle/lambda-host.zip"));
         assert!(binary_path_for(arm).ends_with("aarch64-unknown-linux-gnu/lambda/bootstrap"));
-        assert!(binary_path_for(BuildTarget::Host).ends_with("release/bootstrap"));
+        assert!(binary_path_for(BuildTarget::Host).ends_with("debug/bootstrap"));
         assert_eq!(
             LambdaTarget::Arm64.zig_target(),
             "aarch64-unknown-linux-gnu.2.34"

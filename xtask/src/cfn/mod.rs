@@ -416,7 +416,8 @@ pub(crate) async fn deploy(mut args: DeployOptions) -> anyhow::Result<ExitCode> 
     let state_clients = clients.with_own_counter();
     let bucket = crate::engine::state::state_bucket(&stack.account, &stack.region);
     crate::engine::state::ensure_state_bucket(&state_clients, &bucket, &stack.region).await?;
-    let artifacts = crate::session::bundle_and_upload(&state_clients, &stack, &bucket).await?;
+    let artifacts =
+        crate::session::bundle_and_upload(&state_clients, &stack, &bucket, None).await?;
 
     let mut info = events::describe_stack(&clients, &name).await?;
     if let Some(rolled_back) = info

@@ -14,8 +14,13 @@ use crate::session::{self, DeployOptions, Locked, SavedPlan};
 
 pub(crate) async fn run(mut args: DeployOptions) -> anyhow::Result<ExitCode> {
     args.target.start_emulator = true;
+    // A saved plan names its bundles; otherwise the compiler starts now, beside connecting.
+    let prebuilt = match args.plan {
+        Some(_) => None,
+        None => Some(session::prebuild(&args.target)?),
+    };
     let (locked, lock) = session::open(&args.target, "deploy", args.force_unlock).await?;
-    let code = session::run_locked(lock, "deploy", deploy_locked(&args, &locked)).await?;
+    let code = session::run_locked(lock, "deploy", deploy_locked(&args, &locked, prebuilt)).await?;
     if code == ExitCode::SUCCESS {
         crate::outputs::print(&locked.stack);
         eprintln!(
@@ -29,7 +34,11 @@ pub(crate) async fn run(mut args: DeployOptions) -> anyhow::Result<ExitCode> {
 /// How long the re-read after applying may wait for AWS's reads to catch up with its writes.
 const CONVERGE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
 
-async fn deploy_locked(args: &DeployOptions, locked: &Locked) -> anyhow::Result<ExitCode> {
+async fn deploy_locked(
+    args: &DeployOptions,
+    locked: &Locked,
+    prebuilt: Option<session::Prebuild>,
+) -> anyhow::Result<ExitCode> {
     let Locked {
         stack,
         clients,
@@ -54,7 +63,7 @@ async fn deploy_locked(args: &DeployOptions, locked: &Locked) -> anyhow::Result<
             session::ensure_saved_artifacts(state_clients, stack, &saved.artifacts).await?;
             saved.artifacts.clone()
         }
-        None => session::bundle_and_upload(state_clients, stack, bucket).await?,
+        None => session::bundle_and_upload(state_clients, stack, bucket, prebuilt).await?,
     };
     let snap = session::snapshot(clients, stack, &artifacts, &store.state).await?;
     snap.forget_gone(&mut store.state);

@@ -9,6 +9,8 @@ use crate::plan::Plan;
 use crate::resources::{Artifact, Artifacts};
 use crate::stack::{Architecture, ResolvedStack};
 
+use super::TargetOptions;
+
 /// A plan saved by `plan --out FILE`, applied exactly by `deploy --plan FILE`.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct SavedPlan {
@@ -30,18 +32,56 @@ pub(crate) fn save_plan(
         .with_context(|| format!("while writing {}", path.display()))
 }
 
-/// Builds every function's bundle and uploads it to the state bucket under its hash.
+/// Every function's bundle, compiling in the background from the stack file alone (what to
+/// build does not depend on the account) while the deployer connects and, in env `local`,
+/// starts the emulator (a pip install on first use): neither waits for the other.
+pub(crate) struct Prebuild(tokio::task::JoinHandle<anyhow::Result<Vec<(String, BuildTarget)>>>);
+
+/// An account id for resolving the stack before connecting; only the build targets are
+/// read from that resolution.
+const ANY_ACCOUNT: &str = "000000000000";
+
+/// Starts compiling what `bundle_and_upload` will zip.
+pub(crate) fn prebuild(target: &TargetOptions) -> anyhow::Result<Prebuild> {
+    let (file, settings) = super::load_stack_file(target)?;
+    let region = target.region.clone().unwrap_or(settings.region);
+    let stack = file.resolve_in(&target.env, ANY_ACCOUNT, Some(&region))?;
+    let targets = build_targets(&stack)?;
+    Ok(Prebuild(tokio::task::spawn_blocking(move || {
+        for (package, target) in &targets {
+            crate::bundle::compile(package, *target)?;
+        }
+        Ok(targets)
+    })))
+}
+
+/// Builds every function's bundle (or takes what `prebuilt` compiled) and uploads it to the
+/// state bucket under its hash.
 pub(crate) async fn bundle_and_upload(
     clients: &Clients,
     stack: &ResolvedStack,
     bucket: &str,
+    prebuilt: Option<Prebuild>,
 ) -> anyhow::Result<Artifacts> {
+    let compiled = match prebuilt {
+        Some(Prebuild(task)) => task.await.context("the build task failed")??,
+        None => Vec::new(),
+    };
     let mut artifacts = Artifacts::new();
     for (package, target) in build_targets(stack)? {
         let owned = package.clone();
-        let bundle = tokio::task::spawn_blocking(move || crate::bundle::build_for(&owned, target))
-            .await
-            .context("the bundle task failed")??;
+        let done = compiled.contains(&(package.clone(), target));
+        let bundle = tokio::task::spawn_blocking(move || {
+            if done {
+                let zip = crate::bundle::zip_path_for(&owned, target);
+                let binary = crate::bundle::binary_path_for(target);
+                crate::bundle::package_binary(&owned, target, &binary, &zip)
+            } else {
+                crate::bundle::build_for(&owned, target)
+            }
+        })
+        .await
+        .context("the bundle task failed")??;
         let artifact = Artifact {
             bucket: bucket.to_owned(),
             key: format!("artifacts/{package}/{}.zip", bundle.sha256_hex),

@@ -13,7 +13,8 @@ mod report;
 mod snapshot;
 
 pub(crate) use artifacts::{
-    build_targets, bundle_and_upload, ensure_saved_artifacts, save_plan, SavedPlan,
+    build_targets, bundle_and_upload, ensure_saved_artifacts, prebuild, save_plan, Prebuild,
+    SavedPlan,
 };
 pub(crate) use connect::{connect, load_stack_file};
 pub(crate) use locked::{open, run_locked, Locked};
