@@ -35,6 +35,10 @@ pub enum Command {
     /// Build the Lambda's `bootstrap` for its target, check that Lambda can run it, and zip
     /// it; print its size and SHA-256.
     Bundle(BundleArgs),
+    /// Print the least-privilege IAM policy (JSON) that whoever runs plan, deploy and destroy
+    /// for this stack and env needs: every action the deployer calls, on the stack's
+    /// resources only.
+    DeployerPolicy(DeployerPolicyArgs),
     /// Print a credentials-file snippet for the stack's users (reads their SSM parameters).
     Credentials(CredentialsArgs),
     /// Print the stack's outputs: bucket names and ARNs, function, parameters, users.
@@ -152,6 +156,15 @@ pub struct SynthArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct DeployerPolicyArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Resolve `${account}` with this account id instead of asking STS: works offline.
+    #[arg(long, value_name = "ID")]
+    pub account: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct CredentialsArgs {
     #[command(flatten)]
     pub target: TargetArgs,
@@ -207,6 +220,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Command::Synth(args) => runtime()?.block_on(crate::cfn::synth(args.into())),
         Command::Bundle(args) => crate::commands::bundle::run(args.into()),
+        Command::DeployerPolicy(args) => {
+            runtime()?.block_on(crate::commands::deployer_policy::run(args.into()))
+        }
         Command::Credentials(args) => runtime()?.block_on(crate::outputs::credentials(args.into())),
         Command::Outputs(args) => runtime()?.block_on(crate::outputs::outputs(args.into())),
         Command::Verify(args) => runtime()?.block_on(crate::verify::run(args.into())),
@@ -299,6 +315,15 @@ impl From<SynthArgs> for session::SynthOptions {
             target: args.target.into(),
             account: args.account,
             json: args.json,
+        }
+    }
+}
+
+impl From<DeployerPolicyArgs> for session::DeployerPolicyOptions {
+    fn from(args: DeployerPolicyArgs) -> Self {
+        session::DeployerPolicyOptions {
+            target: args.target.into(),
+            account: args.account,
         }
     }
 }

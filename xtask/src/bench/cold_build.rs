@@ -1,12 +1,15 @@
-//! Section 4 (opt-in, `--cold-build`): cold `cargo build` of the xtask (dev profile, as
-//! `cargo xtask` builds it) and of the Lambda's release `bootstrap`, each in an empty
-//! temporary target directory, with the number of crates compiled. Minutes of every core.
+//! Section 4 (opt-in, `--cold-build`): a new user's first two commands, timed from a clean
+//! clone on this machine, as the README gives them: `cargo xtask deploy --env local --yes`,
+//! then `cargo test --workspace` (its compiling, `--no-run`, and its running, apart). Twice:
+//! with the crates' sources already downloaded (this machine's `CARGO_HOME`), and with the
+//! downloads included (an empty `CARGO_HOME`; only the first command and the tests'
+//! compiling, since running them does not download). Minutes of every core, so opt-in.
 //!
-//! Besides the wall time it reports the CPU time of the whole build (every rustc and build
-//! script, from `getrusage(RUSAGE_CHILDREN)`), which depends much less on what else the
-//! machine is doing.
+//! The clone is of `--cold-build-rev` (default `HEAD`: commit first), so an older revision
+//! can be measured the same way for a before/after. Besides the wall time it reports the CPU
+//! time of each command (every rustc, build script, pip and test process it waited for, from
+//! `getrusage(RUSAGE_CHILDREN)`), which depends much less on what else the machine is doing.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,26 +18,48 @@ use anyhow::Context as _;
 
 use super::report::{fmt_duration, Table};
 
-/// One build: its label and cargo arguments.
-const BUILDS: [(&str, &[&str]); 2] = [
-    (
-        "xtask (dev profile, what `cargo xtask` builds)",
-        &["build", "--package", "xtask"],
-    ),
-    (
-        "Lambda `bootstrap` (release, what `cargo xtask bundle` builds)",
-        &[
-            "build",
-            "--release",
-            "--package",
-            "lambda",
-            "--bin",
-            "bootstrap",
-        ],
-    ),
+/// Where CARGO_HOME comes from in a scenario.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Downloads {
+    /// This machine's: the crates' sources are there already.
+    Excluded,
+    /// An empty one: every crate is downloaded from crates.io.
+    Included,
+}
+
+/// One command of a scenario.
+struct Step {
+    label: &'static str,
+    args: &'static [&'static str],
+    /// Whether the command runs when downloads are included (running the tests does not
+    /// download anything, so it is measured once).
+    with_downloads: bool,
+    /// Whether it talks to the local emulator (the tests start their own).
+    uses_emulator: bool,
+}
+
+const STEPS: [Step; 3] = [
+    Step {
+        label: "1st: `cargo xtask deploy --env local --yes`",
+        args: &["xtask", "deploy", "--env", "local", "--yes"],
+        with_downloads: true,
+        uses_emulator: true,
+    },
+    Step {
+        label: "2nd: `cargo test --workspace`, compiling (`--no-run`)",
+        args: &["test", "--workspace", "--no-run"],
+        with_downloads: true,
+        uses_emulator: false,
+    },
+    Step {
+        label: "2nd: `cargo test --workspace`, running the tests",
+        args: &["test", "--workspace"],
+        with_downloads: false,
+        uses_emulator: false,
+    },
 ];
 
-/// The temporary target directories; removed however the section ends.
+/// The temporary clones and cargo homes; removed however the section ends.
 struct TempDir(PathBuf);
 
 impl Drop for TempDir {
@@ -44,70 +69,144 @@ impl Drop for TempDir {
 }
 
 struct Measured {
+    downloads: Downloads,
     label: &'static str,
-    crates: usize,
     wall: Duration,
     cpu: Duration,
 }
 
-pub fn measure() -> anyhow::Result<String> {
+pub fn measure(rev: &str) -> anyhow::Result<String> {
     let dir =
         TempDir(std::env::temp_dir().join(format!("stripstack-cold-build-{}", std::process::id())));
+    let commit = resolve(rev)?;
     let mut measured = Vec::new();
-    for (index, (label, args)) in BUILDS.iter().enumerate() {
-        let target = dir.0.join(index.to_string());
-        eprintln!("bench: cold build of {label} in {} …", target.display());
-        let (crates, wall, cpu) = build(args, &target)?;
-        measured.push(Measured {
-            label,
-            crates,
-            wall,
-            cpu,
-        });
+    for downloads in [Downloads::Excluded, Downloads::Included] {
+        let scenario = match downloads {
+            Downloads::Excluded => "downloaded",
+            Downloads::Included => "downloads",
+        };
+        let clone = dir.0.join(format!("clone-{scenario}"));
+        clone_at(&commit, &clone)?;
+        let cargo_home = (downloads == Downloads::Included).then(|| dir.0.join("cargo-home"));
+        // The deploy starts its own emulator: on a free port, not the developer's 4566.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .context("no free local port")?
+            .port();
+        let stopper = EmulatorStopper {
+            clone: clone.clone(),
+            port,
+        };
+        for step in STEPS.iter().filter(|s| downloads == Downloads::Excluded || s.with_downloads)
+        {
+            eprintln!("bench: cold build, {}: {} …", scenario, step.label);
+            let emulator = step.uses_emulator.then_some(port);
+            let (wall, cpu) = run(step.args, &clone, cargo_home.as_deref(), emulator)?;
+            measured.push(Measured {
+                downloads,
+                label: step.label,
+                wall,
+                cpu,
+            });
+        }
+        drop(stopper);
     }
-    Ok(render(&measured))
+    Ok(render(&commit, &measured))
 }
 
-/// Runs one cold build; returns the crates compiled, wall time and CPU time.
-fn build(args: &[&str], target: &Path) -> anyhow::Result<(usize, Duration, Duration)> {
+/// Stops the emulator a scenario's deploy started, however the scenario ends.
+struct EmulatorStopper {
+    clone: PathBuf,
+    port: u16,
+}
+
+impl Drop for EmulatorStopper {
+    fn drop(&mut self) {
+        let state = self
+            .clone
+            .join("target")
+            .join("ministack")
+            .join(self.port.to_string());
+        let _ = crate::emulator::Emulator::new(self.port, state).stop();
+    }
+}
+
+/// The full commit id of `rev` in this repository.
+fn resolve(rev: &str) -> anyhow::Result<String> {
+    let output = Command::new("git")
+        .current_dir(crate::workspace::root())
+        .args(["rev-parse", "--verify", &format!("{rev}^{{commit}}")])
+        .output()
+        .context("cannot run git")?;
+    anyhow::ensure!(
+        output.status.success(),
+        "`{rev}` is not a commit of this repository"
+    );
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+/// A clean clone of this repository at `commit`, as a new user has it.
+fn clone_at(commit: &str, clone: &Path) -> anyhow::Result<()> {
+    let root = crate::workspace::root();
+    let git = |args: &[&std::ffi::OsStr], dir: &Path| -> anyhow::Result<()> {
+        let status = Command::new("git")
+            .current_dir(dir)
+            .args(args)
+            .stdin(Stdio::null())
+            .status()
+            .context("cannot run git")?;
+        anyhow::ensure!(status.success(), "git {args:?} failed ({status})");
+        Ok(())
+    };
+    git(
+        &[
+            "clone".as_ref(),
+            "--quiet".as_ref(),
+            "--no-checkout".as_ref(),
+            root.as_os_str(),
+            clone.as_os_str(),
+        ],
+        &root,
+    )?;
+    git(
+        &["checkout".as_ref(), "--quiet".as_ref(), commit.as_ref()],
+        clone,
+    )
+}
+
+/// Runs `cargo args` in the clone, as a user would (its own `target/`); returns the wall
+/// and CPU time.
+fn run(
+    args: &[&str],
+    clone: &Path,
+    cargo_home: Option<&Path>,
+    emulator_port: Option<u16>,
+) -> anyhow::Result<(Duration, Duration)> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(&cargo);
+    command
+        .current_dir(clone)
+        .args(args)
+        .env_remove("CARGO_TARGET_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    if let Some(home) = cargo_home {
+        command.env("CARGO_HOME", home);
+    }
+    if let Some(port) = emulator_port {
+        command.env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"));
+    }
     let cpu_before = children_cpu();
     let started = Instant::now();
-    let output = Command::new(&cargo)
-        .current_dir(crate::workspace::root())
-        .args(args)
-        .arg("--message-format=json")
-        .env("CARGO_TARGET_DIR", target)
-        .stdin(Stdio::null())
-        // Cargo's progress stays on the terminal; the JSON messages are counted.
-        .stderr(Stdio::inherit())
-        .output()
-        .context("cannot run cargo")?;
+    let status = command.status().context("cannot run cargo")?;
     let wall = started.elapsed();
     let cpu = children_cpu().saturating_sub(cpu_before);
     anyhow::ensure!(
-        output.status.success(),
-        "`cargo {}` failed ({})",
-        args.join(" "),
-        output.status
+        status.success(),
+        "`cargo {}` failed in the clean clone ({status})",
+        args.join(" ")
     );
-    Ok((
-        count_crates(&String::from_utf8_lossy(&output.stdout)),
-        wall,
-        cpu,
-    ))
-}
-
-/// The distinct packages cargo compiled, from its JSON messages (a package's build script
-/// and library count once).
-fn count_crates(messages: &str) -> usize {
-    messages
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["fresh"] == false)
-        .filter_map(|m| m["package_id"].as_str().map(str::to_owned))
-        .collect::<BTreeSet<_>>()
-        .len()
+    Ok((wall, cpu))
 }
 
 /// User plus system CPU time of every child process waited for so far (and of their
@@ -126,40 +225,29 @@ fn children_cpu() -> Duration {
     time(usage.ru_utime) + time(usage.ru_stime)
 }
 
-fn render(measured: &[Measured]) -> String {
-    let mut table = Table::new(&["cold build", "crates compiled", "wall", "CPU (user + sys)"]);
+fn render(commit: &str, measured: &[Measured]) -> String {
+    let mut table = Table::new(&["crates", "command", "wall", "CPU (user + sys)"]);
     for m in measured {
         table.row(vec![
+            match m.downloads {
+                Downloads::Excluded => "already downloaded".to_owned(),
+                Downloads::Included => "downloaded too".to_owned(),
+            },
             m.label.to_owned(),
-            m.crates.to_string(),
             fmt_duration(m.wall),
             fmt_duration(m.cpu),
         ]);
     }
     format!(
         "{}\n\
-         Each build starts from an empty `CARGO_TARGET_DIR` (the crates' sources already \
-         downloaded), one build at a time, with cargo's default parallelism. Measured once: \
-         a cold build is too expensive to repeat. The CPU time is the sum over every \
-         compiler process; divided by the cores it estimates the wall time on an idle \
-         machine.",
-        table.to_markdown()
+         Commit `{}`, cloned into an empty directory; each command run there as the README \
+         gives it, one after the other, with cargo's default parallelism (`target/` of the \
+         clone; the deploy starts its own emulator, on a free port). \"Downloaded too\" runs \
+         with an empty `CARGO_HOME`, so cargo fetches every crate from crates.io. Measured \
+         once: a cold build is too expensive to repeat. The CPU time is the sum over every \
+         process the command waited for; divided by the cores it estimates the wall time on \
+         an idle machine.",
+        table.to_markdown(),
+        &commit[..commit.len().min(12)],
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counts_each_compiled_package_once() {
-        let messages = r#"{"reason":"compiler-artifact","package_id":"a 1.0","fresh":false,"target":{"kind":["custom-build"]}}
-{"reason":"build-script-executed","package_id":"a 1.0"}
-{"reason":"compiler-artifact","package_id":"a 1.0","fresh":false,"target":{"kind":["lib"]}}
-{"reason":"compiler-artifact","package_id":"b 2.0","fresh":false}
-{"reason":"compiler-artifact","package_id":"c 3.0","fresh":true}
-Compiling is on stderr, but a stray line must not count
-{"reason":"build-finished","success":true}"#;
-        assert_eq!(count_crates(messages), 2);
-    }
 }

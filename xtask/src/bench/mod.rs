@@ -53,10 +53,14 @@ pub struct BenchArgs {
     /// Measure only these sections (comma-separated); the file keeps the others as they were.
     #[arg(long, value_enum, value_delimiter = ',', value_name = "SECTION")]
     pub only: Vec<Section>,
-    /// Also measure cold `cargo build`s in a temporary target directory: minutes of every
-    /// core, so only on request.
+    /// Also measure a new user's first two commands from a clean clone (section 4):
+    /// tens of minutes of every core, so only on request.
     #[arg(long)]
     pub cold_build: bool,
+    /// The commit the cold-build section clones (default: `HEAD`, so commit first); an
+    /// older one gives the "before" of a change.
+    #[arg(long, value_name = "REV", default_value = "HEAD", requires = "cold_build")]
+    pub cold_build_rev: String,
     /// Round-trip latency, in milliseconds, added in front of the emulator for the
     /// deployer's second series.
     #[arg(long, value_name = "MS", default_value_t = 50)]
@@ -332,7 +336,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         let load_start = load_average();
         let measured = match section {
             Section::Stripper => stripper::measure(runs),
-            Section::ColdBuild => cold_build::measure(),
+            Section::ColdBuild => cold_build::measure(&args.cold_build_rev),
             Section::Lambda | Section::Deployer | Section::Architectures => {
                 let ready = setup.get_or_insert_with(|| {
                     Setup::new(work.path.clone()).map_err(|e| format!("{e:#}"))

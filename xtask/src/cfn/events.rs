@@ -108,6 +108,8 @@ pub struct Event {
     pub resource_type: String,
     pub status: String,
     pub reason: Option<String>,
+    /// The resource's own name or id (a bucket's name), once it has one.
+    pub physical_id: Option<String>,
 }
 
 impl Event {
@@ -168,6 +170,10 @@ async fn new_events(
                     .resource_status_reason()
                     .filter(|r| !r.is_empty())
                     .map(str::to_owned),
+                physical_id: event
+                    .physical_resource_id()
+                    .filter(|id| !id.is_empty())
+                    .map(str::to_owned),
             });
         }
         token = page.next_token().map(str::to_owned);
@@ -227,6 +233,7 @@ async fn validation_errors(clients: &Clients, stack_id: &str) -> Vec<Event> {
                 (Some(path), Some(reason)) => format!("{path}: {reason}"),
                 (path, reason) => path.or(reason).unwrap_or_default().to_owned(),
             }),
+            physical_id: None,
         })
         .collect()
 }
@@ -344,6 +351,7 @@ pub fn failure_message(
             message.push_str(&format!(": {reason}"));
         }
     }
+    let kept = kept_resources(&outcome.events);
     for cause in causes {
         let what = if cause.is_stack() {
             format!("stack {}", cause.logical_id)
@@ -356,7 +364,28 @@ pub fn failure_message(
             cause.reason.as_deref().unwrap_or_default()
         ));
     }
+    if !kept.is_empty() {
+        message.push_str("\n  kept by their DeletionPolicy, though the operation rolled back:");
+        for event in kept {
+            message.push_str(&format!(
+                "\n    {} [{}] {}",
+                label(&event.logical_id),
+                event.resource_type,
+                event.physical_id.as_deref().unwrap_or_default()
+            ));
+        }
+    }
     message
+}
+
+/// The resources a rollback did not delete (`DELETE_SKIPPED`): what a failed operation left
+/// in the account, which the person reading the error must know about. With
+/// `RetainExceptOnCreate` only ones kept from before the operation appear here.
+fn kept_resources(events: &[Event]) -> Vec<&Event> {
+    events
+        .iter()
+        .filter(|e| !e.is_stack() && e.status == "DELETE_SKIPPED")
+        .collect()
 }
 
 #[cfg(test)]
@@ -370,6 +399,7 @@ mod tests {
             resource_type: resource_type.into(),
             status: status.into(),
             reason: reason.map(str::to_owned),
+            physical_id: None,
         }
     }
 
@@ -453,6 +483,41 @@ mod tests {
                  /Resources/DestinationBucket/Properties/BucketName: demo-dst already exists"
             ),
             "{message}"
+        );
+    }
+
+    #[test]
+    fn a_rollback_says_what_it_kept() {
+        let mut kept = event(
+            "DestinationBucket",
+            "AWS::S3::Bucket",
+            "DELETE_SKIPPED",
+            None,
+        );
+        kept.physical_id = Some("demo-dst".into());
+        let outcome = Outcome {
+            status: "UPDATE_ROLLBACK_COMPLETE".into(),
+            reason: None,
+            events: vec![
+                event(
+                    "StripFunction",
+                    "AWS::Lambda::Function",
+                    "UPDATE_FAILED",
+                    Some("Resource handler returned message: boom"),
+                ),
+                kept,
+                event("SourceBucket", "AWS::S3::Bucket", "DELETE_COMPLETE", None),
+            ],
+            validation: Vec::new(),
+        };
+        let message = failure_message("demo-dev", &outcome, &|id: &str| id.to_owned());
+        assert_eq!(
+            message,
+            "stack `demo-dev` ended UPDATE_ROLLBACK_COMPLETE (the changes were rolled back)\n  \
+             StripFunction [AWS::Lambda::Function]: UPDATE_FAILED: Resource handler returned \
+             message: boom\n  \
+             kept by their DeletionPolicy, though the operation rolled back:\n    \
+             DestinationBucket [AWS::S3::Bucket] demo-dst"
         );
     }
 

@@ -28,6 +28,7 @@ use serde_json::{json, Value};
 
 use crate::aws::{AwsError, Clients, SdkResultExt};
 use crate::plan::{self, Action, Plan};
+use crate::resources::grant::Grant;
 use crate::resources::{self, Artifact, Artifacts, Kind};
 use crate::session::{DeployOptions, DestroyOptions, PlanOptions, SynthOptions, TargetOptions};
 use crate::stack::ResolvedStack;
@@ -41,18 +42,8 @@ use template::{Recorded, Template};
 /// asked of AWS (CI lints templates that way, with `123456789012`); without it, STS says
 /// which account the credentials belong to, as for every other command.
 pub(crate) async fn synth(args: SynthOptions) -> anyhow::Result<ExitCode> {
-    let stack = match &args.account {
-        Some(account) => resolve_offline(&args.target, account)?,
-        None => {
-            crate::session::connect(&args.target)
-                .await
-                .context(
-                    "the template needs the AWS account (`${account}`): pass --account ID to \
-                     synthesise without credentials",
-                )?
-                .0
-        }
-    };
+    let stack = crate::session::resolve(&args.target, args.account.as_deref(), "the template")
+        .await?;
     let artifacts = crate::session::existing_artifacts(&stack);
     let template = template::synthesize(&stack, &artifacts);
     warn_unbuilt(&template);
@@ -64,11 +55,33 @@ pub(crate) async fn synth(args: SynthOptions) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The stack file resolved for `account`, without AWS: what `crate::session::connect` does
-/// once STS has named the account.
-fn resolve_offline(target: &TargetOptions, account: &str) -> anyhow::Result<ResolvedStack> {
-    let (file, _) = crate::session::load_stack_file(target)?;
-    file.resolve_in(&target.env, account, target.region.as_deref())
+
+/// What the CloudFormation engine must be allowed to do besides what each kind needs
+/// (CloudFormation creates the resources with the caller's rights): its change sets, events
+/// and template, on this stack only.
+pub(crate) fn deployer_grants(stack: &ResolvedStack) -> Vec<Grant> {
+    vec![Grant::new(
+        "CloudFormationEngine",
+        &[
+            "cloudformation:CreateChangeSet",
+            "cloudformation:DescribeChangeSet",
+            "cloudformation:ExecuteChangeSet",
+            "cloudformation:DeleteChangeSet",
+            "cloudformation:DescribeStacks",
+            "cloudformation:DescribeStackEvents",
+            "cloudformation:DescribeEvents",
+            "cloudformation:GetTemplate",
+            "cloudformation:ListStackResources",
+            "cloudformation:DeleteStack",
+        ],
+        vec![format!(
+            "arn:{}:cloudformation:{}:{}:stack/{}/*",
+            crate::stack::partition(&stack.region),
+            stack.region,
+            stack.account,
+            template::stack_name(stack)
+        )],
+    )]
 }
 
 fn warn_unbuilt(template: &Template) {

@@ -219,8 +219,12 @@ pub fn bucket_policy_address(bucket: &str) -> Address {
 
 fn set_retain(resource: &mut Value, retain: bool) {
     if retain {
-        // Both: Retain alone would still delete the old bucket when an update replaces it.
-        resource["DeletionPolicy"] = json!("Retain");
+        // `RetainExceptOnCreate`: kept when the stack is deleted or the resource removed, but
+        // deleted when the operation that created it rolls back (a plain `Retain` would leave
+        // an empty bucket behind and the next deploy would fail on "already exists"). The
+        // update-replace policy has no such option: `Retain`, or a replacement would delete
+        // the old bucket (as the CDK's RETAIN_ON_UPDATE_OR_DELETE does).
+        resource["DeletionPolicy"] = json!("RetainExceptOnCreate");
         resource["UpdateReplacePolicy"] = json!("Retain");
     }
 }
@@ -999,7 +1003,7 @@ pub(crate) mod tests {
         for id in ["DestinationBucket", "DestinationBucketPolicy"] {
             assert_eq!(
                 body["Resources"][id]["DeletionPolicy"],
-                json!("Retain"),
+                json!("RetainExceptOnCreate"),
                 "{id}"
             );
             assert_eq!(

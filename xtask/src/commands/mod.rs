@@ -3,6 +3,7 @@
 
 pub(crate) mod bundle;
 pub(crate) mod deploy;
+pub(crate) mod deployer_policy;
 pub(crate) mod destroy;
 pub(crate) mod plan;
 pub(crate) mod validate;

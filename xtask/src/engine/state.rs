@@ -11,11 +11,50 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::aws::{error_code, http_status, until_propagated, AwsError, Clients, SdkResultExt};
+use crate::resources::grant::Grant;
 use crate::resources::{bucket, Address, Desired, Kind};
+use crate::stack::ResolvedStack;
 
 /// The state bucket of an account and region.
 pub fn state_bucket(account: &str, region: &str) -> String {
     format!("stripstack-state-{account}-{region}")
+}
+
+/// What the deployer must be allowed to do with its state bucket for `stack`: set the bucket
+/// up (never delete it), read and write the stack's state and lock, upload and read the
+/// Lambda bundles (Lambda fetches the code with the caller's rights) and, for the
+/// CloudFormation engine, the templates.
+pub(crate) fn deployer_grants(stack: &ResolvedStack) -> Vec<Grant> {
+    let partition = crate::stack::partition(&stack.region);
+    let bucket = format!(
+        "arn:{partition}:s3:::{}",
+        state_bucket(&stack.account, &stack.region)
+    );
+    let (name, env) = (&stack.stack, &stack.env);
+    vec![
+        Grant::new(
+            "StateBucket",
+            &bucket::BUCKET_ACTIONS
+                .iter()
+                .copied()
+                .filter(|action| *action != "s3:DeleteBucket")
+                .collect::<Vec<_>>(),
+            vec![bucket.clone()],
+        ),
+        Grant::new(
+            "StateAndLock",
+            &["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            vec![format!("{bucket}/{name}/{env}/*")],
+        ),
+        Grant::new(
+            "BundlesAndTemplates",
+            &["s3:GetObject", "s3:PutObject"],
+            vec![
+                format!("{bucket}/artifacts/*"),
+                format!("{bucket}/templates/{name}/{env}/*"),
+            ],
+        ),
+    ]
 }
 
 /// One resource this tool created (or is creating) for a stack and env.

@@ -4,6 +4,7 @@
 
 use serde_json::{json, Value};
 
+use super::grant::Grant;
 use super::kind::{default_prop_kind, ResourceKind};
 use super::{
     policy_doc, Address, ApplyCtx, Desired, Kind, Observed, PropKind, Props, ReadCtx, Settings,
@@ -697,6 +698,31 @@ mod tests {
 }
 
 /// The `bucket` kind.
+/// What the deployer does to a bucket itself (the stack's and the state bucket): create,
+/// read and set every setting, list its versions to empty it, delete it.
+pub(crate) const BUCKET_ACTIONS: &[&str] = &[
+    "s3:CreateBucket",
+    "s3:DeleteBucket",
+    "s3:ListBucket",
+    "s3:ListBucketVersions",
+    "s3:GetBucketLocation",
+    "s3:GetBucketVersioning",
+    "s3:PutBucketVersioning",
+    "s3:GetEncryptionConfiguration",
+    "s3:PutEncryptionConfiguration",
+    "s3:GetBucketPublicAccessBlock",
+    "s3:PutBucketPublicAccessBlock",
+    "s3:GetBucketOwnershipControls",
+    "s3:PutBucketOwnershipControls",
+    "s3:GetLifecycleConfiguration",
+    "s3:PutLifecycleConfiguration",
+    "s3:GetBucketTagging",
+    "s3:PutBucketTagging",
+    "s3:GetBucketPolicy",
+    "s3:PutBucketPolicy",
+    "s3:DeleteBucketPolicy",
+];
+
 pub(crate) struct Bucket;
 
 /// What the state keeps for a bucket's delete.
@@ -720,6 +746,26 @@ impl ResourceKind for Bucket {
     const DELETED_AFTER: &'static [Kind] = &[Kind::Notification];
     const CLOUDFORMATION: Option<(&'static str, &'static str)> =
         Some(("AWS::S3::Bucket", "Bucket"));
+
+    fn deployer_grants(stack: &ResolvedStack) -> Vec<Grant> {
+        let buckets = || stack.buckets.values();
+        vec![
+            Grant::new(
+                "StackBuckets",
+                BUCKET_ACTIONS,
+                buckets().map(|b| b.arn.clone()).collect(),
+            ),
+            // `destroy` empties a `force_destroy` bucket: every version and delete marker.
+            Grant::new(
+                "EmptyForceDestroyBuckets",
+                &["s3:DeleteObject", "s3:DeleteObjectVersion"],
+                buckets()
+                    .filter(|b| b.force_destroy)
+                    .map(|b| format!("{}/*", b.arn))
+                    .collect(),
+            ),
+        ]
+    }
 
     fn desired(stack: &ResolvedStack, _artifacts: &super::Artifacts) -> Vec<Desired> {
         desired(stack)

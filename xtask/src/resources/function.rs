@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use super::grant::Grant;
 use super::kind::ResourceKind;
 use super::{
     Address, ApplyCtx, Artifacts, Desired, Kind, Observed, Props, ReadCtx, Removal, Settings,
@@ -336,6 +337,37 @@ impl ResourceKind for Function {
     const DELETED_AFTER: &'static [Kind] = &[Kind::Permission, Kind::Notification];
     const CLOUDFORMATION: Option<(&'static str, &'static str)> =
         Some(("AWS::Lambda::Function", "Function"));
+
+    fn deployer_grants(stack: &ResolvedStack) -> Vec<Grant> {
+        let functions = || stack.functions.values();
+        vec![
+            Grant::new(
+                "Functions",
+                &[
+                    "lambda:GetFunction",
+                    "lambda:GetFunctionConfiguration",
+                    "lambda:CreateFunction",
+                    "lambda:UpdateFunctionCode",
+                    "lambda:UpdateFunctionConfiguration",
+                    "lambda:DeleteFunction",
+                    "lambda:TagResource",
+                    "lambda:UntagResource",
+                    "lambda:ListTags",
+                    "lambda:PutFunctionRecursionConfig",
+                ],
+                functions().map(|f| f.arn.clone()).collect(),
+            ),
+            // CreateFunction passes the function's role: only that role, only to Lambda.
+            Grant::new(
+                "PassTheFunctionRolesToLambda",
+                &["iam:PassRole"],
+                functions().map(|f| f.role_arn.clone()).collect(),
+            )
+            .when(serde_json::json!({
+                "StringEquals": { "iam:PassedToService": "lambda.amazonaws.com" }
+            })),
+        ]
+    }
 
     fn desired(stack: &ResolvedStack, artifacts: &Artifacts) -> Vec<Desired> {
         desired(stack, artifacts)

@@ -14,6 +14,7 @@
 
 use std::future::Future;
 
+use super::grant::Grant;
 use super::{
     Address, ApplyCtx, Artifacts, Desired, Kind, Observed, PropKind, ReadCtx, Removal, Settings,
 };
@@ -40,6 +41,12 @@ pub(crate) trait ResourceKind {
 
     /// Every resource of this kind the stack declares (pure).
     fn desired(stack: &ResolvedStack, artifacts: &Artifacts) -> Vec<Desired>;
+
+    /// What the deployer must be allowed to do to read, converge and remove this kind's
+    /// resources of `stack`: every action its calls need, on those resources only (pure;
+    /// `cargo xtask deployer-policy` joins every kind's, and a test deploys with nothing
+    /// more on an emulator that enforces IAM).
+    fn deployer_grants(stack: &ResolvedStack) -> Vec<Grant>;
 
     /// How the plan compares and shows property `prop`.
     fn prop_kind(prop: &str) -> PropKind {

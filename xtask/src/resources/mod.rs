@@ -9,6 +9,7 @@
 
 pub mod bucket;
 pub mod function;
+pub(crate) mod grant;
 pub(crate) mod kind;
 pub mod notification;
 pub mod parameter;
@@ -19,7 +20,7 @@ mod registry;
 pub mod role;
 pub mod user;
 
-pub(crate) use registry::{check_adoption, settings};
+pub(crate) use registry::{check_adoption, deployer_grants, settings};
 pub use registry::{converge, desired_all, read, remove, Kind};
 
 use std::collections::BTreeMap;

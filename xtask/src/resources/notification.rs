@@ -4,6 +4,7 @@
 
 use serde_json::{json, Value};
 
+use super::grant::Grant;
 use super::kind::ResourceKind;
 use super::{
     Address, ApplyCtx, Artifacts, Desired, Kind, Observed, Props, ReadCtx, Removal, Settings,
@@ -323,6 +324,21 @@ impl ResourceKind for Notification {
     const NAME: &'static str = "notification";
     const SERVICE: &'static str = "s3";
     const CLOUDFORMATION: Option<(&'static str, &'static str)> = None;
+
+    fn deployer_grants(stack: &ResolvedStack) -> Vec<Grant> {
+        let buckets = stack
+            .functions
+            .values()
+            .flat_map(|f| &f.triggers)
+            .filter_map(|t| stack.buckets.get(&t.bucket))
+            .map(|b| b.arn.clone())
+            .collect();
+        vec![Grant::new(
+            "BucketNotifications",
+            &["s3:GetBucketNotification", "s3:PutBucketNotification"],
+            buckets,
+        )]
+    }
 
     fn desired(stack: &ResolvedStack, _artifacts: &Artifacts) -> Vec<Desired> {
         desired(stack)

@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use super::grant::Grant;
 use super::kind::{default_prop_kind, ResourceKind};
 use super::{
     Address, ApplyCtx, Artifacts, Desired, Kind, Observed, PropKind, Props, ReadCtx, Removal,
@@ -157,6 +158,27 @@ pub async fn delete(clients: &Clients, name: &str) -> anyhow::Result<()> {
 }
 
 /// The `parameter` kind: SSM parameters.
+/// What the deployer does with a parameter: read, write, delete and tag it.
+pub(crate) const PARAMETER_ACTIONS: &[&str] = &[
+    "ssm:GetParameter",
+    "ssm:PutParameter",
+    "ssm:DeleteParameter",
+    "ssm:AddTagsToResource",
+    "ssm:RemoveTagsFromResource",
+    "ssm:ListTagsForResource",
+];
+
+/// A parameter's ARN: `…:parameter/a/b` for `/a/b`, and for `a/b` alike.
+pub(crate) fn parameter_arn(stack: &ResolvedStack, name: &str) -> String {
+    format!(
+        "arn:{}:ssm:{}:{}:parameter/{}",
+        crate::stack::partition(&stack.region),
+        stack.region,
+        stack.account,
+        name.trim_start_matches('/')
+    )
+}
+
 pub(crate) struct Parameter;
 
 impl ResourceKind for Parameter {
@@ -164,6 +186,18 @@ impl ResourceKind for Parameter {
     const SERVICE: &'static str = "ssm";
     const CLOUDFORMATION: Option<(&'static str, &'static str)> =
         Some(("AWS::SSM::Parameter", "Parameter"));
+
+    fn deployer_grants(stack: &ResolvedStack) -> Vec<Grant> {
+        vec![Grant::new(
+            "Parameters",
+            PARAMETER_ACTIONS,
+            stack
+                .parameters
+                .keys()
+                .map(|name| parameter_arn(stack, name))
+                .collect(),
+        )]
+    }
 
     fn desired(stack: &ResolvedStack, _artifacts: &Artifacts) -> Vec<Desired> {
         desired(stack)

@@ -4,6 +4,7 @@
 
 use serde_json::{json, Value};
 
+use super::grant::Grant;
 use super::kind::ResourceKind;
 use super::{
     Address, ApplyCtx, Artifacts, Desired, Kind, Observed, Props, ReadCtx, Removal, Settings,
@@ -180,6 +181,18 @@ impl ResourceKind for Permission {
     const DELETED_AFTER: &'static [Kind] = &[Kind::Notification];
     const CLOUDFORMATION: Option<(&'static str, &'static str)> =
         Some(("AWS::Lambda::Permission", "Permission"));
+
+    fn deployer_grants(stack: &ResolvedStack) -> Vec<Grant> {
+        vec![Grant::new(
+            "InvokePermissions",
+            &[
+                "lambda:GetPolicy",
+                "lambda:AddPermission",
+                "lambda:RemovePermission",
+            ],
+            stack.functions.values().map(|f| f.arn.clone()).collect(),
+        )]
+    }
 
     fn desired(stack: &ResolvedStack, _artifacts: &Artifacts) -> Vec<Desired> {
         desired(stack)

@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use super::grant::Grant;
 use super::kind::ResourceKind;
 use super::{
     iam_tags, policy_doc, statements_document, Address, ApplyCtx, Artifacts, Desired, Kind,
@@ -255,6 +256,49 @@ impl ResourceKind for Policy {
     const DELETED_AFTER: &'static [Kind] = &[Kind::User];
     const CLOUDFORMATION: Option<(&'static str, &'static str)> =
         Some(("AWS::IAM::ManagedPolicy", "Policy"));
+
+    fn deployer_grants(stack: &ResolvedStack) -> Vec<Grant> {
+        let policies: Vec<String> = stack.users.values().map(|u| u.policy_arn.clone()).collect();
+        let partition = crate::stack::partition(&stack.region);
+        let entities = if policies.is_empty() {
+            Vec::new()
+        } else {
+            ["user", "role", "group"]
+                .map(|what| format!("arn:{partition}:iam::{}:{what}/*", stack.account))
+                .to_vec()
+        };
+        vec![
+            Grant::new(
+                "UserPolicies",
+                &[
+                    "iam:GetPolicy",
+                    "iam:CreatePolicy",
+                    "iam:DeletePolicy",
+                    "iam:GetPolicyVersion",
+                    "iam:CreatePolicyVersion",
+                    "iam:DeletePolicyVersion",
+                    "iam:ListPolicyVersions",
+                    "iam:ListEntitiesForPolicy",
+                    "iam:TagPolicy",
+                    "iam:UntagPolicy",
+                    "iam:ListPolicyTags",
+                ],
+                policies.clone(),
+            ),
+            // Deleting a policy detaches it from whatever it is attached to (someone may
+            // have attached it to a role or a group too): only these policies.
+            Grant::new(
+                "DetachTheStackPolicies",
+                &[
+                    "iam:DetachUserPolicy",
+                    "iam:DetachRolePolicy",
+                    "iam:DetachGroupPolicy",
+                ],
+                entities,
+            )
+            .when(serde_json::json!({ "ArnEquals": { "iam:PolicyARN": policies } })),
+        ]
+    }
 
     fn desired(stack: &ResolvedStack, _artifacts: &Artifacts) -> Vec<Desired> {
         desired(stack)

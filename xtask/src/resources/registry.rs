@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::grant::Grant;
 use super::kind::ResourceKind;
 use super::{
     bucket, function, notification, parameter, permission, policy, role, user, Address, ApplyCtx,
@@ -74,6 +75,13 @@ macro_rules! registry {
         pub fn desired_all(stack: &ResolvedStack, artifacts: &Artifacts) -> Vec<Desired> {
             let mut all = Vec::new();
             $(all.extend(<$kind as ResourceKind>::desired(stack, artifacts));)*
+            all
+        }
+
+        /// Every kind's [`ResourceKind::deployer_grants`] for `stack`, in kind order.
+        pub(crate) fn deployer_grants(stack: &ResolvedStack) -> Vec<Grant> {
+            let mut all = Vec::new();
+            $(all.extend(<$kind as ResourceKind>::deployer_grants(stack));)*
             all
         }
 

@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use super::grant::Grant;
 use super::kind::ResourceKind;
 use super::{
     iam_tags, policy_doc, statements_document, Address, ApplyCtx, Artifacts, Desired, Kind,
@@ -226,6 +227,43 @@ impl ResourceKind for Role {
     // The function names its role.
     const DELETED_AFTER: &'static [Kind] = &[Kind::Function];
     const CLOUDFORMATION: Option<(&'static str, &'static str)> = Some(("AWS::IAM::Role", "Role"));
+
+    fn deployer_grants(stack: &ResolvedStack) -> Vec<Grant> {
+        let roles: Vec<String> = stack.functions.values().map(|f| f.role_arn.clone()).collect();
+        let partition = crate::stack::partition(&stack.region);
+        vec![
+            Grant::new(
+                "FunctionRoles",
+                &[
+                    "iam:GetRole",
+                    "iam:CreateRole",
+                    "iam:DeleteRole",
+                    "iam:TagRole",
+                    "iam:UntagRole",
+                    "iam:ListRoleTags",
+                    "iam:UpdateAssumeRolePolicy",
+                    "iam:GetRolePolicy",
+                    "iam:PutRolePolicy",
+                    "iam:DeleteRolePolicy",
+                    "iam:ListRolePolicies",
+                    "iam:ListAttachedRolePolicies",
+                    "iam:DetachRolePolicy",
+                    "iam:ListInstanceProfilesForRole",
+                ],
+                roles.clone(),
+            ),
+            // Deleting a role someone put in an instance profile: the profile is the resource.
+            Grant::new(
+                "RemoveFunctionRolesFromInstanceProfiles",
+                &["iam:RemoveRoleFromInstanceProfile"],
+                if roles.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![format!("arn:{partition}:iam::{}:instance-profile/*", stack.account)]
+                },
+            ),
+        ]
+    }
 
     fn desired(stack: &ResolvedStack, _artifacts: &Artifacts) -> Vec<Desired> {
         desired(stack)

@@ -5,6 +5,7 @@
 
 use serde_json::json;
 
+use super::grant::Grant;
 use super::kind::ResourceKind;
 use super::{
     differs, iam_tags, string_map, Address, ApplyCtx, Artifacts, Desired, Kind, Observed, Props,
@@ -361,6 +362,78 @@ impl ResourceKind for User {
     const NAME: &'static str = "user";
     const SERVICE: &'static str = "iam";
     const CLOUDFORMATION: Option<(&'static str, &'static str)> = Some(("AWS::IAM::User", "User"));
+
+    fn deployer_grants(stack: &ResolvedStack) -> Vec<Grant> {
+        let users = || stack.users.values();
+        let partition = crate::stack::partition(&stack.region);
+        let any = |what: &str| vec![format!("arn:{partition}:iam::{}:{what}/*", stack.account)];
+        let some_users = !stack.users.is_empty();
+        vec![
+            Grant::new(
+                "Users",
+                &[
+                    "iam:GetUser",
+                    "iam:CreateUser",
+                    "iam:DeleteUser",
+                    "iam:TagUser",
+                    "iam:UntagUser",
+                    "iam:ListUserTags",
+                    "iam:ListAccessKeys",
+                    "iam:CreateAccessKey",
+                    "iam:DeleteAccessKey",
+                    "iam:ListAttachedUserPolicies",
+                    "iam:DetachUserPolicy",
+                    // What `destroy` removes before DeleteUser when someone added it.
+                    "iam:GetLoginProfile",
+                    "iam:DeleteLoginProfile",
+                    "iam:ListSigningCertificates",
+                    "iam:DeleteSigningCertificate",
+                    "iam:ListSSHPublicKeys",
+                    "iam:DeleteSSHPublicKey",
+                    "iam:ListServiceSpecificCredentials",
+                    "iam:DeleteServiceSpecificCredential",
+                    "iam:ListMFADevices",
+                    "iam:DeactivateMFADevice",
+                    "iam:ListUserPolicies",
+                    "iam:DeleteUserPolicy",
+                    "iam:ListGroupsForUser",
+                ],
+                users().map(|u| u.arn.clone()).collect(),
+            ),
+            // Each user gets its own policy, and no other.
+            Grant::new(
+                "AttachOnlyTheStackPolicies",
+                &["iam:AttachUserPolicy"],
+                users().map(|u| u.arn.clone()).collect(),
+            )
+            .when(serde_json::json!({
+                "ArnEquals": {
+                    "iam:PolicyARN": users().map(|u| u.policy_arn.clone()).collect::<Vec<_>>()
+                }
+            })),
+            // A user's access key secret, kept in a SecureString of its own.
+            Grant::new(
+                "UserSecrets",
+                super::parameter::PARAMETER_ACTIONS,
+                users()
+                    .filter(|u| u.access_key)
+                    .map(|u| super::parameter::parameter_arn(stack, &u.secret_parameter))
+                    .collect(),
+            ),
+            // Deleting a user someone added to a group, or gave a virtual MFA device: the
+            // group and the device are the resources of these two actions.
+            Grant::new(
+                "RemoveUsersFromGroups",
+                &["iam:RemoveUserFromGroup"],
+                if some_users { any("group") } else { Vec::new() },
+            ),
+            Grant::new(
+                "DeleteTheirMfaDevices",
+                &["iam:DeleteVirtualMFADevice"],
+                if some_users { any("mfa") } else { Vec::new() },
+            ),
+        ]
+    }
 
     fn desired(stack: &ResolvedStack, _artifacts: &Artifacts) -> Vec<Desired> {
         desired(stack)

@@ -75,6 +75,31 @@ pub(crate) async fn connect(target: &TargetOptions) -> anyhow::Result<(ResolvedS
     Ok((stack, clients))
 }
 
+/// The stack resolved for `account` without asking AWS, or, without one, for the account
+/// STS says the credentials belong to. `what` names what needs the account (for the error
+/// without credentials).
+pub(crate) async fn resolve(
+    target: &TargetOptions,
+    account: Option<&str>,
+    what: &str,
+) -> anyhow::Result<ResolvedStack> {
+    match account {
+        Some(account) => {
+            let (file, _) = load_stack_file(target)?;
+            file.resolve_in(&target.env, account, target.region.as_deref())
+        }
+        None => Ok(connect(target)
+            .await
+            .with_context(|| {
+                format!(
+                    "{what} needs the AWS account (`${{account}}`): pass --account ID to do \
+                     without credentials"
+                )
+            })?
+            .0),
+    }
+}
+
 /// The port of an endpoint on this machine (`http://127.0.0.1:4566`): an emulator we may start.
 fn local_emulator_port(endpoint: &str) -> Option<u16> {
     let rest = endpoint.strip_prefix("http://")?;

@@ -16,10 +16,10 @@ pub(crate) use artifacts::{
     build_targets, bundle_and_upload, ensure_saved_artifacts, prebuild, save_plan, Prebuild,
     SavedPlan,
 };
-pub(crate) use connect::{connect, load_stack_file};
+pub(crate) use connect::{connect, load_stack_file, resolve};
 pub(crate) use locked::{open, run_locked, Locked};
 pub(crate) use options::{
-    BundleOptions, CredentialsOptions, DeployOptions, DestroyOptions, OutputsOptions, PlanOptions,
+    BundleOptions, CredentialsOptions, DeployOptions, DeployerPolicyOptions, DestroyOptions, OutputsOptions, PlanOptions,
     SynthOptions, TargetOptions, VerifyOptions,
 };
 pub(crate) use prompt::{confirm, confirm_destroy};

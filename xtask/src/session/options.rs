@@ -53,6 +53,13 @@ pub(crate) struct SynthOptions {
     pub json: bool,
 }
 
+#[derive(Debug, Clone)]
+pub(crate) struct DeployerPolicyOptions {
+    pub target: TargetOptions,
+    /// Resolve `${account}` with this id instead of asking STS (offline).
+    pub account: Option<String>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub(crate) struct CredentialsOptions {
     pub target: TargetOptions,

@@ -542,6 +542,24 @@ fn object_actions_on_a_bucket_arn_grant_nothing() {
 }
 
 #[test]
+fn log_actions_on_a_bare_log_group_arn_grant_nothing() {
+    let bare = "arn:aws:logs:eu-west-2:123456789012:log-group:/aws/lambda/f";
+    let text = format!("{HEAD}users:\n  u:\n    allow:\n      - {{ actions: [logs:CreateLogGroup, logs:TagResource], resources: [\"{bare}\"] }}\n      - {{ actions: [logs:PutLogEvents], resources: [\"{bare}:*\", \"{bare}:log-stream:s\"] }}\n      - {{ actions: [logs:TagResource], resources: [\"{bare}\"] }}\n");
+    assert_has(
+        &text,
+        "8:74: warning: CloudWatch Logs matches `logs:CreateLogGroup` against the log group's ARN with `:*` at the end; this one grants nothing for it",
+    );
+    let d = diagnostic(&text, "CloudWatch Logs matches");
+    assert_eq!(d.help, Some(format!("write `{bare}:*`")));
+    assert_eq!(
+        check(&text).len(),
+        1,
+        "the `:*`, stream and tagging forms are right: {:?}",
+        check(&text)
+    );
+}
+
+#[test]
 fn lifecycle_rules() {
     let text = format!(
         "{HEAD}buckets:\n  b:\n    versioning: false\n    lifecycle:\n      - {{ id: t, transition_days: 10, storage_class: STANDARD_IA }}\n      - {{ id: u, transition_days: 30, storage_class: INTELIGENT_TIERING }}\n      - {{ id: v, noncurrent_expiration_days: 30 }}\n      - {{ id: v, expiration_days: 1, transition_days: 5, storage_class: GLACIER }}\n      - {{ id: w, abort_incomplete_multipart_days: 0 }}\n      - {{ id: x, expiration_days: 3000000000 }}\n"

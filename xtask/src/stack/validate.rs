@@ -767,6 +767,62 @@ impl<'a> Check<'a> {
                 }
             }
             self.scope_mismatch(&path, statement);
+            self.bare_log_group(&path, statement);
+        }
+    }
+
+    /// CloudWatch Logs authorizes its actions against the log group's ARN *with* a trailing
+    /// `:*` (`…:log-group:NAME:*`), except the three tagging actions, which take it without
+    /// (API reference, `LogGroup.arn` / `logGroupArn`). A statement naming the bare form for
+    /// any other action is valid IAM that grants nothing: the function runs and its logs are
+    /// silently lost.
+    fn bare_log_group(&mut self, path: &NodePath, statement: &Statement) {
+        const TAKES_BARE_ARN: [&str; 3] = [
+            "logs:TagResource",
+            "logs:UntagResource",
+            "logs:ListTagsForResource",
+        ];
+        let bare: Vec<usize> = statement
+            .resources
+            .iter()
+            .enumerate()
+            .filter(|(_, resource)| {
+                resource.split_once(":logs:").is_some_and(|(_, rest)| {
+                    rest.split_once(":log-group:").is_some_and(|(_, group)| {
+                        !group.ends_with('*') && !group.contains(":log-stream:")
+                    })
+                })
+            })
+            .map(|(j, _)| j)
+            .collect();
+        if bare.is_empty() {
+            return;
+        }
+        let needs_star: Vec<&str> = statement
+            .actions
+            .iter()
+            .filter(|a| a.starts_with("logs:") && !TAKES_BARE_ARN.contains(&a.as_str()))
+            .map(String::as_str)
+            .collect();
+        if needs_star.is_empty() {
+            return;
+        }
+        for j in bare {
+            let span = self.at_value(&path.key("resources").index(j));
+            let d = self.warning(
+                format!(
+                    "CloudWatch Logs matches `{}` against the log group's ARN with `:*` at the \
+                     end; this one grants nothing for it",
+                    needs_star.join("`, `")
+                ),
+                span,
+            );
+            d.help = Some(format!("write `{}:*`", statement.resources[j]));
+            d.notes.push(
+                "only logs:TagResource, logs:UntagResource and logs:ListTagsForResource take the \
+                 ARN without `:*`"
+                    .to_owned(),
+            );
         }
     }
 

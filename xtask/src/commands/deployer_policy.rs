@@ -1,0 +1,49 @@
+//! `cargo xtask deployer-policy`: the least-privilege IAM policy for the person or CI role
+//! that runs `plan`, `deploy` and `destroy` (either engine) for one stack and env: each
+//! kind's grants, the state bucket's and the CloudFormation engine's, scoped to this stack's
+//! resources. A test deploys, plans and destroys with nothing more on an emulator that
+//! enforces IAM.
+
+use std::process::ExitCode;
+
+use serde_json::Value;
+
+use crate::resources::grant::{self, MANAGED_POLICY_LIMIT};
+use crate::session::DeployerPolicyOptions;
+use crate::stack::ResolvedStack;
+
+pub(crate) async fn run(args: DeployerPolicyOptions) -> anyhow::Result<ExitCode> {
+    let stack =
+        crate::session::resolve(&args.target, args.account.as_deref(), "the policy").await?;
+    let document = document(&stack);
+    println!("{}", serde_json::to_string_pretty(&document)?);
+    let size = grant::policy_size(&document);
+    if size > MANAGED_POLICY_LIMIT {
+        eprintln!(
+            "warning: {size} characters: more than the {MANAGED_POLICY_LIMIT} a managed policy \
+             may hold; split its statements over two policies"
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The policy document for `stack` (pure).
+fn document(stack: &ResolvedStack) -> Value {
+    let mut grants = crate::engine::state::deployer_grants(stack);
+    grants.extend(crate::resources::deployer_grants(stack));
+    grants.extend(crate::cfn::deployer_grants(stack));
+    grant::document(&grants)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_of_a_fixed_stack() {
+        let stack = crate::cfn::template::tests::fixed_stack();
+        let document = document(&stack);
+        assert!(grant::policy_size(&document) <= MANAGED_POLICY_LIMIT);
+        insta::assert_json_snapshot!(document);
+    }
+}
