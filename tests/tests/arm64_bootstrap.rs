@@ -7,6 +7,9 @@
 //! Needs `qemu-aarch64` (Debian: `qemu-user`) and `/usr/aarch64-linux-gnu` (Debian:
 //! `libc6-arm64-cross`); `.ci/run` installs both. Without them the test fails saying so: it
 //! is never skipped.
+//!
+//! A release (`lambda` profile) cross build, on purpose: what runs on Graviton is what is
+//! tested, and its size and GLIBC needs are checked.
 
 use std::path::Path;
 use std::process::Stdio;

@@ -2,6 +2,10 @@
 //! small added latency, written to a scratch file. Only what the report says about
 //! behaviour is asserted (rows present, figures numeric, a no-op deploy writes nothing);
 //! timings are reported by the command and never judged here.
+//!
+//! One of the two places the tests make release builds, and why: the Lambda sections measure
+//! what is shipped, the `lambda` profile cross-built for x86_64 and arm64 (the arm64 one is
+//! shared with `arm64_bootstrap.rs`). Everything else runs the dev-profile bootstrap.
 
 use std::process::Command;
 

@@ -19,11 +19,18 @@ fn policy_for(stack: &TestStack) -> Value {
     let out = xtask(&["deployer-policy", "--env", "local", "--stack", &path])
         .output()
         .expect("run cargo xtask");
-    assert!(out.status.success(), "deployer-policy failed:\n{}", output_text(&out));
+    assert!(
+        out.status.success(),
+        "deployer-policy failed:\n{}",
+        output_text(&out)
+    );
     let mut policy: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", output_text(&out)));
     for statement in policy["Statement"].as_array_mut().expect("statements") {
-        statement.as_object_mut().expect("an object").remove("Condition");
+        statement
+            .as_object_mut()
+            .expect("an object")
+            .remove("Condition");
     }
     policy
 }
@@ -32,7 +39,11 @@ fn policy_for(stack: &TestStack) -> Value {
 async fn user_with(policy: &Value) -> (String, String) {
     let iam = iam();
     let name = unique("deployer");
-    iam.create_user().user_name(&name).send().await.expect("CreateUser");
+    iam.create_user()
+        .user_name(&name)
+        .send()
+        .await
+        .expect("CreateUser");
     iam.put_user_policy()
         .user_name(&name)
         .policy_name("deployer")
@@ -74,7 +85,11 @@ async fn the_deployer_policy_is_enough_to_deploy_plan_and_destroy() {
     let out = as_user(&stack, &deployer, &["deploy", "--yes"])
         .output()
         .expect("run deploy");
-    assert!(out.status.success(), "deploy as the deployer:\n{}", output_text(&out));
+    assert!(
+        out.status.success(),
+        "deploy as the deployer:\n{}",
+        output_text(&out)
+    );
     let out = as_user(&stack, &deployer, &["plan", "--detailed-exitcode"])
         .output()
         .expect("run plan");
@@ -87,7 +102,11 @@ async fn the_deployer_policy_is_enough_to_deploy_plan_and_destroy() {
     let out = as_user(&stack, &deployer, &["destroy", "--yes"])
         .output()
         .expect("run destroy");
-    assert!(out.status.success(), "destroy as the deployer:\n{}", output_text(&out));
+    assert!(
+        out.status.success(),
+        "destroy as the deployer:\n{}",
+        output_text(&out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -108,7 +127,10 @@ async fn without_one_of_its_actions_the_deploy_is_refused_at_once() {
         .output()
         .expect("run deploy");
     let text = output_text(&out);
-    assert!(!out.status.success(), "deploy without iam:CreateRole:\n{text}");
+    assert!(
+        !out.status.success(),
+        "deploy without iam:CreateRole:\n{text}"
+    );
     assert!(
         text.contains("AccessDenied") && text.contains("iam:CreateRole"),
         "the error names the refusal and the action:\n{text}"

@@ -159,6 +159,9 @@ pub struct SynthArgs {
 pub struct DeployerPolicyArgs {
     #[command(flatten)]
     pub target: TargetArgs,
+    /// The engine the policy is for (cloudformation adds its change sets and stack).
+    #[arg(long, value_enum, default_value_t)]
+    pub engine: Engine,
     /// Resolve `${account}` with this account id instead of asking STS: works offline.
     #[arg(long, value_name = "ID")]
     pub account: Option<String>,
@@ -324,6 +327,7 @@ impl From<DeployerPolicyArgs> for session::DeployerPolicyOptions {
         session::DeployerPolicyOptions {
             target: args.target.into(),
             account: args.account,
+            cloudformation: args.engine == Engine::Cloudformation,
         }
     }
 }

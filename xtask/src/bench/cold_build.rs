@@ -97,7 +97,9 @@ pub fn measure(rev: &str) -> anyhow::Result<String> {
             clone: clone.clone(),
             port,
         };
-        for step in STEPS.iter().filter(|s| downloads == Downloads::Excluded || s.with_downloads)
+        for step in STEPS
+            .iter()
+            .filter(|s| downloads == Downloads::Excluded || s.with_downloads)
         {
             eprintln!("bench: cold build, {}: {} …", scenario, step.label);
             let emulator = step.uses_emulator.then_some(port);

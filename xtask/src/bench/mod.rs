@@ -59,7 +59,12 @@ pub struct BenchArgs {
     pub cold_build: bool,
     /// The commit the cold-build section clones (default: `HEAD`, so commit first); an
     /// older one gives the "before" of a change.
-    #[arg(long, value_name = "REV", default_value = "HEAD", requires = "cold_build")]
+    #[arg(
+        long,
+        value_name = "REV",
+        default_value = "HEAD",
+        requires = "cold_build"
+    )]
     pub cold_build_rev: String,
     /// Round-trip latency, in milliseconds, added in front of the emulator for the
     /// deployer's second series.

@@ -22,7 +22,6 @@ pub mod template;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::Context as _;
 use aws_sdk_cloudformation::types as t;
 use serde_json::{json, Value};
 
@@ -30,7 +29,7 @@ use crate::aws::{AwsError, Clients, SdkResultExt};
 use crate::plan::{self, Action, Plan};
 use crate::resources::grant::Grant;
 use crate::resources::{self, Artifact, Artifacts, Kind};
-use crate::session::{DeployOptions, DestroyOptions, PlanOptions, SynthOptions, TargetOptions};
+use crate::session::{DeployOptions, DestroyOptions, PlanOptions, SynthOptions};
 use crate::stack::ResolvedStack;
 use changeset::ChangeSet;
 use events::{Phase, StackInfo};
@@ -42,8 +41,8 @@ use template::{Recorded, Template};
 /// asked of AWS (CI lints templates that way, with `123456789012`); without it, STS says
 /// which account the credentials belong to, as for every other command.
 pub(crate) async fn synth(args: SynthOptions) -> anyhow::Result<ExitCode> {
-    let stack = crate::session::resolve(&args.target, args.account.as_deref(), "the template")
-        .await?;
+    let stack =
+        crate::session::resolve(&args.target, args.account.as_deref(), "the template").await?;
     let artifacts = crate::session::existing_artifacts(&stack);
     let template = template::synthesize(&stack, &artifacts);
     warn_unbuilt(&template);
@@ -54,7 +53,6 @@ pub(crate) async fn synth(args: SynthOptions) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
-
 
 /// What the CloudFormation engine must be allowed to do besides what each kind needs
 /// (CloudFormation creates the resources with the caller's rights): its change sets, events

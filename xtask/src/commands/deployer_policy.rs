@@ -1,7 +1,7 @@
 //! `cargo xtask deployer-policy`: the least-privilege IAM policy for the person or CI role
-//! that runs `plan`, `deploy` and `destroy` (either engine) for one stack and env: each
-//! kind's grants, the state bucket's and the CloudFormation engine's, scoped to this stack's
-//! resources. A test deploys, plans and destroys with nothing more on an emulator that
+//! that runs `plan`, `deploy` and `destroy` for one stack and env: each kind's grants, the
+//! state bucket's and (`--engine cloudformation`) the CloudFormation engine's, scoped to this
+//! stack's resources. A test deploys, plans and destroys with nothing more on an emulator that
 //! enforces IAM.
 
 use std::process::ExitCode;
@@ -15,7 +15,7 @@ use crate::stack::ResolvedStack;
 pub(crate) async fn run(args: DeployerPolicyOptions) -> anyhow::Result<ExitCode> {
     let stack =
         crate::session::resolve(&args.target, args.account.as_deref(), "the policy").await?;
-    let document = document(&stack);
+    let document = document(&stack, args.cloudformation);
     println!("{}", serde_json::to_string_pretty(&document)?);
     let size = grant::policy_size(&document);
     if size > MANAGED_POLICY_LIMIT {
@@ -27,11 +27,13 @@ pub(crate) async fn run(args: DeployerPolicyOptions) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-/// The policy document for `stack` (pure).
-fn document(stack: &ResolvedStack) -> Value {
+/// The policy document for `stack`, and for its CloudFormation engine too (pure).
+fn document(stack: &ResolvedStack, cloudformation: bool) -> Value {
     let mut grants = crate::engine::state::deployer_grants(stack);
     grants.extend(crate::resources::deployer_grants(stack));
-    grants.extend(crate::cfn::deployer_grants(stack));
+    if cloudformation {
+        grants.extend(crate::cfn::deployer_grants(stack));
+    }
     grant::document(&grants)
 }
 
@@ -42,7 +44,7 @@ mod tests {
     #[test]
     fn policy_of_a_fixed_stack() {
         let stack = crate::cfn::template::tests::fixed_stack();
-        let document = document(&stack);
+        let document = document(&stack, args.cloudformation);
         assert!(grant::policy_size(&document) <= MANAGED_POLICY_LIMIT);
         insta::assert_json_snapshot!(document);
     }

@@ -699,26 +699,23 @@ mod tests {
 
 /// The `bucket` kind.
 /// What the deployer does to a bucket itself (the stack's and the state bucket): create,
-/// read and set every setting, list its versions to empty it, delete it.
+/// read and set every setting, list its versions to empty it, delete it. Reads are
+/// wildcards (`s3:GetBucket*`: versioning, public access block, ownership, tagging, policy,
+/// location…) on the same resources, which keeps the policy under IAM's size limit; every
+/// write is named.
 pub(crate) const BUCKET_ACTIONS: &[&str] = &[
     "s3:CreateBucket",
     "s3:DeleteBucket",
-    "s3:ListBucket",
-    "s3:ListBucketVersions",
-    "s3:GetBucketLocation",
-    "s3:GetBucketVersioning",
-    "s3:PutBucketVersioning",
+    "s3:ListBucket*",
+    "s3:GetBucket*",
     "s3:GetEncryptionConfiguration",
-    "s3:PutEncryptionConfiguration",
-    "s3:GetBucketPublicAccessBlock",
-    "s3:PutBucketPublicAccessBlock",
-    "s3:GetBucketOwnershipControls",
-    "s3:PutBucketOwnershipControls",
     "s3:GetLifecycleConfiguration",
+    "s3:PutBucketVersioning",
+    "s3:PutEncryptionConfiguration",
+    "s3:PutBucketPublicAccessBlock",
+    "s3:PutBucketOwnershipControls",
     "s3:PutLifecycleConfiguration",
-    "s3:GetBucketTagging",
     "s3:PutBucketTagging",
-    "s3:GetBucketPolicy",
     "s3:PutBucketPolicy",
     "s3:DeleteBucketPolicy",
 ];

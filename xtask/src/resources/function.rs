@@ -344,8 +344,7 @@ impl ResourceKind for Function {
             Grant::new(
                 "Functions",
                 &[
-                    "lambda:GetFunction",
-                    "lambda:GetFunctionConfiguration",
+                    "lambda:GetFunction*",
                     "lambda:CreateFunction",
                     "lambda:UpdateFunctionCode",
                     "lambda:UpdateFunctionConfiguration",

@@ -73,7 +73,11 @@ pub(crate) fn document(grants: &[Grant]) -> Value {
 
 /// The size IAM counts against its limits: the document without whitespace.
 pub(crate) fn policy_size(document: &Value) -> usize {
-    document.to_string().chars().filter(|c| !c.is_whitespace()).count()
+    document
+        .to_string()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .count()
 }
 
 /// A customer managed policy may hold 6,144 characters (whitespace not counted).
@@ -86,11 +90,23 @@ mod tests {
     #[test]
     fn statements_of_one_purpose_merge_and_sort() {
         let grants = [
-            Grant::new("Buckets", &["s3:CreateBucket"], vec!["arn:aws:s3:::b".into()]),
-            Grant::new("Buckets", &["s3:CreateBucket"], vec!["arn:aws:s3:::a".into()]),
+            Grant::new(
+                "Buckets",
+                &["s3:CreateBucket"],
+                vec!["arn:aws:s3:::b".into()],
+            ),
+            Grant::new(
+                "Buckets",
+                &["s3:CreateBucket"],
+                vec!["arn:aws:s3:::a".into()],
+            ),
             Grant::new("Nothing", &["s3:GetObject"], Vec::new()),
-            Grant::new("Pass", &["iam:PassRole"], vec!["arn:aws:iam::1:role/r".into()])
-                .when(json!({"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}})),
+            Grant::new(
+                "Pass",
+                &["iam:PassRole"],
+                vec!["arn:aws:iam::1:role/r".into()],
+            )
+            .when(json!({"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}})),
         ];
         assert_eq!(
             document(&grants),

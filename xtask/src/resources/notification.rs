@@ -335,7 +335,8 @@ impl ResourceKind for Notification {
             .collect();
         vec![Grant::new(
             "BucketNotifications",
-            &["s3:GetBucketNotification", "s3:PutBucketNotification"],
+            // Reading it is in the bucket's `s3:GetBucket*`.
+            &["s3:PutBucketNotification"],
             buckets,
         )]
     }

@@ -271,17 +271,15 @@ impl ResourceKind for Policy {
             Grant::new(
                 "UserPolicies",
                 &[
-                    "iam:GetPolicy",
+                    // Reads of these policies only: versions, tags, what they are attached to.
+                    "iam:Get*",
+                    "iam:List*",
                     "iam:CreatePolicy",
                     "iam:DeletePolicy",
-                    "iam:GetPolicyVersion",
                     "iam:CreatePolicyVersion",
                     "iam:DeletePolicyVersion",
-                    "iam:ListPolicyVersions",
-                    "iam:ListEntitiesForPolicy",
                     "iam:TagPolicy",
                     "iam:UntagPolicy",
-                    "iam:ListPolicyTags",
                 ],
                 policies.clone(),
             ),

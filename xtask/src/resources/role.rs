@@ -229,26 +229,28 @@ impl ResourceKind for Role {
     const CLOUDFORMATION: Option<(&'static str, &'static str)> = Some(("AWS::IAM::Role", "Role"));
 
     fn deployer_grants(stack: &ResolvedStack) -> Vec<Grant> {
-        let roles: Vec<String> = stack.functions.values().map(|f| f.role_arn.clone()).collect();
+        let roles: Vec<String> = stack
+            .functions
+            .values()
+            .map(|f| f.role_arn.clone())
+            .collect();
         let partition = crate::stack::partition(&stack.region);
         vec![
             Grant::new(
                 "FunctionRoles",
                 &[
-                    "iam:GetRole",
+                    // Reads of these roles only: the role, its tags and policies, its
+                    // instance profiles.
+                    "iam:Get*",
+                    "iam:List*",
                     "iam:CreateRole",
                     "iam:DeleteRole",
                     "iam:TagRole",
                     "iam:UntagRole",
-                    "iam:ListRoleTags",
                     "iam:UpdateAssumeRolePolicy",
-                    "iam:GetRolePolicy",
                     "iam:PutRolePolicy",
                     "iam:DeleteRolePolicy",
-                    "iam:ListRolePolicies",
-                    "iam:ListAttachedRolePolicies",
                     "iam:DetachRolePolicy",
-                    "iam:ListInstanceProfilesForRole",
                 ],
                 roles.clone(),
             ),
@@ -259,7 +261,10 @@ impl ResourceKind for Role {
                 if roles.is_empty() {
                     Vec::new()
                 } else {
-                    vec![format!("arn:{partition}:iam::{}:instance-profile/*", stack.account)]
+                    vec![format!(
+                        "arn:{partition}:iam::{}:instance-profile/*",
+                        stack.account
+                    )]
                 },
             ),
         ]

@@ -19,8 +19,8 @@ pub(crate) use artifacts::{
 pub(crate) use connect::{connect, load_stack_file, resolve};
 pub(crate) use locked::{open, run_locked, Locked};
 pub(crate) use options::{
-    BundleOptions, CredentialsOptions, DeployOptions, DeployerPolicyOptions, DestroyOptions, OutputsOptions, PlanOptions,
-    SynthOptions, TargetOptions, VerifyOptions,
+    BundleOptions, CredentialsOptions, DeployOptions, DeployerPolicyOptions, DestroyOptions,
+    OutputsOptions, PlanOptions, SynthOptions, TargetOptions, VerifyOptions,
 };
 pub(crate) use prompt::{confirm, confirm_destroy};
 pub(crate) use report::{print_summary, report_bucket_fate, report_calls};

@@ -58,6 +58,8 @@ pub(crate) struct DeployerPolicyOptions {
     pub target: TargetOptions,
     /// Resolve `${account}` with this id instead of asking STS (offline).
     pub account: Option<String>,
+    /// For the CloudFormation engine too.
+    pub cloudformation: bool,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -547,7 +547,7 @@ fn log_actions_on_a_bare_log_group_arn_grant_nothing() {
     let text = format!("{HEAD}users:\n  u:\n    allow:\n      - {{ actions: [logs:CreateLogGroup, logs:TagResource], resources: [\"{bare}\"] }}\n      - {{ actions: [logs:PutLogEvents], resources: [\"{bare}:*\", \"{bare}:log-stream:s\"] }}\n      - {{ actions: [logs:TagResource], resources: [\"{bare}\"] }}\n");
     assert_has(
         &text,
-        "8:74: warning: CloudWatch Logs matches `logs:CreateLogGroup` against the log group's ARN with `:*` at the end; this one grants nothing for it",
+        "8:73: warning: CloudWatch Logs matches `logs:CreateLogGroup` against the log group's ARN with `:*` at the end; this one grants nothing for it",
     );
     let d = diagnostic(&text, "CloudWatch Logs matches");
     assert_eq!(d.help, Some(format!("write `{bare}:*`")));
