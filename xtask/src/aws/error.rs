@@ -143,6 +143,9 @@ impl StdError for AwsError {}
 pub(crate) trait SdkResultExt<T> {
     fn aws_context(self, context: impl Into<String>) -> Result<T, AwsError>;
     fn with_aws_context(self, context: impl FnOnce() -> String) -> Result<T, AwsError>;
+    /// `Ok(None)` when the service answered error code `code` (`NoSuchEntity`: already
+    /// gone), the typed error for any other failure.
+    fn none_if(self, code: &str, context: impl FnOnce() -> String) -> Result<Option<T>, AwsError>;
 }
 
 impl<T, E> SdkResultExt<T> for Result<T, SdkError<E, Response>>
@@ -155,6 +158,14 @@ where
 
     fn with_aws_context(self, context: impl FnOnce() -> String) -> Result<T, AwsError> {
         self.map_err(|err| AwsError::from_sdk(err, context()))
+    }
+
+    fn none_if(self, code: &str, context: impl FnOnce() -> String) -> Result<Option<T>, AwsError> {
+        match self {
+            Ok(out) => Ok(Some(out)),
+            Err(err) if super::error_code(&err) == Some(code) => Ok(None),
+            Err(err) => Err(AwsError::from_sdk(err, context())),
+        }
     }
 }
 

@@ -312,6 +312,9 @@ pub fn http_status<E>(
 }
 
 #[cfg(test)]
+pub(crate) mod mock;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -114,7 +114,10 @@ pub async fn read(
                             .collect(),
                     })
             }
-            _ => resources::read(clients, &ctx, &want.address, &want.physical).await?,
+            // Only the tags the stack declares are compared and written: others' stay.
+            _ => resources::read(clients, &ctx, &want.address, &want.physical)
+                .await?
+                .map(|have| resources::managed(want, have, &resources::Settings::new())),
         };
         observed.insert(want.address.clone(), have);
     }

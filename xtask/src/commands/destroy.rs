@@ -26,8 +26,14 @@ async fn destroy_locked(args: &DestroyOptions, locked: &Locked) -> anyhow::Resul
     } = locked;
     let progress = Progress::default();
     let mut store = StateStore::load(state_clients, bucket, &stack.stack, &stack.env).await?;
-    let snap = session::snapshot(clients, stack, &Artifacts::new(), &store.state).await?;
+    // What exists under the stack's names but is not its own (another region's IAM users of
+    // the same env, say) is left alone, and said so.
+    let snap =
+        session::snapshot_with_foreign(clients, stack, &Artifacts::new(), &store.state).await?;
     snap.forget_gone(&mut store.state);
+    for (address, why) in &snap.not_ours {
+        eprintln!("Left alone: {address}: {why}");
+    }
     // Everything that exists, declared or recorded, is deleted; retained resources are kept.
     let mut existing: Vec<(Address, Observed)> = snap
         .observed

@@ -216,25 +216,33 @@ pub async fn apply(
             .filter(|s| level.get(s.address()) == Some(&current))
             .cloned()
             .collect();
-        record_creations(ctx, &wave, &store).await?;
+        record_before(ctx, &wave, &store).await?;
         let mut tasks = tokio::task::JoinSet::new();
         for step in wave {
             let (clients, ctx, progress) = (clients.clone(), ctx.clone(), progress.clone());
-            tasks.spawn(async move { run_upsert(&clients, &ctx, step, &progress).await });
+            tasks.spawn(async move {
+                let address = step.address().clone();
+                (address, run_upsert(&clients, &ctx, step, &progress).await)
+            });
         }
         let mut errors = Vec::new();
+        let mut done = Vec::new();
         while let Some(joined) = tasks.join_next().await {
             match joined {
-                Ok(Ok(action)) => match action {
-                    Action::Create => outcome.created += 1,
-                    Action::Update => outcome.updated += 1,
-                    Action::Replace => outcome.replaced += 1,
-                    Action::Delete => {}
-                },
-                Ok(Err(err)) => errors.push(format!("{err:#}")),
+                Ok((address, Ok(action))) => {
+                    match action {
+                        Action::Create => outcome.created += 1,
+                        Action::Update => outcome.updated += 1,
+                        Action::Replace => outcome.replaced += 1,
+                        Action::Delete => {}
+                    }
+                    done.push(address);
+                }
+                Ok((_, Err(err))) => errors.push(format!("{err:#}")),
                 Err(err) => errors.push(format!("a task failed: {err}")),
             }
         }
+        record_after(ctx, &done, &store).await?;
         if !errors.is_empty() {
             errors.sort();
             anyhow::bail!(
@@ -247,11 +255,13 @@ pub async fn apply(
     Ok(outcome)
 }
 
-/// Records every resource `wave` creates, in one state write, before any create call: if
-/// we are killed during one, the next run finds the record and either adopts the resource
-/// or deletes it when undeclared (a record of something never made is forgotten: see
-/// `deploy::Snapshot::gone`).
-async fn record_creations(
+/// Records every resource `wave` creates or changes, in one state write, before any call:
+/// if we are killed during one, the next run finds the record and either adopts the
+/// resource or deletes it when undeclared (a record of something never made is forgotten:
+/// see `deploy::Snapshot::gone`). The settings recorded cover the change on both sides
+/// ([`resources::settings_during`]: the tag keys the stack managed and will manage). A
+/// resource that exists unrecorded (adopted: its kind found it ours) is recorded too.
+async fn record_before(
     ctx: &ApplyCtx,
     wave: &[Step],
     store: &Mutex<StateStore>,
@@ -259,19 +269,50 @@ async fn record_creations(
     let mut store = store.lock().await;
     let mut recorded = false;
     for step in wave {
-        let Step::Upsert {
-            want, have: None, ..
-        } = step
-        else {
+        let Step::Upsert { want, .. } = step else {
             continue;
         };
-        store.state.upsert(Record {
+        let old = store.state.get(&want.address).cloned();
+        let record = Record {
             address: want.address.clone(),
             physical: want.physical.clone(),
             retain: want.retain,
-            settings: resources::settings(&ctx.stack, &want.address),
-        });
-        recorded = true;
+            settings: resources::settings_during(
+                &ctx.stack,
+                &want.address,
+                &old.as_ref().map(|r| r.settings.clone()).unwrap_or_default(),
+            ),
+        };
+        if old.as_ref() != Some(&record) {
+            store.state.upsert(record);
+            recorded = true;
+        }
+    }
+    if recorded {
+        store.save().await?;
+    }
+    Ok(())
+}
+
+/// Once resources were created or changed (`done`), their records get the settings of the
+/// stack as it is now (tag keys no longer declared, now removed, are forgotten), in one
+/// state write, before the wave's errors (if any) stop the deploy.
+async fn record_after(
+    ctx: &ApplyCtx,
+    done: &[Address],
+    store: &Mutex<StateStore>,
+) -> anyhow::Result<()> {
+    let mut store = store.lock().await;
+    let mut recorded = false;
+    for address in done {
+        let Some(old) = store.state.get(address).cloned() else {
+            continue;
+        };
+        let settings = resources::settings(&ctx.stack, address);
+        if old.settings != settings {
+            store.state.upsert(Record { settings, ..old });
+            recorded = true;
+        }
     }
     if recorded {
         store.save().await?;

@@ -414,3 +414,48 @@ fn counts_per_action() {
     assert_eq!(p.unchanged, 1);
     assert!(!p.is_empty());
 }
+
+/// Issue 13 row 9, as the plan shows it: a tag an auto-tagger put on a user is no drift; a
+/// key the stack set (its record says so) and no longer declares shows as a change that
+/// drops it. The snapshot layer hands the planner the part of what it read that the stack
+/// manages (`resources::managed`, from the record's settings).
+#[test]
+fn foreign_tags_are_no_drift_and_a_dropped_key_shows_as_removed() {
+    use crate::resources::{managed, tags};
+    let stack_tags = json!({"env": "dev", "managed-by": "stripstack", "region": "eu-west-2", "stack": "exif-pipeline"});
+    let want = desired(
+        Kind::User,
+        "user-a",
+        "exif-pipeline-dev-user-a",
+        json!({"tags": stack_tags}),
+    );
+    let mut seen = stack_tags.clone();
+    seen["CostCenter"] = json!("42");
+    let raw = observed("exif-pipeline-dev-user-a", json!({ "tags": seen }));
+    let declared: Vec<String> = ["env", "managed-by", "region", "stack"]
+        .map(str::to_owned)
+        .to_vec();
+    let have = managed(&want, raw, &tags::settings(&declared));
+    let p = plan(
+        std::slice::from_ref(&want),
+        &[(want.address.clone(), Some(have))],
+        &[],
+    );
+    assert!(p.is_empty(), "a foreign tag is not drift: {p:?}");
+
+    // The stack used to declare `team` too, and no longer does.
+    let mut seen = stack_tags.clone();
+    seen["CostCenter"] = json!("42");
+    seen["team"] = json!("photos");
+    let raw = observed("exif-pipeline-dev-user-a", json!({ "tags": seen }));
+    let mut recorded = declared;
+    recorded.push("team".to_owned());
+    let have = managed(&want, raw, &tags::settings(&recorded));
+    let p = plan(
+        std::slice::from_ref(&want),
+        &[(want.address.clone(), Some(have))],
+        &[],
+    );
+    assert_eq!(p.count(Action::Update), 1);
+    insta::assert_snapshot!(super::render::text(&p, false));
+}

@@ -325,46 +325,45 @@ pub async fn create(
 /// A bucket of ours that the state does not know (e.g. created by an interrupted deploy):
 /// take it over only if its tags say it belongs to this stack and environment.
 async fn adopt(clients: &Clients, ctx: &ReadCtx, name: &str) -> anyhow::Result<()> {
-    let tags = match clients.s3.get_bucket_tagging().bucket(name).send().await {
-        Ok(out) => out
+    let tags = current_tags(clients, name).await?;
+    check_ours(name, &tags, &ctx.stack, &ctx.env)
+}
+
+/// Every tag of the bucket, the stack's and others'.
+async fn current_tags(
+    clients: &Clients,
+    name: &str,
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    match clients.s3.get_bucket_tagging().bucket(name).send().await {
+        Ok(out) => Ok(out
             .tag_set()
             .iter()
             .map(|t| (t.key().to_owned(), t.value().to_owned()))
-            .collect::<std::collections::BTreeMap<_, _>>(),
-        Err(err) if is_missing(error_code(&err)) => Default::default(),
-        Err(err) => {
-            return Err(AwsError::from_sdk(
-                err,
-                format!("while reading the tags of bucket `{name}`"),
-            )
-            .into())
-        }
-    };
-    check_ours(name, &tags, &ctx.stack, &ctx.env)
+            .collect()),
+        Err(err) if is_missing(error_code(&err)) => Ok(Default::default()),
+        Err(err) => Err(AwsError::from_sdk(
+            err,
+            format!("while reading the tags of bucket `{name}`"),
+        )
+        .into()),
+    }
 }
 
 /// Bucket names are global: an existing bucket is taken over only when its tags say it
 /// belongs to this stack and environment (checked before planning, and again when a create
-/// finds the bucket already there).
+/// finds the bucket already there). Its region is a property of its own (a bucket in
+/// another region is replaced), so no region tag is asked for.
 fn check_ours(
     name: &str,
     tags: &std::collections::BTreeMap<String, String>,
     stack: &str,
     env: &str,
 ) -> anyhow::Result<()> {
-    let ours = tags.get("stack").map(String::as_str) == Some(stack)
-        && tags.get("env").map(String::as_str) == Some(env);
-    if !ours {
-        anyhow::bail!(
-            "bucket `{name}` already exists in this account and is not tagged for stack \
-             `{stack}` env `{env}`: refusing to adopt it. Tag it (stack={stack}, env={env}) to \
-             take it over, or choose another name"
-        );
-    }
-    Ok(())
+    super::tags::check_ours("bucket", name, tags, stack, env, None)
 }
 
 /// Writes every property that differs from `have` (everything when `have` is `None`).
+/// `have` holds only the tags the stack manages (`tags::managed_view`).
 pub async fn update(
     clients: &Clients,
     want: &Desired,
@@ -439,17 +438,33 @@ pub async fn update(
             .await
             .with_aws_context(|| fail("versioning"))?;
     }
-    if super::differs(want, have, "tags") {
-        let tags = super::string_map(&want.props, "tags")
-            .into_iter()
-            .map(|(k, v)| t::Tag::builder().key(k).value(v).build())
-            .collect::<Result<Vec<_>, _>>()?;
-        s3.put_bucket_tagging()
-            .bucket(name)
-            .tagging(t::Tagging::builder().set_tag_set(Some(tags)).build()?)
-            .send()
-            .await
-            .with_aws_context(|| fail("tags"))?;
+    let tags = super::tags::changes(&want.props, have.map(|h| &h.props));
+    if !tags.set.is_empty() || !tags.remove.is_empty() {
+        // PutBucketTagging replaces the whole set: the tags others put on the bucket are
+        // read and written back, only the stack's own keys change.
+        let mut all = current_tags(clients, name).await?;
+        for key in &tags.remove {
+            all.remove(key);
+        }
+        all.extend(tags.set);
+        if all.is_empty() {
+            s3.delete_bucket_tagging()
+                .bucket(name)
+                .send()
+                .await
+                .with_aws_context(|| fail("tags"))?;
+        } else {
+            let all = all
+                .into_iter()
+                .map(|(k, v)| t::Tag::builder().key(k).value(v).build())
+                .collect::<Result<Vec<_>, _>>()?;
+            s3.put_bucket_tagging()
+                .bucket(name)
+                .tagging(t::Tagging::builder().set_tag_set(Some(all)).build()?)
+                .send()
+                .await
+                .with_aws_context(|| fail("tags"))?;
+        }
     }
     if super::differs(want, have, "lifecycle") {
         let rules = want.props["lifecycle"]
@@ -743,6 +758,7 @@ impl ResourceKind for Bucket {
     const DELETED_AFTER: &'static [Kind] = &[Kind::Notification];
     const CLOUDFORMATION: Option<(&'static str, &'static str)> =
         Some(("AWS::S3::Bucket", "Bucket"));
+    const TAGGED: bool = true;
 
     fn deployer_grants(stack: &ResolvedStack) -> Vec<Grant> {
         let buckets = || stack.buckets.values();

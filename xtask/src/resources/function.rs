@@ -188,6 +188,11 @@ pub async fn create(
     .await?;
     if !created {
         let have = read(clients, ctx, name).await?;
+        if let Some(have) = &have {
+            check_ours(&ctx.stack, &ctx.env, &ctx.region, want, have)?;
+        }
+        // Tags others put on it stay: only the keys the stack declares are compared here.
+        let have = have.map(|have| super::tags::managed_view(want, have, &Settings::new()));
         return update(clients, ctx, want, have.as_ref(), Some(artifact)).await;
     }
     wait_settled(clients, name).await?;
@@ -239,6 +244,7 @@ pub async fn wait_settled(clients: &Clients, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `have` holds only the tags the stack manages (`tags::managed_view`).
 pub async fn update(
     clients: &Clients,
     ctx: &ReadCtx,
@@ -290,25 +296,54 @@ pub async fn update(
             .with_aws_context(|| format!("while updating the code of `{name}`"))?;
         wait_settled(clients, name).await?;
     }
-    if super::differs(want, have, "tags") {
-        let arn = format!(
-            "arn:{}:lambda:{}:{}:function:{name}",
-            crate::stack::partition(&ctx.region),
-            ctx.region,
-            ctx.account
-        );
+    let tags = super::tags::changes(&want.props, have.map(|h| &h.props));
+    let arn = format!(
+        "arn:{}:lambda:{}:{}:function:{name}",
+        crate::stack::partition(&ctx.region),
+        ctx.region,
+        ctx.account
+    );
+    if !tags.remove.is_empty() {
+        clients
+            .lambda
+            .untag_resource()
+            .resource(&arn)
+            .set_tag_keys(Some(tags.remove))
+            .send()
+            .await
+            .with_aws_context(|| format!("while untagging `{name}`"))?;
+    }
+    if !tags.set.is_empty() {
         clients
             .lambda
             .tag_resource()
-            .resource(arn)
-            .set_tags(Some(
-                super::string_map(&want.props, "tags").into_iter().collect(),
-            ))
+            .resource(&arn)
+            .set_tags(Some(tags.set.into_iter().collect()))
             .send()
             .await
             .with_aws_context(|| format!("while tagging `{name}`"))?;
     }
     Ok(())
+}
+
+/// An existing function not in the state is taken over only when its tags say it is this
+/// stack's, env's and region's (Lambda names are per region; the region tag is checked all
+/// the same, as for every kind the stack tags with it).
+fn check_ours(
+    stack: &str,
+    env: &str,
+    region: &str,
+    want: &Desired,
+    have: &Observed,
+) -> anyhow::Result<()> {
+    super::tags::check_ours(
+        "Lambda function",
+        &want.physical,
+        &super::string_map(&have.props, "tags"),
+        stack,
+        env,
+        Some(region),
+    )
 }
 
 pub async fn delete(clients: &Clients, name: &str) -> anyhow::Result<()> {
@@ -337,6 +372,7 @@ impl ResourceKind for Function {
     const DELETED_AFTER: &'static [Kind] = &[Kind::Permission, Kind::Notification];
     const CLOUDFORMATION: Option<(&'static str, &'static str)> =
         Some(("AWS::Lambda::Function", "Function"));
+    const TAGGED: bool = true;
 
     fn deployer_grants(stack: &ResolvedStack) -> Vec<Grant> {
         let functions = || stack.functions.values();
@@ -370,6 +406,14 @@ impl ResourceKind for Function {
 
     fn desired(stack: &ResolvedStack, artifacts: &Artifacts) -> Vec<Desired> {
         desired(stack, artifacts)
+    }
+
+    fn check_adoption(
+        stack: &ResolvedStack,
+        want: &Desired,
+        have: &Observed,
+    ) -> anyhow::Result<()> {
+        check_ours(&stack.stack, &stack.env, &stack.region, want, have)
     }
 
     async fn read(
@@ -413,5 +457,62 @@ impl ResourceKind for Function {
     ) -> anyhow::Result<Removal> {
         delete(clients, physical).await?;
         Ok(Removal::Deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_lambda::operation as op;
+    use aws_smithy_mocks::mock;
+
+    use super::*;
+    use crate::aws::mock::{self, assert_all_used};
+
+    /// Row 9 for Lambda: UntagResource for the dropped key only; the foreign one stays.
+    #[tokio::test]
+    async fn a_dropped_tag_is_removed_and_a_foreign_one_left_alone() {
+        let stack = crate::stack::pipeline_in_every_env()
+            .into_iter()
+            .find(|s| s.env == "dev")
+            .expect("a dev env");
+        let want = desired(&stack, &Artifacts::new())
+            .into_iter()
+            .next()
+            .expect("the strip function");
+        let mut tags = super::super::string_map(&want.props, "tags");
+        let mut managed: Vec<String> = tags.keys().cloned().collect();
+        managed.push("team".into());
+        tags.insert("team".into(), "photos".into());
+        tags.insert("CostCenter".into(), "42".into());
+        let mut props = want.props.clone();
+        props.insert("tags".into(), json!(tags));
+        let have = super::super::tags::managed_view(
+            &want,
+            Observed {
+                physical: want.physical.clone(),
+                props,
+            },
+            &super::super::tags::settings(&managed),
+        );
+        let ctx = ReadCtx {
+            stack: "exif-pipeline".into(),
+            env: "dev".into(),
+            account: mock::ACCOUNT.into(),
+            region: mock::REGION.into(),
+        };
+        let arn = format!(
+            "arn:aws:lambda:{}:{}:function:{}",
+            mock::REGION,
+            mock::ACCOUNT,
+            want.physical
+        );
+        let untag = mock!(aws_sdk_lambda::Client::untag_resource)
+            .match_requests(move |r| r.resource() == Some(arn.as_str()) && r.tag_keys() == ["team"])
+            .then_output(|| op::untag_resource::UntagResourceOutput::builder().build());
+        let clients = mock::clients(&[], &[&untag], &[]);
+        update(&clients, &ctx, &want, Some(&have), None)
+            .await
+            .expect("converged");
+        assert_all_used(&[&untag]);
     }
 }

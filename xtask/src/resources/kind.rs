@@ -39,6 +39,10 @@ pub(crate) trait ResourceKind {
     /// resource (a bucket's notification is a property of the bucket).
     const CLOUDFORMATION: Option<(&'static str, &'static str)>;
 
+    /// Whether its `tags` property holds the stack's tags. Then only the keys the stack
+    /// manages are compared and written, and the state remembers them (`tags.rs`).
+    const TAGGED: bool = false;
+
     /// Every resource of this kind the stack declares (pure).
     fn desired(stack: &ResolvedStack, artifacts: &Artifacts) -> Vec<Desired>;
 
@@ -60,7 +64,7 @@ pub(crate) trait ResourceKind {
     }
 
     /// Refuses to take over `have`, which exists but is not in our state, when it is not
-    /// ours (bucket names are global).
+    /// ours (bucket names are global; IAM names are global to the account, across regions).
     fn check_adoption(
         _stack: &ResolvedStack,
         _want: &Desired,
@@ -95,6 +99,48 @@ pub(crate) trait ResourceKind {
         physical: &str,
         settings: &Settings,
     ) -> impl Future<Output = anyhow::Result<Removal>> + Send;
+}
+
+/// What the state records for a resource of kind `K`: the kind's own settings and, for a
+/// tagged kind, the tag keys the stack now sets on it.
+pub(crate) fn record_settings<K: ResourceKind>(
+    stack: &ResolvedStack,
+    address: &Address,
+) -> Settings {
+    let mut settings = K::settings(stack, address);
+    if K::TAGGED {
+        settings.extend(super::tags::settings(stack.tags.keys()));
+    }
+    settings
+}
+
+/// What the state records while a resource of kind `K` is being changed, its record holding
+/// `recorded`: as [`record_settings`], with the tag keys recorded before kept as well.
+pub(crate) fn settings_during<K: ResourceKind>(
+    stack: &ResolvedStack,
+    address: &Address,
+    recorded: &Settings,
+) -> Settings {
+    let settings = record_settings::<K>(stack, address);
+    if K::TAGGED {
+        super::tags::during(recorded, settings)
+    } else {
+        settings
+    }
+}
+
+/// The part of `have` the stack manages, its record holding `recorded`: what the plan
+/// compares and converge starts from (tags set by others are left out).
+pub(crate) fn managed<K: ResourceKind>(
+    want: &Desired,
+    have: Observed,
+    recorded: &Settings,
+) -> Observed {
+    if K::TAGGED {
+        super::tags::managed_view(want, have, recorded)
+    } else {
+        have
+    }
 }
 
 /// Policy documents are shown as diffs; everything else as `old -> new`.

@@ -18,9 +18,10 @@ pub mod policy;
 pub mod policy_doc;
 mod registry;
 pub mod role;
+pub(crate) mod tags;
 pub mod user;
 
-pub(crate) use registry::{check_adoption, deployer_grants, settings};
+pub(crate) use registry::{check_adoption, deployer_grants, managed, settings, settings_during};
 pub use registry::{converge, desired_all, read, remove, Kind};
 
 use std::collections::BTreeMap;
@@ -136,6 +137,15 @@ pub fn iam_tags<'a>(tags: impl Iterator<Item = (&'a str, &'a str)>) -> serde_jso
         tags.map(|(k, v)| (k.to_owned(), serde_json::Value::String(v.to_owned())))
             .collect(),
     )
+}
+
+/// IAM tags (`TagUser`, `CreateRole`, …) from a string map.
+pub(crate) fn iam_tag_list(
+    tags: &std::collections::BTreeMap<String, String>,
+) -> anyhow::Result<Vec<aws_sdk_iam::types::Tag>> {
+    tags.iter()
+        .map(|(k, v)| Ok(aws_sdk_iam::types::Tag::builder().key(k).value(v).build()?))
+        .collect()
 }
 
 /// Whether property `key` must be written: the desired value differs from the observed one

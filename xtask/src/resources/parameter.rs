@@ -100,6 +100,7 @@ pub async fn read(
 }
 
 /// Writes the value (from the stack: the plan holds only a hash of secure values) and tags.
+/// `have` holds only the tags the stack manages (`tags::managed_view`).
 pub async fn put(
     clients: &Clients,
     want: &Desired,
@@ -129,8 +130,21 @@ pub async fn put(
             .await
             .with_aws_context(|| format!("while writing SSM parameter `{name}`"))?;
     }
-    if super::differs(want, have, "tags") {
-        let tags = super::string_map(&want.props, "tags")
+    let tags = super::tags::changes(&want.props, have.map(|h| &h.props));
+    if !tags.remove.is_empty() {
+        clients
+            .ssm
+            .remove_tags_from_resource()
+            .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
+            .resource_id(name)
+            .set_tag_keys(Some(tags.remove))
+            .send()
+            .await
+            .with_aws_context(|| format!("while untagging SSM parameter `{name}`"))?;
+    }
+    if !tags.set.is_empty() {
+        let tags = tags
+            .set
             .into_iter()
             .map(|(k, v)| Ok(aws_sdk_ssm::types::Tag::builder().key(k).value(v).build()?))
             .collect::<anyhow::Result<Vec<_>>>()?;
@@ -186,6 +200,7 @@ impl ResourceKind for Parameter {
     const SERVICE: &'static str = "ssm";
     const CLOUDFORMATION: Option<(&'static str, &'static str)> =
         Some(("AWS::SSM::Parameter", "Parameter"));
+    const TAGGED: bool = true;
 
     fn deployer_grants(stack: &ResolvedStack) -> Vec<Grant> {
         vec![Grant::new(
@@ -242,5 +257,54 @@ impl ResourceKind for Parameter {
     ) -> anyhow::Result<Removal> {
         delete(clients, physical).await?;
         Ok(Removal::Deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ssm::operation as op;
+    use aws_smithy_mocks::mock;
+
+    use super::*;
+    use crate::aws::mock::{self, assert_all_used};
+
+    /// Row 9: a tag key the stack set and dropped is removed (RemoveTagsFromResource), one an
+    /// auto-tagger added is neither drift nor removed, and an unchanged value is not written.
+    #[tokio::test]
+    async fn a_dropped_tag_is_removed_and_a_foreign_one_left_alone() {
+        let stack = crate::stack::pipeline_in_every_env()
+            .into_iter()
+            .find(|s| s.env == "dev")
+            .expect("a dev env");
+        let want = desired(&stack).into_iter().next().expect("a parameter");
+        let param = &stack.parameters[&want.physical];
+        let mut tags = super::super::string_map(&want.props, "tags");
+        let mut managed: Vec<String> = tags.keys().cloned().collect();
+        managed.push("team".into());
+        tags.insert("team".into(), "photos".into());
+        tags.insert("CostCenter".into(), "42".into());
+        let mut props = want.props.clone();
+        props.insert("tags".into(), json!(tags));
+        let have = super::super::tags::managed_view(
+            &want,
+            Observed {
+                physical: want.physical.clone(),
+                props,
+            },
+            &super::super::tags::settings(&managed),
+        );
+        let name = want.physical.clone();
+        let untag = mock!(aws_sdk_ssm::Client::remove_tags_from_resource)
+            .match_requests(move |r| {
+                r.resource_id() == Some(name.as_str()) && r.tag_keys() == ["team"]
+            })
+            .then_output(|| {
+                op::remove_tags_from_resource::RemoveTagsFromResourceOutput::builder().build()
+            });
+        let clients = mock::clients(&[], &[], &[&untag]);
+        put(&clients, &want, Some(&have), param)
+            .await
+            .expect("converged");
+        assert_all_used(&[&untag]);
     }
 }

@@ -94,9 +94,31 @@ pub async fn read(
 /// IAM keeps at most five versions of a managed policy.
 const MAX_POLICY_VERSIONS: usize = 5;
 
+/// What IAM calls this kind in messages.
+const WHAT: &str = "IAM policy";
+
+fn check_ours(
+    stack: &str,
+    env: &str,
+    region: &str,
+    want: &Desired,
+    have: &Observed,
+) -> anyhow::Result<()> {
+    super::tags::check_ours(
+        WHAT,
+        &want.physical,
+        &super::string_map(&have.props, "tags"),
+        stack,
+        env,
+        Some(region),
+    )
+}
+
+/// Creates the policy, or converges the one already there when it is ours (an interrupted
+/// run created it; anything else is refused as [`ResourceKind::check_adoption`] would).
 pub async fn create(clients: &Clients, ctx: &ReadCtx, want: &Desired) -> anyhow::Result<()> {
     let name = want.physical.as_str();
-    let tags = tag_list(&want.props)?;
+    let tags = super::iam_tag_list(&super::string_map(&want.props, "tags"))?;
     match clients
         .iam
         .create_policy()
@@ -109,6 +131,11 @@ pub async fn create(clients: &Clients, ctx: &ReadCtx, want: &Desired) -> anyhow:
         Ok(_) => Ok(()),
         Err(err) if error_code(&err) == Some("EntityAlreadyExists") => {
             let have = read(clients, ctx, name).await?;
+            if let Some(have) = &have {
+                check_ours(&ctx.stack, &ctx.env, &ctx.region, want, have)?;
+            }
+            // Tags others put on it stay: only the keys the stack declares are compared here.
+            let have = have.map(|have| super::tags::managed_view(want, have, &Settings::new()));
             update(clients, ctx, want, have.as_ref()).await
         }
         Err(err) => {
@@ -117,15 +144,9 @@ pub async fn create(clients: &Clients, ctx: &ReadCtx, want: &Desired) -> anyhow:
     }
 }
 
-fn tag_list(props: &Props) -> anyhow::Result<Vec<aws_sdk_iam::types::Tag>> {
-    super::string_map(props, "tags")
-        .into_iter()
-        .map(|(k, v)| Ok(aws_sdk_iam::types::Tag::builder().key(k).value(v).build()?))
-        .collect()
-}
-
 /// A changed document becomes a new default version; the oldest non-default versions are
-/// pruned first so the limit of five is never hit.
+/// pruned first so the limit of five is never hit. `have` holds only the tags the stack
+/// manages (`tags::managed_view`).
 pub async fn update(
     clients: &Clients,
     ctx: &ReadCtx,
@@ -151,12 +172,23 @@ pub async fn update(
             .await
             .with_aws_context(|| format!("while updating IAM policy `{name}`"))?;
     }
-    if super::differs(want, have, "tags") {
+    let tags = super::tags::changes(&want.props, have.map(|h| &h.props));
+    if !tags.remove.is_empty() {
+        clients
+            .iam
+            .untag_policy()
+            .policy_arn(&arn)
+            .set_tag_keys(Some(tags.remove))
+            .send()
+            .await
+            .with_aws_context(|| format!("while untagging IAM policy `{name}`"))?;
+    }
+    if !tags.set.is_empty() {
         clients
             .iam
             .tag_policy()
             .policy_arn(&arn)
-            .set_tags(Some(tag_list(&want.props)?))
+            .set_tags(Some(super::iam_tag_list(&tags.set)?))
             .send()
             .await
             .with_aws_context(|| format!("while tagging IAM policy `{name}`"))?;
@@ -164,51 +196,151 @@ pub async fn update(
     Ok(())
 }
 
-/// Detaches the policy from every user/role/group, removes old versions, deletes it.
+/// The users, groups and roles the policy is attached to (`usage`: as their permissions
+/// policy, or as their permissions boundary), every page; `None` when the policy does not
+/// exist.
+async fn entities(
+    clients: &Clients,
+    arn: &str,
+    name: &str,
+    usage: aws_sdk_iam::types::PolicyUsageType,
+) -> anyhow::Result<Option<Entities>> {
+    let Some(pages) = clients
+        .iam
+        .list_entities_for_policy()
+        .policy_arn(arn)
+        .policy_usage_filter(usage)
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .none_if("NoSuchEntity", || {
+            format!("while listing what IAM policy `{name}` is attached to")
+        })?
+    else {
+        return Ok(None);
+    };
+    let mut entities = Entities::default();
+    for page in &pages {
+        let owned = |name: Option<&str>| name.map(str::to_owned);
+        entities.users.extend(
+            page.policy_users()
+                .iter()
+                .filter_map(|u| owned(u.user_name())),
+        );
+        entities.groups.extend(
+            page.policy_groups()
+                .iter()
+                .filter_map(|g| owned(g.group_name())),
+        );
+        entities.roles.extend(
+            page.policy_roles()
+                .iter()
+                .filter_map(|r| owned(r.role_name())),
+        );
+    }
+    Ok(Some(entities))
+}
+
+/// Names of IAM users, groups and roles.
+#[derive(Debug, Default)]
+struct Entities {
+    users: Vec<String>,
+    groups: Vec<String>,
+    roles: Vec<String>,
+}
+
+impl Entities {
+    fn is_empty(&self) -> bool {
+        self.users.is_empty() && self.groups.is_empty() && self.roles.is_empty()
+    }
+
+    fn describe(&self) -> String {
+        [
+            ("user", &self.users),
+            ("group", &self.groups),
+            ("role", &self.roles),
+        ]
+        .iter()
+        .flat_map(|(what, names)| names.iter().map(move |n| format!("{what} `{n}`")))
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
+}
+
+/// What `DeletePolicy` requires first, as its API reference lists it: detached from every
+/// user, group and role (every page of `ListEntitiesForPolicy`), every non-default version
+/// deleted; then the policy. A policy some entity uses as its permissions boundary is not
+/// deleted: lifting a boundary would widen that entity's permissions, so that is left to a
+/// person, and the error names who.
 pub async fn delete(clients: &Clients, ctx: &ReadCtx, name: &str) -> anyhow::Result<()> {
+    use aws_sdk_iam::types::PolicyUsageType;
     let arn = arn(ctx, name);
     let iam = &clients.iam;
-    let entities = match iam.list_entities_for_policy().policy_arn(&arn).send().await {
-        Ok(out) => out,
-        Err(err) if error_code(&err) == Some("NoSuchEntity") => return Ok(()),
-        Err(err) => {
-            return Err(AwsError::from_sdk(
-                err,
-                format!("while reading the attachments of IAM policy `{name}`"),
-            )
-            .into())
-        }
+    let Some(attached) = entities(clients, &arn, name, PolicyUsageType::PermissionsPolicy).await?
+    else {
+        return Ok(());
     };
-    for user in entities.policy_users().iter().filter_map(|u| u.user_name()) {
+    let detaching = |from: &str| format!("while detaching IAM policy `{name}` from {from}");
+    for user in &attached.users {
         iam.detach_user_policy()
             .user_name(user)
             .policy_arn(&arn)
             .send()
             .await
-            .with_aws_context(|| format!("while detaching IAM policy `{name}` from `{user}`"))?;
+            .none_if("NoSuchEntity", || detaching(&format!("user `{user}`")))?;
     }
-    for role in entities.policy_roles().iter().filter_map(|r| r.role_name()) {
+    for group in &attached.groups {
+        iam.detach_group_policy()
+            .group_name(group)
+            .policy_arn(&arn)
+            .send()
+            .await
+            .none_if("NoSuchEntity", || detaching(&format!("group `{group}`")))?;
+    }
+    for role in &attached.roles {
         iam.detach_role_policy()
             .role_name(role)
             .policy_arn(&arn)
             .send()
             .await
-            .with_aws_context(|| format!("while detaching IAM policy `{name}` from `{role}`"))?;
+            .none_if("NoSuchEntity", || detaching(&format!("role `{role}`")))?;
+    }
+    let Some(bounded) = entities(clients, &arn, name, PolicyUsageType::PermissionsBoundary).await?
+    else {
+        return Ok(());
+    };
+    if !bounded.is_empty() {
+        anyhow::bail!(
+            "IAM policy `{name}` is the permissions boundary of {}: remove it from them first \
+             (stripstack does not lift a boundary, which would widen their permissions)",
+            bounded.describe()
+        );
     }
     for id in old_versions(clients, &arn, name).await?.1 {
         delete_version(clients, &arn, name, &id).await?;
     }
-    match iam.delete_policy().policy_arn(&arn).send().await {
-        Ok(_) => Ok(()),
-        Err(err) if error_code(&err) == Some("NoSuchEntity") => Ok(()),
-        Err(err) => {
-            Err(AwsError::from_sdk(err, format!("while deleting IAM policy `{name}`")).into())
-        }
-    }
+    // IAM may still see an attachment just removed for a moment.
+    until_propagated(
+        "IAM to see the policy detached",
+        &|_| {},
+        |e| e.is("DeleteConflict"),
+        || async {
+            iam.delete_policy()
+                .policy_arn(&arn)
+                .send()
+                .await
+                .none_if("NoSuchEntity", || {
+                    format!("while deleting IAM policy `{name}`")
+                })?;
+            Ok::<(), anyhow::Error>(())
+        },
+    )
+    .await
 }
 
 /// How many versions the policy has, and the ids of those that are not the default, oldest
-/// first.
+/// first (every page).
 async fn old_versions(
     clients: &Clients,
     arn: &str,
@@ -218,11 +350,13 @@ async fn old_versions(
         .iam
         .list_policy_versions()
         .policy_arn(arn)
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .with_aws_context(|| format!("while listing versions of IAM policy `{name}`"))?;
     let mut old: Vec<_> = versions
-        .versions()
         .iter()
         .filter(|v| !v.is_default_version())
         .collect();
@@ -231,7 +365,7 @@ async fn old_versions(
         .into_iter()
         .filter_map(|v| v.version_id().map(str::to_owned))
         .collect();
-    Ok((versions.versions().len(), ids))
+    Ok((versions.len(), ids))
 }
 
 async fn delete_version(clients: &Clients, arn: &str, name: &str, id: &str) -> anyhow::Result<()> {
@@ -256,6 +390,7 @@ impl ResourceKind for Policy {
     const DELETED_AFTER: &'static [Kind] = &[Kind::User];
     const CLOUDFORMATION: Option<(&'static str, &'static str)> =
         Some(("AWS::IAM::ManagedPolicy", "Policy"));
+    const TAGGED: bool = true;
 
     fn deployer_grants(stack: &ResolvedStack) -> Vec<Grant> {
         let policies: Vec<String> = stack.users.values().map(|u| u.policy_arn.clone()).collect();
@@ -302,6 +437,16 @@ impl ResourceKind for Policy {
         desired(stack)
     }
 
+    /// IAM names are global to the account: the same env of this stack deployed in another
+    /// region has policies of the same names.
+    fn check_adoption(
+        stack: &ResolvedStack,
+        want: &Desired,
+        have: &Observed,
+    ) -> anyhow::Result<()> {
+        check_ours(&stack.stack, &stack.env, &stack.region, want, have)
+    }
+
     async fn read(
         clients: &Clients,
         ctx: &ReadCtx,
@@ -344,7 +489,119 @@ impl ResourceKind for Policy {
 
 #[cfg(test)]
 mod tests {
+    use aws_sdk_iam::operation as op;
+    use aws_sdk_iam::types as t;
+    use aws_sdk_iam::Client as Iam;
+    use aws_smithy_mocks::mock;
+    use aws_smithy_types::DateTime;
+
     use super::*;
+    use crate::aws::mock::{self, assert_all_used};
+
+    const NAME: &str = "exif-pipeline-dev-user-a";
+
+    fn mock_ctx() -> ReadCtx {
+        ReadCtx {
+            stack: "exif-pipeline".into(),
+            env: "dev".into(),
+            account: mock::ACCOUNT.into(),
+            region: mock::REGION.into(),
+        }
+    }
+
+    fn listing(
+        usage: t::PolicyUsageType,
+        found: op::list_entities_for_policy::ListEntitiesForPolicyOutput,
+    ) -> aws_smithy_mocks::Rule {
+        mock!(Iam::list_entities_for_policy)
+            .match_requests(move |r| r.policy_usage_filter() == Some(&usage))
+            .then_output(move || found.clone())
+    }
+
+    fn version(id: &str, default: bool, created: i64) -> t::PolicyVersion {
+        t::PolicyVersion::builder()
+            .version_id(id)
+            .is_default_version(default)
+            .create_date(DateTime::from_secs(created))
+            .build()
+    }
+
+    /// Row 11: a policy someone attached to a group is detached from it (ListEntitiesForPolicy
+    /// lists users, groups and roles), its old version deleted, then the policy.
+    #[tokio::test]
+    async fn deleting_a_policy_detaches_it_from_groups_too() {
+        let arn = arn(&mock_ctx(), NAME);
+        let attached = listing(
+            t::PolicyUsageType::PermissionsPolicy,
+            op::list_entities_for_policy::ListEntitiesForPolicyOutput::builder()
+                .policy_groups(t::PolicyGroup::builder().group_name("uploaders").build())
+                .build(),
+        );
+        let detach = {
+            let arn = arn.clone();
+            mock!(Iam::detach_group_policy)
+                .match_requests(move |r| {
+                    r.group_name() == Some("uploaders") && r.policy_arn() == Some(arn.as_str())
+                })
+                .then_output(|| op::detach_group_policy::DetachGroupPolicyOutput::builder().build())
+        };
+        let boundaries = listing(
+            t::PolicyUsageType::PermissionsBoundary,
+            op::list_entities_for_policy::ListEntitiesForPolicyOutput::builder().build(),
+        );
+        let versions = mock!(Iam::list_policy_versions).then_output(|| {
+            op::list_policy_versions::ListPolicyVersionsOutput::builder()
+                .versions(version("v1", false, 1))
+                .versions(version("v2", true, 2))
+                .build()
+        });
+        let old = mock!(Iam::delete_policy_version)
+            .match_requests(|r| r.version_id() == Some("v1"))
+            .then_output(|| {
+                op::delete_policy_version::DeletePolicyVersionOutput::builder().build()
+            });
+        let delete_policy = mock!(Iam::delete_policy)
+            .match_requests(move |r| r.policy_arn() == Some(arn.as_str()))
+            .then_output(|| op::delete_policy::DeletePolicyOutput::builder().build());
+        let rules = [
+            &attached,
+            &detach,
+            &boundaries,
+            &versions,
+            &old,
+            &delete_policy,
+        ];
+        let clients = mock::clients(&rules, &[], &[]);
+        delete(&clients, &mock_ctx(), NAME).await.expect("deleted");
+        assert_all_used(&rules);
+    }
+
+    /// A policy that bounds someone's permissions is not deleted: lifting the boundary would
+    /// widen them. The error names who.
+    #[tokio::test]
+    async fn a_policy_used_as_a_boundary_is_left_to_a_person() {
+        let attached = listing(
+            t::PolicyUsageType::PermissionsPolicy,
+            op::list_entities_for_policy::ListEntitiesForPolicyOutput::builder().build(),
+        );
+        let boundaries = listing(
+            t::PolicyUsageType::PermissionsBoundary,
+            op::list_entities_for_policy::ListEntitiesForPolicyOutput::builder()
+                .policy_users(t::PolicyUser::builder().user_name("alice").build())
+                .build(),
+        );
+        let rules = [&attached, &boundaries];
+        let clients = mock::clients(&rules, &[], &[]);
+        let err = delete(&clients, &mock_ctx(), NAME)
+            .await
+            .expect_err("refused");
+        assert!(
+            err.to_string()
+                .contains("is the permissions boundary of user `alice`"),
+            "{err}"
+        );
+        assert_all_used(&rules);
+    }
 
     #[test]
     fn policy_arns_follow_the_partition() {

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::grant::Grant;
-use super::kind::ResourceKind;
+use super::kind::{self, ResourceKind};
 use super::{
     bucket, function, notification, parameter, permission, policy, role, user, Address, ApplyCtx,
     Artifacts, Desired, Observed, PropKind, ReadCtx, Removal, Settings,
@@ -85,10 +85,28 @@ macro_rules! registry {
             all
         }
 
-        /// See [`ResourceKind::settings`].
+        /// What the state records with a resource: see [`kind::record_settings`].
         pub(crate) fn settings(stack: &ResolvedStack, address: &Address) -> Settings {
             match address.kind {
-                $(Kind::$variant => <$kind as ResourceKind>::settings(stack, address)),*
+                $(Kind::$variant => kind::record_settings::<$kind>(stack, address)),*
+            }
+        }
+
+        /// What the state records while a resource changes: see [`kind::settings_during`].
+        pub(crate) fn settings_during(
+            stack: &ResolvedStack,
+            address: &Address,
+            recorded: &Settings,
+        ) -> Settings {
+            match address.kind {
+                $(Kind::$variant => kind::settings_during::<$kind>(stack, address, recorded)),*
+            }
+        }
+
+        /// The part of `have` the stack manages: see [`kind::managed`].
+        pub(crate) fn managed(want: &Desired, have: Observed, recorded: &Settings) -> Observed {
+            match want.address.kind {
+                $(Kind::$variant => kind::managed::<$kind>(want, have, recorded)),*
             }
         }
 
@@ -166,6 +184,29 @@ mod tests {
                 serde_json::json!(kind.as_str())
             );
         }
+    }
+
+    /// Row 9: the state remembers which tag keys the stack set on a tagged resource, with
+    /// the kind's own settings; while a change runs, the keys set before are kept too.
+    #[test]
+    fn tagged_kinds_record_the_tag_keys_they_manage() {
+        let stack = crate::stack::pipeline_in_every_env()
+            .into_iter()
+            .find(|s| s.env == "dev")
+            .expect("a dev env");
+        let keys = serde_json::json!(["env", "managed-by", "project", "region", "stack"]);
+        let user = Address::new(Kind::User, "user-a");
+        assert_eq!(settings(&stack, &user)["managed_tags"], keys);
+        let bucket = settings(&stack, &Address::new(Kind::Bucket, "source"));
+        assert_eq!(bucket["force_destroy"], serde_json::json!(true));
+        assert_eq!(bucket["managed_tags"], keys);
+        assert!(settings(&stack, &Address::new(Kind::Permission, "strip")).is_empty());
+
+        let before = super::super::tags::settings(&["team".to_owned()]);
+        assert_eq!(
+            settings_during(&stack, &user, &before)["managed_tags"],
+            serde_json::json!(["env", "managed-by", "project", "region", "stack", "team"])
+        );
     }
 
     #[test]

@@ -110,13 +110,28 @@ pub async fn read(
     }))
 }
 
-fn tag_list(props: &Props) -> anyhow::Result<Vec<aws_sdk_iam::types::Tag>> {
-    super::string_map(props, "tags")
-        .into_iter()
-        .map(|(k, v)| Ok(aws_sdk_iam::types::Tag::builder().key(k).value(v).build()?))
-        .collect()
+/// What IAM calls this kind in messages.
+const WHAT: &str = "IAM role";
+
+fn check_ours(
+    stack: &str,
+    env: &str,
+    region: &str,
+    want: &Desired,
+    have: &Observed,
+) -> anyhow::Result<()> {
+    super::tags::check_ours(
+        WHAT,
+        &want.physical,
+        &super::string_map(&have.props, "tags"),
+        stack,
+        env,
+        Some(region),
+    )
 }
 
+/// Creates the role, or converges the one already there when it is ours (an interrupted
+/// run created it; anything else is refused as [`ResourceKind::check_adoption`] would).
 pub async fn create(clients: &Clients, ctx: &ReadCtx, want: &Desired) -> anyhow::Result<()> {
     let name = want.physical.as_str();
     match clients
@@ -124,7 +139,10 @@ pub async fn create(clients: &Clients, ctx: &ReadCtx, want: &Desired) -> anyhow:
         .create_role()
         .role_name(name)
         .assume_role_policy_document(want.props["trust_policy"].to_string())
-        .set_tags(Some(tag_list(&want.props)?))
+        .set_tags(Some(super::iam_tag_list(&super::string_map(
+            &want.props,
+            "tags",
+        ))?))
         .send()
         .await
     {
@@ -146,6 +164,11 @@ pub async fn create(clients: &Clients, ctx: &ReadCtx, want: &Desired) -> anyhow:
         }
         Err(err) if error_code(&err) == Some("EntityAlreadyExists") => {
             let have = read(clients, ctx, name).await?;
+            if let Some(have) = &have {
+                check_ours(&ctx.stack, &ctx.env, &ctx.region, want, have)?;
+            }
+            // Tags others put on it stay: only the keys the stack declares are compared here.
+            let have = have.map(|have| super::tags::managed_view(want, have, &Settings::new()));
             update(clients, ctx, want, have.as_ref()).await
         }
         Err(err) => {
@@ -154,6 +177,7 @@ pub async fn create(clients: &Clients, ctx: &ReadCtx, want: &Desired) -> anyhow:
     }
 }
 
+/// `have` holds only the tags the stack manages (`tags::managed_view`).
 pub async fn update(
     clients: &Clients,
     _ctx: &ReadCtx,
@@ -179,10 +203,19 @@ pub async fn update(
             .await
             .with_aws_context(|| format!("while setting the policy of IAM role `{name}`"))?;
     }
-    if super::differs(want, have, "tags") {
+    let tags = super::tags::changes(&want.props, have.map(|h| &h.props));
+    if !tags.remove.is_empty() {
+        iam.untag_role()
+            .role_name(name)
+            .set_tag_keys(Some(tags.remove))
+            .send()
+            .await
+            .with_aws_context(|| format!("while untagging IAM role `{name}`"))?;
+    }
+    if !tags.set.is_empty() {
         iam.tag_role()
             .role_name(name)
-            .set_tags(Some(tag_list(&want.props)?))
+            .set_tags(Some(super::iam_tag_list(&tags.set)?))
             .send()
             .await
             .with_aws_context(|| format!("while tagging IAM role `{name}`"))?;
@@ -190,32 +223,100 @@ pub async fn update(
     Ok(())
 }
 
+/// Removes what IAM requires gone before `DeleteRole`, as its API reference lists it:
+/// inline policies (the stack's own and any other), attached managed policies, instance
+/// profile memberships; then the role. Listings are paginated; NoSuchEntity on any step
+/// means that item (or the role) is already gone.
 pub async fn delete(clients: &Clients, name: &str) -> anyhow::Result<()> {
     let iam = &clients.iam;
-    match iam
-        .delete_role_policy()
+    let gone = |what: &str| format!("while removing the {what} of IAM role `{name}`");
+    let listing = |what: &str| format!("while listing the {what} of IAM role `{name}`");
+    // Inline policies first: their listing also tells whether the role exists.
+    let Some(inline) = iam
+        .list_role_policies()
         .role_name(name)
-        .policy_name(INLINE_POLICY_NAME)
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
-    {
-        Ok(_) => {}
-        Err(err) if error_code(&err) == Some("NoSuchEntity") => {}
-        Err(err) => {
-            return Err(AwsError::from_sdk(
-                err,
-                format!("while deleting the policy of IAM role `{name}`"),
-            )
-            .into())
-        }
+        .none_if("NoSuchEntity", || listing("inline policies"))?
+    else {
+        return Ok(());
+    };
+    for policy in &inline {
+        iam.delete_role_policy()
+            .role_name(name)
+            .policy_name(policy)
+            .send()
+            .await
+            .none_if("NoSuchEntity", || {
+                gone(&format!("inline policy `{policy}`"))
+            })?;
     }
-    match iam.delete_role().role_name(name).send().await {
-        Ok(_) => Ok(()),
-        Err(err) if error_code(&err) == Some("NoSuchEntity") => Ok(()),
-        Err(err) => {
-            Err(AwsError::from_sdk(err, format!("while deleting IAM role `{name}`")).into())
-        }
+
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name(name)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .none_if("NoSuchEntity", || listing("managed policies"))?
+        .unwrap_or_default();
+    for arn in attached.iter().filter_map(|p| p.policy_arn()) {
+        iam.detach_role_policy()
+            .role_name(name)
+            .policy_arn(arn)
+            .send()
+            .await
+            .none_if("NoSuchEntity", || gone(&format!("managed policy `{arn}`")))?;
     }
+
+    let profiles = iam
+        .list_instance_profiles_for_role()
+        .role_name(name)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .none_if("NoSuchEntity", || listing("instance profiles"))?
+        .unwrap_or_default();
+    for profile in &profiles {
+        // The profile itself is not the stack's: only the role leaves it.
+        iam.remove_role_from_instance_profile()
+            .role_name(name)
+            .instance_profile_name(profile.instance_profile_name())
+            .send()
+            .await
+            .none_if("NoSuchEntity", || {
+                format!(
+                    "while removing IAM role `{name}` from instance profile `{}`",
+                    profile.instance_profile_name()
+                )
+            })?;
+    }
+
+    // IAM may still see a dependent just removed for a moment (terraform-provider-aws
+    // retries DeleteConflict on DeleteRole for its propagation timeout).
+    until_propagated(
+        "IAM to see the role's dependents gone",
+        &|_| {},
+        |e| e.is("DeleteConflict"),
+        || async {
+            iam.delete_role()
+                .role_name(name)
+                .send()
+                .await
+                .none_if("NoSuchEntity", || {
+                    format!("while deleting IAM role `{name}`")
+                })?;
+            Ok::<(), anyhow::Error>(())
+        },
+    )
+    .await
 }
 
 /// The `role` kind: a function's execution role.
@@ -227,6 +328,7 @@ impl ResourceKind for Role {
     // The function names its role.
     const DELETED_AFTER: &'static [Kind] = &[Kind::Function];
     const CLOUDFORMATION: Option<(&'static str, &'static str)> = Some(("AWS::IAM::Role", "Role"));
+    const TAGGED: bool = true;
 
     fn deployer_grants(stack: &ResolvedStack) -> Vec<Grant> {
         let roles: Vec<String> = stack
@@ -274,6 +376,16 @@ impl ResourceKind for Role {
         desired(stack)
     }
 
+    /// IAM names are global to the account: the same env of this stack deployed in another
+    /// region has roles of the same names.
+    fn check_adoption(
+        stack: &ResolvedStack,
+        want: &Desired,
+        have: &Observed,
+    ) -> anyhow::Result<()> {
+        check_ours(&stack.stack, &stack.env, &stack.region, want, have)
+    }
+
     async fn read(
         clients: &Clients,
         ctx: &ReadCtx,
@@ -311,5 +423,197 @@ impl ResourceKind for Role {
     ) -> anyhow::Result<Removal> {
         delete(clients, physical).await?;
         Ok(Removal::Deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_iam::operation as op;
+    use aws_sdk_iam::types as t;
+    use aws_sdk_iam::Client as Iam;
+    use aws_smithy_mocks::mock;
+    use aws_smithy_types::DateTime;
+
+    use super::*;
+    use crate::aws::mock::{self, assert_all_used, iam_error};
+
+    const NAME: &str = "exif-pipeline-dev-strip-role";
+
+    fn stack() -> ResolvedStack {
+        crate::stack::pipeline_in_every_env()
+            .into_iter()
+            .find(|s| s.env == "dev")
+            .expect("a dev env")
+    }
+
+    fn ctx() -> ReadCtx {
+        ReadCtx {
+            stack: "exif-pipeline".into(),
+            env: "dev".into(),
+            account: mock::ACCOUNT.into(),
+            region: mock::REGION.into(),
+        }
+    }
+
+    fn want() -> Desired {
+        desired(&stack())
+            .into_iter()
+            .next()
+            .expect("the strip role")
+    }
+
+    fn with_tags(tags: Value) -> Observed {
+        Observed {
+            physical: NAME.into(),
+            props: [("tags".to_owned(), tags)].into_iter().collect(),
+        }
+    }
+
+    /// Row 10: a role of the stack's name is taken over only when tagged for this stack,
+    /// env and region; the refusal names whose it is, or says it is nobody's.
+    #[test]
+    fn an_untagged_or_foreign_role_is_not_adopted() {
+        let (stack, want) = (stack(), want());
+        assert_eq!(want.physical, NAME);
+        let err = Role::check_adoption(&stack, &want, &with_tags(json!({"Owner": "ops"})))
+            .expect_err("refused");
+        assert!(
+            err.to_string().contains("has none of stripstack's tags"),
+            "{err}"
+        );
+        let err = Role::check_adoption(
+            &stack,
+            &want,
+            &with_tags(json!({"stack": "billing", "env": "dev", "region": "eu-west-2"})),
+        )
+        .expect_err("refused");
+        assert!(
+            err.to_string()
+                .contains("belongs to stack `billing`, env `dev`, region `eu-west-2`"),
+            "{err}"
+        );
+        // Deployed before stripstack tagged regions: perhaps this env's in another region.
+        let err = Role::check_adoption(
+            &stack,
+            &want,
+            &with_tags(json!({"stack": "exif-pipeline", "env": "dev"})),
+        )
+        .expect_err("refused");
+        assert!(err.to_string().contains("but for no region"), "{err}");
+        Role::check_adoption(&stack, &want, &with_tags(json!(stack.tags)))
+            .expect("tagged for this stack, env and region: adopted");
+    }
+
+    /// A create that finds an untagged role of the same name refuses it before any write.
+    #[tokio::test]
+    async fn a_create_that_meets_an_untagged_role_writes_nothing() {
+        let (status, body) = iam_error(409, "EntityAlreadyExists");
+        let create = mock!(Iam::create_role)
+            .sequence()
+            .http_status(status, body)
+            .build();
+        let get = mock!(Iam::get_role).then_output(|| {
+            op::get_role::GetRoleOutput::builder()
+                .role(
+                    t::Role::builder()
+                        .path("/")
+                        .role_name(NAME)
+                        .role_id("AROAMOCK")
+                        .arn(format!("arn:aws:iam::{}:role/{NAME}", mock::ACCOUNT))
+                        .create_date(DateTime::from_secs(0))
+                        .build()
+                        .expect("role"),
+                )
+                .build()
+        });
+        let (status, body) = iam_error(404, "NoSuchEntity");
+        let inline = mock!(Iam::get_role_policy)
+            .sequence()
+            .http_status(status, body)
+            .build();
+        let rules = [&create, &get, &inline];
+        let clients = mock::clients(&rules, &[], &[]);
+        let err = super::create(&clients, &ctx(), &want())
+            .await
+            .expect_err("refused");
+        assert!(err.to_string().contains("refusing to adopt"), "{err}");
+        assert_all_used(&rules);
+    }
+
+    /// Row 11: every inline policy (not only the stack's), every managed policy and every
+    /// instance profile let go of the role before DeleteRole.
+    #[tokio::test]
+    async fn deleting_a_role_removes_every_dependent_first() {
+        let managed = format!("arn:aws:iam::{}:policy/audit", mock::ACCOUNT);
+        let inline = mock!(Iam::list_role_policies)
+            .match_requests(|r| r.role_name() == Some(NAME))
+            .then_output(|| {
+                op::list_role_policies::ListRolePoliciesOutput::builder()
+                    .policy_names(INLINE_POLICY_NAME)
+                    .policy_names("added-by-hand")
+                    .build()
+                    .expect("output")
+            });
+        let delete_ours = mock!(Iam::delete_role_policy)
+            .match_requests(|r| r.policy_name() == Some(INLINE_POLICY_NAME))
+            .then_output(|| op::delete_role_policy::DeleteRolePolicyOutput::builder().build());
+        let delete_other = mock!(Iam::delete_role_policy)
+            .match_requests(|r| r.policy_name() == Some("added-by-hand"))
+            .then_output(|| op::delete_role_policy::DeleteRolePolicyOutput::builder().build());
+        let attached = {
+            let managed = managed.clone();
+            mock!(Iam::list_attached_role_policies).then_output(move || {
+                op::list_attached_role_policies::ListAttachedRolePoliciesOutput::builder()
+                    .attached_policies(t::AttachedPolicy::builder().policy_arn(&managed).build())
+                    .build()
+            })
+        };
+        let detach = mock!(Iam::detach_role_policy)
+            .match_requests(move |r| r.policy_arn() == Some(managed.as_str()))
+            .then_output(|| op::detach_role_policy::DetachRolePolicyOutput::builder().build());
+        let profiles = mock!(Iam::list_instance_profiles_for_role).then_output(|| {
+            op::list_instance_profiles_for_role::ListInstanceProfilesForRoleOutput::builder()
+                .instance_profiles(
+                    t::InstanceProfile::builder()
+                        .path("/")
+                        .instance_profile_name("debug-box")
+                        .instance_profile_id("AIPAMOCK")
+                        .arn(format!(
+                            "arn:aws:iam::{}:instance-profile/debug-box",
+                            mock::ACCOUNT
+                        ))
+                        .create_date(DateTime::from_secs(0))
+                        .set_roles(Some(Vec::new()))
+                        .build()
+                        .expect("profile"),
+                )
+                .build()
+                .expect("output")
+        });
+        let leave = mock!(Iam::remove_role_from_instance_profile)
+            .match_requests(|r| {
+                r.role_name() == Some(NAME) && r.instance_profile_name() == Some("debug-box")
+            })
+            .then_output(|| {
+                op::remove_role_from_instance_profile::RemoveRoleFromInstanceProfileOutput::builder(
+                )
+                .build()
+            });
+        let delete_role = mock!(Iam::delete_role)
+            .match_requests(|r| r.role_name() == Some(NAME))
+            .then_output(|| op::delete_role::DeleteRoleOutput::builder().build());
+        let rules = [
+            &inline,
+            &delete_ours,
+            &delete_other,
+            &attached,
+            &detach,
+            &profiles,
+            &leave,
+            &delete_role,
+        ];
+        let clients = mock::clients(&rules, &[], &[]);
+        delete(&clients, NAME).await.expect("deleted");
+        assert_all_used(&rules);
     }
 }

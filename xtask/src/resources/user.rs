@@ -107,10 +107,15 @@ pub async fn read(
     }))
 }
 
+/// What IAM calls this kind in messages.
+const WHAT: &str = "IAM user";
+
+/// Creates the user, or converges the one already there when it is ours (an interrupted
+/// run created it; anything else is refused as [`ResourceKind::check_adoption`] would).
 pub async fn create(clients: &Clients, ctx: &ReadCtx, want: &Desired) -> anyhow::Result<()> {
     let name = want.physical.as_str();
-    let tags = iam_tag_list(&want.props)?;
-    match clients
+    let tags = super::iam_tag_list(&string_map(&want.props, "tags"))?;
+    let existed = match clients
         .iam
         .create_user()
         .user_name(name)
@@ -118,17 +123,39 @@ pub async fn create(clients: &Clients, ctx: &ReadCtx, want: &Desired) -> anyhow:
         .send()
         .await
     {
-        Ok(_) => {}
-        // Created by an interrupted run: converge it like any other.
-        Err(err) if error_code(&err) == Some("EntityAlreadyExists") => {}
+        Ok(_) => false,
+        Err(err) if error_code(&err) == Some("EntityAlreadyExists") => true,
         Err(err) => {
             return Err(AwsError::from_sdk(err, format!("while creating IAM user `{name}`")).into())
         }
-    }
+    };
     let have = read(clients, ctx, &want.address.name, name).await?;
+    if let (true, Some(have)) = (existed, &have) {
+        check_ours(&ctx.stack, &ctx.env, &ctx.region, want, have)?;
+    }
+    // Tags others put on it stay: only the keys the stack declares are compared here.
+    let have = have.map(|have| super::tags::managed_view(want, have, &Settings::new()));
     update(clients, ctx, want, have.as_ref()).await
 }
 
+fn check_ours(
+    stack: &str,
+    env: &str,
+    region: &str,
+    want: &Desired,
+    have: &Observed,
+) -> anyhow::Result<()> {
+    super::tags::check_ours(
+        WHAT,
+        &want.physical,
+        &string_map(&have.props, "tags"),
+        stack,
+        env,
+        Some(region),
+    )
+}
+
+/// `have` holds only the tags the stack manages (`tags::managed_view`).
 pub async fn update(
     clients: &Clients,
     ctx: &ReadCtx,
@@ -137,10 +164,19 @@ pub async fn update(
 ) -> anyhow::Result<()> {
     let iam = &clients.iam;
     let name = want.physical.as_str();
-    if differs(want, have, "tags") {
+    let tags = super::tags::changes(&want.props, have.map(|h| &h.props));
+    if !tags.remove.is_empty() {
+        iam.untag_user()
+            .user_name(name)
+            .set_tag_keys(Some(tags.remove))
+            .send()
+            .await
+            .with_aws_context(|| format!("while untagging IAM user `{name}`"))?;
+    }
+    if !tags.set.is_empty() {
         iam.tag_user()
             .user_name(name)
-            .set_tags(Some(iam_tag_list(&want.props)?))
+            .set_tags(Some(super::iam_tag_list(&tags.set)?))
             .send()
             .await
             .with_aws_context(|| format!("while tagging IAM user `{name}`"))?;
@@ -181,30 +217,18 @@ fn arn_list(props: &Props) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn iam_tag_list(props: &Props) -> anyhow::Result<Vec<aws_sdk_iam::types::Tag>> {
-    string_map(props, "tags")
-        .into_iter()
-        .map(|(k, v)| Ok(aws_sdk_iam::types::Tag::builder().key(k).value(v).build()?))
-        .collect()
-}
-
 async fn detach(clients: &Clients, name: &str, arn: &str) -> anyhow::Result<()> {
-    match clients
+    clients
         .iam
         .detach_user_policy()
         .user_name(name)
         .policy_arn(arn)
         .send()
         .await
-    {
-        Ok(_) => Ok(()),
-        Err(err) if error_code(&err) == Some("NoSuchEntity") => Ok(()),
-        Err(err) => Err(AwsError::from_sdk(
-            err,
-            format!("while detaching `{arn}` from IAM user `{name}`"),
-        )
-        .into()),
-    }
+        .none_if("NoSuchEntity", || {
+            format!("while detaching `{arn}` from IAM user `{name}`")
+        })?;
+    Ok(())
 }
 
 /// Creates a key and stores it in SSM: id as String, secret as SecureString.
@@ -260,99 +284,303 @@ pub async fn delete_access_keys(
     logical: &str,
     name: &str,
 ) -> anyhow::Result<()> {
-    let keys = async {
-        let keys = match clients.iam.list_access_keys().user_name(name).send().await {
-            Ok(out) => out,
-            Err(err) if error_code(&err) == Some("NoSuchEntity") => return Ok(()),
-            Err(err) => {
-                return Err(AwsError::from_sdk(
-                    err,
-                    format!("while listing the access keys of IAM user `{name}`"),
-                )
-                .into())
-            }
-        };
-        // One after the other: a user holds two keys at most.
-        for key in keys.access_key_metadata() {
-            let Some(id) = key.access_key_id() else {
-                continue;
-            };
-            clients
-                .iam
-                .delete_access_key()
-                .user_name(name)
-                .access_key_id(id)
-                .send()
-                .await
-                .with_aws_context(|| {
-                    format!("while deleting an access key of IAM user `{name}`")
-                })?;
-        }
-        Ok(())
-    };
     let (secret, key_id) = (
         secret_parameter(ctx, logical),
         key_id_parameter(ctx, logical),
     );
     tokio::try_join!(
-        keys,
+        delete_keys(clients, name),
         super::parameter::delete(clients, &secret),
         super::parameter::delete(clients, &key_id),
     )?;
     Ok(())
 }
 
-/// Detaches every managed policy; `false` when the user does not exist.
-async fn detach_all(clients: &Clients, name: &str) -> anyhow::Result<bool> {
-    let attached = match clients
-        .iam
-        .list_attached_user_policies()
+/// Deletes every access key of the user (IAM only); `false` when the user does not exist.
+async fn delete_keys(clients: &Clients, name: &str) -> anyhow::Result<bool> {
+    let iam = &clients.iam;
+    let Some(keys) = iam
+        .list_access_keys()
         .user_name(name)
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
-    {
-        Ok(out) => out,
-        Err(err) if error_code(&err) == Some("NoSuchEntity") => return Ok(false),
-        Err(err) => {
-            return Err(AwsError::from_sdk(
-                err,
-                format!("while reading the policies of IAM user `{name}`"),
-            )
-            .into())
-        }
+        .none_if("NoSuchEntity", || {
+            format!("while listing the access keys of IAM user `{name}`")
+        })?
+    else {
+        return Ok(false);
     };
-    for arn in attached
-        .attached_policies()
-        .iter()
-        .filter_map(|p| p.policy_arn())
-    {
-        detach(clients, name, arn).await?;
+    // One after the other: a user holds two keys at most.
+    for id in keys.iter().filter_map(|k| k.access_key_id()) {
+        iam.delete_access_key()
+            .user_name(name)
+            .access_key_id(id)
+            .send()
+            .await
+            .none_if("NoSuchEntity", || {
+                format!("while deleting an access key of IAM user `{name}`")
+            })?;
     }
     Ok(true)
 }
 
-/// Keys (with their parameters) and policy attachments are independent: removed side by
-/// side, then the user.
+/// Whether an MFA device's serial number names a virtual device (`arn:…:mfa/…`), which
+/// outlives the user it was enabled for unless it is deleted too. A hardware or FIDO key is
+/// its owner's: it is only deactivated.
+fn is_virtual_mfa(serial: &str) -> bool {
+    serial.starts_with("arn:") && serial.contains(":mfa/")
+}
+
+/// The items of a listing of one credential type of a user: none when the user is gone, or
+/// when the endpoint does not implement that type (`InvalidAction`: MiniStack 1.5 has no SSH
+/// keys, signing certificates or service-specific credentials; AWS implements all three).
+fn credentials_or_none<T, E>(
+    listed: Result<
+        Vec<T>,
+        aws_sdk_iam::error::SdkError<E, aws_sdk_iam::config::http::HttpResponse>,
+    >,
+    context: impl FnOnce() -> String,
+) -> Result<Vec<T>, AwsError>
+where
+    E: aws_sdk_iam::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match listed {
+        Err(err) if error_code(&err) == Some("InvalidAction") => Ok(Vec::new()),
+        listed => Ok(listed.none_if("NoSuchEntity", context)?.unwrap_or_default()),
+    }
+}
+
+/// Removes what IAM requires gone before `DeleteUser`, as its API reference lists it: access
+/// keys (first: their listing tells whether the user exists), login profile (console
+/// password), signing certificates, SSH public keys, service-specific credentials, MFA
+/// devices, inline policies, attached managed policies, group memberships. Listings are
+/// paginated; NoSuchEntity on any step means that item (or the user) is already gone.
+/// `false` when the user does not exist.
+async fn remove_dependents(clients: &Clients, name: &str) -> anyhow::Result<bool> {
+    let iam = &clients.iam;
+    let gone = |what: &str| format!("while deleting the {what} of IAM user `{name}`");
+    let listing = |what: &str| format!("while listing the {what} of IAM user `{name}`");
+    // Keys first: their listing also tells whether the user exists.
+    if !delete_keys(clients, name).await? {
+        return Ok(false);
+    }
+    iam.delete_login_profile()
+        .user_name(name)
+        .send()
+        .await
+        .none_if("NoSuchEntity", || gone("login profile (console password)"))?;
+
+    let certificates = credentials_or_none(
+        iam.list_signing_certificates()
+            .user_name(name)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await,
+        || listing("signing certificates"),
+    )?;
+    for certificate in &certificates {
+        iam.delete_signing_certificate()
+            .user_name(name)
+            .certificate_id(certificate.certificate_id())
+            .send()
+            .await
+            .none_if("NoSuchEntity", || gone("signing certificate"))?;
+    }
+
+    let ssh_keys = credentials_or_none(
+        iam.list_ssh_public_keys()
+            .user_name(name)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await,
+        || listing("SSH public keys"),
+    )?;
+    for key in &ssh_keys {
+        iam.delete_ssh_public_key()
+            .user_name(name)
+            .ssh_public_key_id(key.ssh_public_key_id())
+            .send()
+            .await
+            .none_if("NoSuchEntity", || gone("SSH public key"))?;
+    }
+
+    for id in service_credentials(clients, name).await? {
+        iam.delete_service_specific_credential()
+            .user_name(name)
+            .service_specific_credential_id(&id)
+            .send()
+            .await
+            .none_if("NoSuchEntity", || gone("service-specific credential"))?;
+    }
+
+    let devices = iam
+        .list_mfa_devices()
+        .user_name(name)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .none_if("NoSuchEntity", || listing("MFA devices"))?
+        .unwrap_or_default();
+    for device in &devices {
+        let serial = device.serial_number();
+        iam.deactivate_mfa_device()
+            .user_name(name)
+            .serial_number(serial)
+            .send()
+            .await
+            .none_if("NoSuchEntity", || gone("MFA device"))?;
+        if is_virtual_mfa(serial) {
+            iam.delete_virtual_mfa_device()
+                .serial_number(serial)
+                .send()
+                .await
+                .none_if("NoSuchEntity", || gone("virtual MFA device"))?;
+        }
+    }
+
+    let inline = iam
+        .list_user_policies()
+        .user_name(name)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .none_if("NoSuchEntity", || listing("inline policies"))?
+        .unwrap_or_default();
+    for policy in &inline {
+        iam.delete_user_policy()
+            .user_name(name)
+            .policy_name(policy)
+            .send()
+            .await
+            .none_if("NoSuchEntity", || {
+                gone(&format!("inline policy `{policy}`"))
+            })?;
+    }
+
+    let attached = iam
+        .list_attached_user_policies()
+        .user_name(name)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .none_if("NoSuchEntity", || listing("managed policies"))?
+        .unwrap_or_default();
+    for arn in attached.iter().filter_map(|p| p.policy_arn()) {
+        detach(clients, name, arn).await?;
+    }
+
+    let groups = iam
+        .list_groups_for_user()
+        .user_name(name)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .none_if("NoSuchEntity", || listing("groups"))?
+        .unwrap_or_default();
+    for group in &groups {
+        iam.remove_user_from_group()
+            .user_name(name)
+            .group_name(group.group_name())
+            .send()
+            .await
+            .none_if("NoSuchEntity", || {
+                format!(
+                    "while removing IAM user `{name}` from group `{}`",
+                    group.group_name()
+                )
+            })?;
+    }
+    Ok(true)
+}
+
+/// The ids of the user's service-specific credentials (CodeCommit, Keyspaces, Bedrock …).
+/// The SDK has no paginator for this listing: its markers are followed here.
+async fn service_credentials(clients: &Clients, name: &str) -> anyhow::Result<Vec<String>> {
+    let mut ids = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = credentials_or_none(
+            clients
+                .iam
+                .list_service_specific_credentials()
+                .user_name(name)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map(|page| vec![page]),
+            || format!("while listing the service-specific credentials of IAM user `{name}`"),
+        )?;
+        let Some(page) = page.into_iter().next() else {
+            break;
+        };
+        ids.extend(
+            page.service_specific_credentials()
+                .iter()
+                .map(|c| c.service_specific_credential_id().to_owned()),
+        );
+        match page.marker() {
+            Some(next) if page.is_truncated() => marker = Some(next.to_owned()),
+            _ => break,
+        }
+    }
+    Ok(ids)
+}
+
+/// Everything IAM requires gone first (with the key parameters, which go even when the
+/// user is already gone), then the user.
 pub async fn delete(
     clients: &Clients,
     ctx: &ReadCtx,
     logical: &str,
     name: &str,
 ) -> anyhow::Result<()> {
-    let (_, exists) = tokio::try_join!(
-        delete_access_keys(clients, ctx, logical, name),
-        detach_all(clients, name)
+    let (secret, key_id) = (
+        secret_parameter(ctx, logical),
+        key_id_parameter(ctx, logical),
+    );
+    let (exists, (), ()) = tokio::try_join!(
+        remove_dependents(clients, name),
+        super::parameter::delete(clients, &secret),
+        super::parameter::delete(clients, &key_id),
     )?;
     if !exists {
         return Ok(());
     }
-    match clients.iam.delete_user().user_name(name).send().await {
-        Ok(_) => Ok(()),
-        Err(err) if error_code(&err) == Some("NoSuchEntity") => Ok(()),
-        Err(err) => {
-            Err(AwsError::from_sdk(err, format!("while deleting IAM user `{name}`")).into())
-        }
-    }
+    // IAM may still see a dependent just removed for a moment (terraform-provider-aws
+    // retries DeleteConflict on DeleteUser for its propagation timeout).
+    until_propagated(
+        "IAM to see the user's dependents gone",
+        &|_| {},
+        |e| e.is("DeleteConflict"),
+        || async {
+            clients
+                .iam
+                .delete_user()
+                .user_name(name)
+                .send()
+                .await
+                .none_if("NoSuchEntity", || {
+                    format!("while deleting IAM user `{name}`")
+                })?;
+            Ok::<(), anyhow::Error>(())
+        },
+    )
+    .await
 }
 
 /// The `user` kind: IAM users, their policy attachments and access keys.
@@ -362,6 +590,8 @@ impl ResourceKind for User {
     const NAME: &'static str = "user";
     const SERVICE: &'static str = "iam";
     const CLOUDFORMATION: Option<(&'static str, &'static str)> = Some(("AWS::IAM::User", "User"));
+
+    const TAGGED: bool = true;
 
     fn deployer_grants(stack: &ResolvedStack) -> Vec<Grant> {
         let users = || stack.users.values();
@@ -432,6 +662,16 @@ impl ResourceKind for User {
         desired(stack)
     }
 
+    /// IAM names are global to the account: the same env of this stack deployed in another
+    /// region has users of the same names.
+    fn check_adoption(
+        stack: &ResolvedStack,
+        want: &Desired,
+        have: &Observed,
+    ) -> anyhow::Result<()> {
+        check_ours(&stack.stack, &stack.env, &stack.region, want, have)
+    }
+
     async fn read(
         clients: &Clients,
         ctx: &ReadCtx,
@@ -469,5 +709,418 @@ impl ResourceKind for User {
     ) -> anyhow::Result<Removal> {
         delete(clients, ctx, &address.name, physical).await?;
         Ok(Removal::Deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_iam::operation as op;
+    use aws_sdk_iam::types as t;
+    use aws_sdk_iam::Client as Iam;
+    use aws_smithy_mocks::{mock, RuleMode};
+    use aws_smithy_types::DateTime;
+
+    use super::*;
+    use crate::aws::mock::{self, assert_all_used, iam_error, ssm_error};
+
+    const NAME: &str = "exif-pipeline-dev-user-a";
+
+    fn stack() -> ResolvedStack {
+        crate::stack::pipeline_in_every_env()
+            .into_iter()
+            .find(|s| s.env == "dev")
+            .expect("a dev env")
+    }
+
+    fn ctx() -> ReadCtx {
+        ReadCtx {
+            stack: "exif-pipeline".into(),
+            env: "dev".into(),
+            account: mock::ACCOUNT.into(),
+            region: mock::REGION.into(),
+        }
+    }
+
+    fn want() -> Desired {
+        desired(&stack())
+            .into_iter()
+            .find(|d| d.address.name == "user-a")
+            .expect("user-a")
+    }
+
+    /// The user as it exists, with `tags` on top of the stack's own.
+    fn observed(extra: &[(&str, &str)]) -> Observed {
+        let want = want();
+        let mut props = want.props.clone();
+        let mut tags = string_map(&want.props, "tags");
+        tags.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        props.insert("tags".into(), json!(tags));
+        Observed {
+            physical: want.physical,
+            props,
+        }
+    }
+
+    fn iam_user(tags: &[(&str, &str)]) -> t::User {
+        t::User::builder()
+            .path("/")
+            .user_name(NAME)
+            .user_id("AIDAMOCK")
+            .arn(format!("arn:aws:iam::{}:user/{NAME}", mock::ACCOUNT))
+            .create_date(DateTime::from_secs(0))
+            .set_tags(Some(
+                tags.iter()
+                    .map(|(k, v)| t::Tag::builder().key(*k).value(*v).build().expect("tag"))
+                    .collect(),
+            ))
+            .build()
+            .expect("user")
+    }
+
+    /// Row 9: the stack dropped `team`, which it had set; an auto-tagger added `CostCenter`.
+    /// Only `team` goes (no TagUser either: nothing else differs).
+    #[tokio::test]
+    async fn a_dropped_tag_is_removed_and_a_foreign_one_left_alone() {
+        let want = want();
+        let mut managed: Vec<String> = string_map(&want.props, "tags").into_keys().collect();
+        managed.push("team".into());
+        let have = super::super::tags::managed_view(
+            &want,
+            observed(&[("team", "photos"), ("CostCenter", "42")]),
+            &super::super::tags::settings(&managed),
+        );
+        let untag = mock!(Iam::untag_user)
+            .match_requests(|r| r.user_name() == Some(NAME) && r.tag_keys() == ["team"])
+            .then_output(|| op::untag_user::UntagUserOutput::builder().build());
+        let clients = mock::clients(&[&untag], &[], &[]);
+        update(&clients, &ctx(), &want, Some(&have))
+            .await
+            .expect("converged");
+        assert_all_used(&[&untag]);
+    }
+
+    /// Row 10: a user of the stack's name that its tags do not give to this stack, env and
+    /// region is not taken over; the refusal names whose it is.
+    #[test]
+    fn an_untagged_or_foreign_user_is_not_adopted() {
+        let (stack, want) = (stack(), want());
+        let untagged = Observed {
+            physical: NAME.into(),
+            props: [("tags".to_owned(), json!({}))].into_iter().collect(),
+        };
+        let err = User::check_adoption(&stack, &want, &untagged).expect_err("refused");
+        assert!(
+            err.to_string().contains("has none of stripstack's tags"),
+            "{err}"
+        );
+        let mut other_region = observed(&[]);
+        other_region.props.insert(
+            "tags".into(),
+            json!({"stack": "exif-pipeline", "env": "dev", "region": "us-east-1"}),
+        );
+        let err = User::check_adoption(&stack, &want, &other_region).expect_err("refused");
+        assert!(err.to_string().contains("region `us-east-1`"), "{err}");
+        User::check_adoption(&stack, &want, &observed(&[("CostCenter", "42")]))
+            .expect("tagged for this stack, env and region: adopted");
+    }
+
+    /// A create that finds the user already there (not made by an interrupted run of ours)
+    /// refuses it before writing anything to it.
+    #[tokio::test]
+    async fn a_create_that_meets_a_foreign_user_writes_nothing() {
+        let (status, body) = iam_error(409, "EntityAlreadyExists");
+        let create = mock!(Iam::create_user)
+            .sequence()
+            .http_status(status, body)
+            .build();
+        let get = mock!(Iam::get_user).then_output(|| {
+            op::get_user::GetUserOutput::builder()
+                .user(iam_user(&[("stack", "billing"), ("env", "prod")]))
+                .build()
+        });
+        let attached = mock!(Iam::list_attached_user_policies).then_output(|| {
+            op::list_attached_user_policies::ListAttachedUserPoliciesOutput::builder().build()
+        });
+        let keys = mock!(Iam::list_access_keys).then_output(|| {
+            op::list_access_keys::ListAccessKeysOutput::builder()
+                .set_access_key_metadata(Some(Vec::new()))
+                .build()
+                .expect("output")
+        });
+        let (status, body) = ssm_error("ParameterNotFound");
+        let secret = mock!(aws_sdk_ssm::Client::get_parameter)
+            .sequence()
+            .http_status(status, body)
+            .build();
+        let clients = mock::clients_with(
+            &[&create, &get, &attached, &keys],
+            RuleMode::MatchAny,
+            &[],
+            &[&secret],
+        );
+        let err = super::create(&clients, &ctx(), &want())
+            .await
+            .expect_err("refused");
+        assert!(
+            err.to_string()
+                .contains("belongs to stack `billing`, env `prod`: refusing to adopt it"),
+            "{err}"
+        );
+        assert_all_used(&[&create, &get, &attached, &keys, &secret]);
+    }
+
+    /// Row 11: everything DeleteUser requires gone goes first, in order, each from its own
+    /// listing; then the user. The key's parameters go alongside.
+    #[tokio::test]
+    async fn deleting_a_user_removes_every_dependent_first() {
+        let mfa = format!("arn:aws:iam::{}:mfa/alice", mock::ACCOUNT);
+        let policy = format!("arn:aws:iam::{}:policy/{NAME}", mock::ACCOUNT);
+        let keys = mock!(Iam::list_access_keys)
+            .match_requests(|r| r.user_name() == Some(NAME))
+            .then_output(|| {
+                op::list_access_keys::ListAccessKeysOutput::builder()
+                    .access_key_metadata(
+                        t::AccessKeyMetadata::builder()
+                            .access_key_id("AKIAMOCK")
+                            .build(),
+                    )
+                    .build()
+                    .expect("output")
+            });
+        let delete_key = mock!(Iam::delete_access_key)
+            .match_requests(|r| r.access_key_id() == Some("AKIAMOCK"))
+            .then_output(|| op::delete_access_key::DeleteAccessKeyOutput::builder().build());
+        let login = mock!(Iam::delete_login_profile)
+            .match_requests(|r| r.user_name() == Some(NAME))
+            .then_output(|| op::delete_login_profile::DeleteLoginProfileOutput::builder().build());
+        let certificates = mock!(Iam::list_signing_certificates).then_output(|| {
+            op::list_signing_certificates::ListSigningCertificatesOutput::builder()
+                .set_certificates(Some(Vec::new()))
+                .build()
+                .expect("output")
+        });
+        let ssh = mock!(Iam::list_ssh_public_keys)
+            .then_output(|| op::list_ssh_public_keys::ListSshPublicKeysOutput::builder().build());
+        let service = mock!(Iam::list_service_specific_credentials).then_output(|| {
+            op::list_service_specific_credentials::ListServiceSpecificCredentialsOutput::builder()
+                .build()
+        });
+        let devices = {
+            let mfa = mfa.clone();
+            mock!(Iam::list_mfa_devices).then_output(move || {
+                op::list_mfa_devices::ListMfaDevicesOutput::builder()
+                    .mfa_devices(
+                        t::MfaDevice::builder()
+                            .user_name(NAME)
+                            .serial_number(&mfa)
+                            .enable_date(DateTime::from_secs(0))
+                            .build()
+                            .expect("device"),
+                    )
+                    .build()
+                    .expect("output")
+            })
+        };
+        let deactivate = {
+            let mfa = mfa.clone();
+            mock!(Iam::deactivate_mfa_device)
+                .match_requests(move |r| {
+                    r.user_name() == Some(NAME) && r.serial_number() == Some(mfa.as_str())
+                })
+                .then_output(|| {
+                    op::deactivate_mfa_device::DeactivateMfaDeviceOutput::builder().build()
+                })
+        };
+        let delete_device = {
+            let mfa = mfa.clone();
+            mock!(Iam::delete_virtual_mfa_device)
+                .match_requests(move |r| r.serial_number() == Some(mfa.as_str()))
+                .then_output(|| {
+                    op::delete_virtual_mfa_device::DeleteVirtualMfaDeviceOutput::builder().build()
+                })
+        };
+        let inline = mock!(Iam::list_user_policies).then_output(|| {
+            op::list_user_policies::ListUserPoliciesOutput::builder()
+                .set_policy_names(Some(Vec::new()))
+                .build()
+                .expect("output")
+        });
+        let attached = {
+            let policy = policy.clone();
+            mock!(Iam::list_attached_user_policies).then_output(move || {
+                op::list_attached_user_policies::ListAttachedUserPoliciesOutput::builder()
+                    .attached_policies(t::AttachedPolicy::builder().policy_arn(&policy).build())
+                    .build()
+            })
+        };
+        let detach = mock!(Iam::detach_user_policy)
+            .match_requests(move |r| r.policy_arn() == Some(policy.as_str()))
+            .then_output(|| op::detach_user_policy::DetachUserPolicyOutput::builder().build());
+        let groups = mock!(Iam::list_groups_for_user).then_output(|| {
+            op::list_groups_for_user::ListGroupsForUserOutput::builder()
+                .groups(
+                    t::Group::builder()
+                        .path("/")
+                        .group_name("uploaders")
+                        .group_id("AGPAMOCK")
+                        .arn(format!("arn:aws:iam::{}:group/uploaders", mock::ACCOUNT))
+                        .create_date(DateTime::from_secs(0))
+                        .build()
+                        .expect("group"),
+                )
+                .build()
+                .expect("output")
+        });
+        let leave = mock!(Iam::remove_user_from_group)
+            .match_requests(|r| r.user_name() == Some(NAME) && r.group_name() == Some("uploaders"))
+            .then_output(|| {
+                op::remove_user_from_group::RemoveUserFromGroupOutput::builder().build()
+            });
+        let delete_user = mock!(Iam::delete_user)
+            .match_requests(|r| r.user_name() == Some(NAME))
+            .then_output(|| op::delete_user::DeleteUserOutput::builder().build());
+        let secret = mock!(aws_sdk_ssm::Client::delete_parameter)
+            .match_requests(|r| {
+                r.name() == Some("/exif-pipeline/dev/users/user-a/secret-access-key")
+            })
+            .then_output(|| {
+                aws_sdk_ssm::operation::delete_parameter::DeleteParameterOutput::builder().build()
+            });
+        let (status, body) = ssm_error("ParameterNotFound");
+        let key_id = mock!(aws_sdk_ssm::Client::delete_parameter)
+            .match_requests(|r| r.name() == Some("/exif-pipeline/dev/users/user-a/access-key-id"))
+            .sequence()
+            .http_status(status, body)
+            .build();
+        let iam = [
+            &keys,
+            &delete_key,
+            &login,
+            &certificates,
+            &ssh,
+            &service,
+            &devices,
+            &deactivate,
+            &delete_device,
+            &inline,
+            &attached,
+            &detach,
+            &groups,
+            &leave,
+            &delete_user,
+        ];
+        let clients = mock::clients(&iam, &[], &[&secret, &key_id]);
+        delete(&clients, &ctx(), "user-a", NAME)
+            .await
+            .expect("deleted");
+        assert_all_used(&iam);
+        assert_all_used(&[&secret, &key_id]);
+    }
+
+    /// NoSuchEntity is "already gone" at every step: a user without a console password, and
+    /// an endpoint without SSH keys, signing certificates or service credentials (MiniStack
+    /// answers InvalidAction), is deleted all the same.
+    #[tokio::test]
+    async fn absent_dependents_are_skipped() {
+        let keys = mock!(Iam::list_access_keys).then_output(|| {
+            op::list_access_keys::ListAccessKeysOutput::builder()
+                .set_access_key_metadata(Some(Vec::new()))
+                .build()
+                .expect("output")
+        });
+        let (s, b) = iam_error(404, "NoSuchEntity");
+        let login = mock!(Iam::delete_login_profile)
+            .sequence()
+            .http_status(s, b)
+            .build();
+        let (s, b) = iam_error(400, "InvalidAction");
+        let certificates = mock!(Iam::list_signing_certificates)
+            .sequence()
+            .http_status(s, b)
+            .build();
+        let (s, b) = iam_error(400, "InvalidAction");
+        let ssh = mock!(Iam::list_ssh_public_keys)
+            .sequence()
+            .http_status(s, b)
+            .build();
+        let (s, b) = iam_error(400, "InvalidAction");
+        let service = mock!(Iam::list_service_specific_credentials)
+            .sequence()
+            .http_status(s, b)
+            .build();
+        let devices = mock!(Iam::list_mfa_devices).then_output(|| {
+            op::list_mfa_devices::ListMfaDevicesOutput::builder()
+                .set_mfa_devices(Some(Vec::new()))
+                .build()
+                .expect("output")
+        });
+        let inline = mock!(Iam::list_user_policies).then_output(|| {
+            op::list_user_policies::ListUserPoliciesOutput::builder()
+                .set_policy_names(Some(Vec::new()))
+                .build()
+                .expect("output")
+        });
+        let attached = mock!(Iam::list_attached_user_policies).then_output(|| {
+            op::list_attached_user_policies::ListAttachedUserPoliciesOutput::builder().build()
+        });
+        let (s, b) = iam_error(404, "NoSuchEntity");
+        let groups = mock!(Iam::list_groups_for_user)
+            .sequence()
+            .http_status(s, b)
+            .build();
+        let (s, b) = iam_error(404, "NoSuchEntity");
+        let delete_user = mock!(Iam::delete_user).sequence().http_status(s, b).build();
+        let parameters = mock!(aws_sdk_ssm::Client::delete_parameter).then_output(|| {
+            aws_sdk_ssm::operation::delete_parameter::DeleteParameterOutput::builder().build()
+        });
+        let iam = [
+            &keys,
+            &login,
+            &certificates,
+            &ssh,
+            &service,
+            &devices,
+            &inline,
+            &attached,
+            &groups,
+            &delete_user,
+        ];
+        let clients = mock::clients(&iam, &[], &[&parameters]);
+        delete(&clients, &ctx(), "user-a", NAME)
+            .await
+            .expect("deleted");
+        assert_all_used(&iam);
+    }
+
+    /// A user already gone: only its key parameters are cleaned up.
+    #[tokio::test]
+    async fn deleting_a_user_already_gone_cleans_only_its_parameters() {
+        let (status, body) = iam_error(404, "NoSuchEntity");
+        let keys = mock!(Iam::list_access_keys)
+            .sequence()
+            .http_status(status, body)
+            .build();
+        let parameters = mock!(aws_sdk_ssm::Client::delete_parameter).then_output(|| {
+            aws_sdk_ssm::operation::delete_parameter::DeleteParameterOutput::builder().build()
+        });
+        let clients = mock::clients(&[&keys], &[], &[&parameters]);
+        delete(&clients, &ctx(), "user-a", NAME)
+            .await
+            .expect("nothing left to delete");
+        assert_all_used(&[&keys]);
+        assert_eq!(parameters.num_calls(), 2);
+    }
+
+    #[test]
+    fn only_virtual_mfa_devices_are_deleted() {
+        assert!(is_virtual_mfa("arn:aws:iam::123456789012:mfa/alice"));
+        assert!(!is_virtual_mfa("GAHT12345678"));
+        assert!(!is_virtual_mfa(
+            "arn:aws:iam::123456789012:u2f/user/alice/key-1"
+        ));
     }
 }

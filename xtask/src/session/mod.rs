@@ -24,4 +24,6 @@ pub(crate) use options::{
 };
 pub(crate) use prompt::{confirm, confirm_destroy};
 pub(crate) use report::{print_summary, report_bucket_fate, report_calls};
-pub(crate) use snapshot::{compute_plan, existing_artifacts, read_all, read_ctx, snapshot};
+pub(crate) use snapshot::{
+    compute_plan, existing_artifacts, read_all, read_ctx, snapshot, snapshot_with_foreign,
+};

@@ -21,6 +21,11 @@ pub(crate) struct Snapshot {
     /// destroy forget them (a declared one is recorded again before it is created), as a
     /// Terraform refresh drops what no longer exists.
     pub gone: Vec<Address>,
+    /// Declared, existing, not in the state, and not this stack's by its kind's adoption
+    /// rule (its tags name another stack, env or region, or nobody), with why. Left out of
+    /// `observed`: never touched. [`snapshot`] refuses to go on with any; `destroy` leaves
+    /// them alone and says so.
+    pub not_ours: Vec<(Address, String)>,
 }
 
 impl Snapshot {
@@ -33,8 +38,33 @@ impl Snapshot {
     }
 }
 
-/// Reads the current state of everything declared and everything recorded.
+/// Reads the current state of everything declared and everything recorded, and refuses to
+/// go on when something declared exists that is not this stack's ([`Snapshot::not_ours`]).
 pub(crate) async fn snapshot(
+    clients: &Clients,
+    stack: &ResolvedStack,
+    artifacts: &Artifacts,
+    state: &crate::engine::state::State,
+) -> anyhow::Result<Snapshot> {
+    let snap = snapshot_with_foreign(clients, stack, artifacts, state).await?;
+    match snap.not_ours.as_slice() {
+        [] => Ok(snap),
+        [(_, why)] => anyhow::bail!("{why}"),
+        several => anyhow::bail!(
+            "{} resources of the stack exist already and are not its own:\n  {}",
+            several.len(),
+            several
+                .iter()
+                .map(|(address, why)| format!("{address}: {why}"))
+                .collect::<Vec<_>>()
+                .join("\n  ")
+        ),
+    }
+}
+
+/// As [`snapshot`], with what is not this stack's listed in [`Snapshot::not_ours`] instead
+/// of refused.
+pub(crate) async fn snapshot_with_foreign(
     clients: &Clients,
     stack: &ResolvedStack,
     artifacts: &Artifacts,
@@ -54,7 +84,7 @@ pub(crate) async fn snapshot(
             retain: r.retain,
         })
         .collect();
-    let observed = crate::session::read_all(clients, &ctx, &desired).await?;
+    let mut observed = crate::session::read_all(clients, &ctx, &desired).await?;
     let orphan_states = crate::session::read_all(clients, &ctx, &undeclared).await?;
     let gone = observed
         .iter()
@@ -67,13 +97,32 @@ pub(crate) async fn snapshot(
         .filter_map(|(address, have)| Some((address, have?)))
         .collect();
     // A resource that exists but that our state does not know must be ours before we touch
-    // it: its kind decides (bucket names are global).
+    // it: its kind decides (bucket names are global, IAM names global to the account).
+    let mut not_ours = Vec::new();
     for want in &desired {
         if state.get(&want.address).is_some() {
             continue;
         }
-        if let Some(Some(have)) = observed.get(&want.address) {
-            resources::check_adoption(stack, want, have)?;
+        let Some(Some(have)) = observed.get(&want.address) else {
+            continue;
+        };
+        if let Err(err) = resources::check_adoption(stack, want, have) {
+            not_ours.push((want.address.clone(), format!("{err:#}")));
+            observed.remove(&want.address);
+        }
+    }
+    // What the plan compares and converge starts from: the part the stack manages (the
+    // tags it set, as its records say, and those it declares; not those others set).
+    for want in &desired {
+        let Some(slot) = observed.get_mut(&want.address) else {
+            continue;
+        };
+        if let Some(have) = slot.take() {
+            let recorded = state
+                .get(&want.address)
+                .map(|r| r.settings.clone())
+                .unwrap_or_default();
+            *slot = Some(resources::managed(want, have, &recorded));
         }
     }
     Ok(Snapshot {
@@ -81,6 +130,7 @@ pub(crate) async fn snapshot(
         observed,
         orphans,
         gone,
+        not_ours,
     })
 }
 

@@ -388,6 +388,9 @@ impl Resolver<'_> {
         }
         tags.insert("stack".to_owned(), names.stack.to_owned());
         tags.insert("env".to_owned(), names.env.to_owned());
+        // IAM names are global to the account: an IAM resource is taken over only when
+        // tagged for this region too (`resources::tags::check_ours`).
+        tags.insert("region".to_owned(), names.region.to_owned());
         tags.insert(MANAGED_BY.0.to_owned(), MANAGED_BY.1.to_owned());
 
         let mut buckets = BTreeMap::new();

@@ -13,7 +13,7 @@ pub struct ResolvedStack {
     pub account: String,
     /// Endpoint override for this environment (the local emulator), if any.
     pub endpoint: Option<String>,
-    /// Tags applied to everything taggable: the stack's `tags` plus `stack`, `env`, `managed-by`.
+    /// Tags applied to everything taggable: the stack's `tags` plus `stack`, `env`, `region`, `managed-by`.
     pub tags: BTreeMap<String, String>,
     /// Keyed by logical name (`source`, `destination`).
     pub buckets: BTreeMap<String, Bucket>,

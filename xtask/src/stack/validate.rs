@@ -20,6 +20,9 @@ const MAX_IAM_POLICY: usize = 128;
 const MAX_FUNCTION_NAME: usize = 64;
 const MAX_TAGS: usize = 50;
 
+/// The tags stripstack puts on every resource itself (`resolve.rs`).
+const STRIPSTACK_TAGS: &[&str] = &["stack", "env", "region", MANAGED_BY.0];
+
 /// Transition targets of an S3 lifecycle rule.
 const STORAGE_CLASSES: &[&str] = &[
     "STANDARD_IA",
@@ -215,7 +218,7 @@ pub fn env_var_problem(name: &str) -> Option<String> {
 
 /// Why a tag cannot be applied (the limits common to S3, IAM, SSM and Lambda).
 pub fn tag_problem(key: &str, value: &str) -> Option<String> {
-    if [MANAGED_BY.0, "stack", "env"].contains(&key) {
+    if STRIPSTACK_TAGS.contains(&key) {
         return Some(format!(
             "tag `{key}` is set by stripstack on every resource"
         ));
@@ -356,11 +359,12 @@ impl<'a> Check<'a> {
                 self.error(problem, span);
             }
         }
-        if user_tags + 3 > MAX_TAGS {
+        if user_tags + STRIPSTACK_TAGS.len() > MAX_TAGS {
             let span = self.at_key(&NodePath::keys(&["tags"]));
             self.error(
                 format!(
-                    "{user_tags} tags, plus stripstack's 3: AWS allows {MAX_TAGS} per resource"
+                    "{user_tags} tags, plus stripstack's {}: AWS allows {MAX_TAGS} per resource",
+                    STRIPSTACK_TAGS.len()
                 ),
                 span,
             );

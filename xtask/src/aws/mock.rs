@@ -1,0 +1,105 @@
+//! Test support: [`Clients`] whose IAM, Lambda and SSM calls are answered by recorded SDK
+//! responses (`aws-smithy-mocks`). IAM and Lambda rules must be met in the order given (a
+//! call out of order, or one no rule answers, panics: that is how a test says "nothing else
+//! was called"); SSM rules in any order (a user's two key parameters go side by side).
+//!
+//! Errors are served as HTTP responses with the service's own error body, so the SDK's
+//! error parsing, and the deployer's matching on the code it finds, are under test too.
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::{Credentials, SharedCredentialsProvider};
+use aws_smithy_mocks::{create_mock_http_client, MockResponseInterceptor, Rule, RuleMode};
+
+use super::Clients;
+
+/// The account and region of every mocked call.
+pub(crate) const ACCOUNT: &str = "123456789012";
+pub(crate) const REGION: &str = "eu-west-2";
+
+fn interceptor(rules: &[&Rule], mode: RuleMode) -> MockResponseInterceptor {
+    rules
+        .iter()
+        .fold(MockResponseInterceptor::new().rule_mode(mode), |i, r| {
+            i.with_rule(r)
+        })
+}
+
+/// Clients answering from `iam` and `lambda` in order, and from `ssm` in any order. S3, STS
+/// and CloudFormation answer nothing: a call to them panics.
+pub(crate) fn clients(iam: &[&Rule], lambda: &[&Rule], ssm: &[&Rule]) -> Clients {
+    clients_with(iam, RuleMode::Sequential, lambda, ssm)
+}
+
+/// As [`clients`], IAM rules met in the given `iam_mode` (`MatchAny` for calls sent side
+/// by side).
+pub(crate) fn clients_with(
+    iam: &[&Rule],
+    iam_mode: RuleMode,
+    lambda: &[&Rule],
+    ssm: &[&Rule],
+) -> Clients {
+    let config = SdkConfig::builder()
+        .region(Region::new(REGION))
+        .behavior_version(BehaviorVersion::latest())
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "AKIDMOCK", "secret", None, None, "mock",
+        )))
+        .http_client(create_mock_http_client())
+        // What the deployer does with an answer is under test, not the SDK's retries.
+        .retry_config(RetryConfig::disabled())
+        .build();
+    let mut clients = Clients::new(&config);
+    clients.iam = aws_sdk_iam::Client::from_conf(
+        aws_sdk_iam::config::Builder::from(&config)
+            .interceptor(interceptor(iam, iam_mode))
+            .build(),
+    );
+    clients.lambda = aws_sdk_lambda::Client::from_conf(
+        aws_sdk_lambda::config::Builder::from(&config)
+            .interceptor(interceptor(lambda, RuleMode::Sequential))
+            .build(),
+    );
+    clients.ssm = aws_sdk_ssm::Client::from_conf(
+        aws_sdk_ssm::config::Builder::from(&config)
+            .interceptor(interceptor(ssm, RuleMode::MatchAny))
+            .build(),
+    );
+    clients
+}
+
+/// IAM's answer (awsQuery XML) for error `code`: status and body for
+/// `RuleBuilder::sequence().http_status(…)`.
+pub(crate) fn iam_error(status: u16, code: &str) -> (u16, Option<String>) {
+    (
+        status,
+        Some(format!(
+            "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><Error>\
+             <Type>Sender</Type><Code>{code}</Code><Message>mock {code}</Message></Error>\
+             <RequestId>mock-request</RequestId></ErrorResponse>"
+        )),
+    )
+}
+
+/// SSM's answer (awsJson 1.1) for error `code`.
+pub(crate) fn ssm_error(code: &str) -> (u16, Option<String>) {
+    (
+        400,
+        Some(format!(
+            "{{\"__type\":\"{code}\",\"message\":\"mock {code}\"}}"
+        )),
+    )
+}
+
+/// Asserts every rule was used exactly once (a sequence the code under test cut short
+/// leaves rules unused).
+pub(crate) fn assert_all_used(rules: &[&Rule]) {
+    for (i, rule) in rules.iter().enumerate() {
+        assert_eq!(
+            rule.num_calls(),
+            1,
+            "rule {i} was used {} times",
+            rule.num_calls()
+        );
+    }
+}
