@@ -44,8 +44,27 @@ mod tests {
     #[test]
     fn policy_of_a_fixed_stack() {
         let stack = crate::cfn::template::tests::fixed_stack();
-        let document = document(&stack, args.cloudformation);
-        assert!(grant::policy_size(&document) <= MANAGED_POLICY_LIMIT);
+        let document = document(&stack, false);
         insta::assert_json_snapshot!(document);
+        let size = grant::policy_size(&document);
+        assert!(size <= MANAGED_POLICY_LIMIT, "{size} characters");
+    }
+
+    #[test]
+    fn the_cloudformation_engine_adds_its_stack_only() {
+        let stack = crate::cfn::template::tests::fixed_stack();
+        let sids = |document: &Value| -> Vec<String> {
+            document["Statement"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|s| s["Sid"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        };
+        let mut with = sids(&document(&stack, true));
+        assert_eq!(with.pop().as_deref(), Some("CloudFormationEngine"));
+        assert_eq!(with, sids(&document(&stack, false)));
+        let size = grant::policy_size(&document(&stack, true));
+        assert!(size <= MANAGED_POLICY_LIMIT, "{size} characters");
     }
 }
