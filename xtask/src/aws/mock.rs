@@ -25,6 +25,20 @@ fn interceptor(rules: &[&Rule], mode: RuleMode) -> MockResponseInterceptor {
         })
 }
 
+/// The configuration of every mocked client.
+fn config() -> SdkConfig {
+    SdkConfig::builder()
+        .region(Region::new(REGION))
+        .behavior_version(BehaviorVersion::latest())
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "AKIDMOCK", "secret", None, None, "mock",
+        )))
+        .http_client(create_mock_http_client())
+        // What the deployer does with an answer is under test, not the SDK's retries.
+        .retry_config(RetryConfig::disabled())
+        .build()
+}
+
 /// Clients answering from `iam` and `lambda` in order, and from `ssm` in any order. S3, STS
 /// and CloudFormation answer nothing: a call to them panics.
 pub(crate) fn clients(iam: &[&Rule], lambda: &[&Rule], ssm: &[&Rule]) -> Clients {
@@ -39,16 +53,7 @@ pub(crate) fn clients_with(
     lambda: &[&Rule],
     ssm: &[&Rule],
 ) -> Clients {
-    let config = SdkConfig::builder()
-        .region(Region::new(REGION))
-        .behavior_version(BehaviorVersion::latest())
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "AKIDMOCK", "secret", None, None, "mock",
-        )))
-        .http_client(create_mock_http_client())
-        // What the deployer does with an answer is under test, not the SDK's retries.
-        .retry_config(RetryConfig::disabled())
-        .build();
+    let config = config();
     let mut clients = Clients::new(&config);
     clients.iam = aws_sdk_iam::Client::from_conf(
         aws_sdk_iam::config::Builder::from(&config)
@@ -66,6 +71,29 @@ pub(crate) fn clients_with(
             .build(),
     );
     clients
+}
+
+/// Clients whose S3 calls are answered from `s3`, in order; every other service answers
+/// nothing.
+pub(crate) fn s3_clients(s3: &[&Rule]) -> Clients {
+    let mut clients = clients(&[], &[], &[]);
+    clients.s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config())
+            .interceptor(interceptor(s3, RuleMode::Sequential))
+            .build(),
+    );
+    clients
+}
+
+/// S3's answer (REST XML) for error `code` with HTTP `status`.
+pub(crate) fn s3_error(status: u16, code: &str) -> (u16, Option<String>) {
+    (
+        status,
+        Some(format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code>\
+             <Message>mock {code}</Message><RequestId>mock-request</RequestId></Error>"
+        )),
+    )
 }
 
 /// IAM's answer (awsQuery XML) for error `code`: status and body for

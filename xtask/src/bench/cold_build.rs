@@ -1,9 +1,9 @@
 //! Section 4 (opt-in, `--cold-build`): a new user's first two commands, timed from a clean
 //! clone on this machine, as the README gives them: `cargo xtask deploy --env local --yes`,
-//! then `cargo test --workspace` (its compiling, `--no-run`, and its running, apart). Twice:
-//! with the crates' sources already downloaded (this machine's `CARGO_HOME`), and with the
-//! downloads included (an empty `CARGO_HOME`; only the first command and the tests'
-//! compiling, since running them does not download). Minutes of every core, so opt-in.
+//! then what `cargo test --workspace` compiles (`--no-run`: running the tests is not a build
+//! and is timed by the tests' own report). Twice: with the crates' sources already
+//! downloaded (this machine's `CARGO_HOME`), and with the downloads included (an empty
+//! `CARGO_HOME`). Minutes of every core, so opt-in.
 //!
 //! The clone is of `--cold-build-rev` (default `HEAD`: commit first), so an older revision
 //! can be measured the same way for a before/after. Besides the wall time it reports the CPU
@@ -31,30 +31,19 @@ enum Downloads {
 struct Step {
     label: &'static str,
     args: &'static [&'static str],
-    /// Whether the command runs when downloads are included (running the tests does not
-    /// download anything, so it is measured once).
-    with_downloads: bool,
     /// Whether it talks to the local emulator (the tests start their own).
     uses_emulator: bool,
 }
 
-const STEPS: [Step; 3] = [
+const STEPS: [Step; 2] = [
     Step {
         label: "1st: `cargo xtask deploy --env local --yes`",
         args: &["xtask", "deploy", "--env", "local", "--yes"],
-        with_downloads: true,
         uses_emulator: true,
     },
     Step {
         label: "2nd: `cargo test --workspace`, compiling (`--no-run`)",
         args: &["test", "--workspace", "--no-run"],
-        with_downloads: true,
-        uses_emulator: false,
-    },
-    Step {
-        label: "2nd: `cargo test --workspace`, running the tests",
-        args: &["test", "--workspace"],
-        with_downloads: false,
         uses_emulator: false,
     },
 ];
@@ -97,10 +86,7 @@ pub fn measure(rev: &str) -> anyhow::Result<String> {
             clone: clone.clone(),
             port,
         };
-        for step in STEPS
-            .iter()
-            .filter(|s| downloads == Downloads::Excluded || s.with_downloads)
-        {
+        for step in &STEPS {
             eprintln!("bench: cold build, {}: {} …", scenario, step.label);
             let emulator = step.uses_emulator.then_some(port);
             let (wall, cpu) = run(step.args, &clone, cargo_home.as_deref(), emulator)?;

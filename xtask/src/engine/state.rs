@@ -201,7 +201,10 @@ impl StateStore {
                         && attempt < CONFLICT_ATTEMPTS =>
                 {
                     attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+                    // Backoff with jitter, so two runs that collided do not collide again.
+                    let ceiling = 200 * u64::from(attempt);
+                    let wait = fastrand::u64(ceiling / 2..=ceiling);
+                    tokio::time::sleep(Duration::from_millis(wait)).await;
                 }
                 Err(err) if http_status(&err) == Some(412) => {
                     // The SDK re-sends a PUT whose answer was lost: its first try may have
@@ -529,5 +532,91 @@ mod tests {
         assert!(dead.is_dead_local_holder());
         // Each run's nonce tells its own lock from another's.
         assert_ne!(here.nonce, LockInfo::here("deploy").nonce);
+    }
+
+    use crate::aws::mock::{self, s3_error};
+    use aws_sdk_s3::operation as op;
+    use aws_smithy_mocks::{mock, Rule};
+    use aws_smithy_types::byte_stream::ByteStream;
+
+    type S3 = aws_sdk_s3::Client;
+
+    fn store(clients: Clients) -> StateStore {
+        StateStore {
+            clients,
+            bucket: "state".into(),
+            key: StateStore::key("demo", "dev"),
+            etag: Some("\"v1\"".into()),
+            state: State::default(),
+        }
+    }
+
+    fn failing_put(status: u16, code: &str) -> Rule {
+        let (status, body) = s3_error(status, code);
+        mock!(S3::put_object)
+            .sequence()
+            .http_status(status, body)
+            .build()
+    }
+
+    fn put_ok(etag: &'static str) -> Rule {
+        mock!(S3::put_object).then_output(move || {
+            op::put_object::PutObjectOutput::builder()
+                .e_tag(etag)
+                .build()
+        })
+    }
+
+    /// S3 answers 409 ConditionalRequestConflict while another conditional write to the key
+    /// is in flight, and asks for a retry: the write is sent again and succeeds.
+    #[tokio::test]
+    async fn a_conflicting_conditional_write_is_retried() {
+        let conflict = failing_put(409, "ConditionalRequestConflict");
+        let ok = put_ok("\"v2\"");
+        let mut store = store(mock::s3_clients(&[&conflict, &ok]));
+        store.save().await.expect("saved on the second try");
+        assert_eq!(store.etag.as_deref(), Some("\"v2\""));
+        mock::assert_all_used(&[&conflict, &ok]);
+    }
+
+    /// A PUT whose answer was lost is sent again by the SDK and meets its own first try:
+    /// 412. When the stored document is ours, it is not a conflict.
+    #[tokio::test]
+    async fn a_412_from_our_own_lost_write_is_success() {
+        let lost = failing_put(412, "PreconditionFailed");
+        let expected = State {
+            serial: 1,
+            ..State::default()
+        };
+        let ours = serde_json::to_vec_pretty(&expected).expect("serialises");
+        let read = mock!(S3::get_object).then_output(move || {
+            op::get_object::GetObjectOutput::builder()
+                .e_tag("\"v2\"")
+                .body(ByteStream::from(ours.clone()))
+                .build()
+        });
+        let mut store = store(mock::s3_clients(&[&lost, &read]));
+        store.save().await.expect("our own write");
+        assert_eq!(store.etag.as_deref(), Some("\"v2\""));
+        mock::assert_all_used(&[&lost, &read]);
+    }
+
+    /// A 412 over someone else's document is a conflict, reported, never overwritten.
+    #[tokio::test]
+    async fn a_412_over_another_runs_state_is_a_conflict() {
+        let lost = failing_put(412, "PreconditionFailed");
+        let read = mock!(S3::get_object).then_output(|| {
+            op::get_object::GetObjectOutput::builder()
+                .e_tag("\"v9\"")
+                .body(ByteStream::from_static(b"{\"serial\": 7}"))
+                .build()
+        });
+        let mut store = store(mock::s3_clients(&[&lost, &read]));
+        let err = store.save().await.expect_err("a conflict");
+        assert!(
+            err.to_string().contains("changed under this run"),
+            "{err:#}"
+        );
+        mock::assert_all_used(&[&lost, &read]);
     }
 }
