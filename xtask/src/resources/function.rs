@@ -189,7 +189,12 @@ pub async fn create(
     if !created {
         let have = read(clients, ctx, name).await?;
         if let Some(have) = &have {
-            check_ours(&ctx.stack, &ctx.env, &ctx.region, want, have)?;
+            super::tags::check_regional(
+                "Lambda function",
+                (&ctx.stack, &ctx.env, &ctx.region),
+                want,
+                have,
+            )?;
         }
         // Tags others put on it stay: only the keys the stack declares are compared here.
         let have = have.map(|have| super::tags::managed_view(want, have, &Settings::new()));
@@ -326,26 +331,6 @@ pub async fn update(
     Ok(())
 }
 
-/// An existing function not in the state is taken over only when its tags say it is this
-/// stack's, env's and region's (Lambda names are per region; the region tag is checked all
-/// the same, as for every kind the stack tags with it).
-fn check_ours(
-    stack: &str,
-    env: &str,
-    region: &str,
-    want: &Desired,
-    have: &Observed,
-) -> anyhow::Result<()> {
-    super::tags::check_ours(
-        "Lambda function",
-        &want.physical,
-        &super::string_map(&have.props, "tags"),
-        stack,
-        env,
-        Some(region),
-    )
-}
-
 pub async fn delete(clients: &Clients, name: &str) -> anyhow::Result<()> {
     match clients
         .lambda
@@ -413,7 +398,12 @@ impl ResourceKind for Function {
         want: &Desired,
         have: &Observed,
     ) -> anyhow::Result<()> {
-        check_ours(&stack.stack, &stack.env, &stack.region, want, have)
+        super::tags::check_regional(
+            "Lambda function",
+            (&stack.stack, &stack.env, &stack.region),
+            want,
+            have,
+        )
     }
 
     async fn read(
@@ -471,35 +461,13 @@ mod tests {
     /// Row 9 for Lambda: UntagResource for the dropped key only; the foreign one stays.
     #[tokio::test]
     async fn a_dropped_tag_is_removed_and_a_foreign_one_left_alone() {
-        let stack = crate::stack::pipeline_in_every_env()
-            .into_iter()
-            .find(|s| s.env == "dev")
-            .expect("a dev env");
+        let stack = crate::resources::fixtures::dev_stack();
         let want = desired(&stack, &Artifacts::new())
             .into_iter()
             .next()
             .expect("the strip function");
-        let mut tags = super::super::string_map(&want.props, "tags");
-        let mut managed: Vec<String> = tags.keys().cloned().collect();
-        managed.push("team".into());
-        tags.insert("team".into(), "photos".into());
-        tags.insert("CostCenter".into(), "42".into());
-        let mut props = want.props.clone();
-        props.insert("tags".into(), json!(tags));
-        let have = super::super::tags::managed_view(
-            &want,
-            Observed {
-                physical: want.physical.clone(),
-                props,
-            },
-            &super::super::tags::settings(&managed),
-        );
-        let ctx = ReadCtx {
-            stack: "exif-pipeline".into(),
-            env: "dev".into(),
-            account: mock::ACCOUNT.into(),
-            region: mock::REGION.into(),
-        };
+        let have = crate::resources::fixtures::with_dropped_and_foreign_tags(&want);
+        let ctx = crate::resources::fixtures::dev_ctx();
         let arn = format!(
             "arn:aws:lambda:{}:{}:function:{}",
             mock::REGION,

@@ -199,3 +199,48 @@ pub(crate) fn iam_not_yet(err: &crate::aws::AwsError) -> bool {
 /// What the state keeps with a resource for its later delete, per kind (a bucket's
 /// `force_destroy`): each kind reads its own typed settings from it.
 pub type Settings = serde_json::Map<String, serde_json::Value>;
+
+/// What the kinds' tests with recorded AWS answers share: the shipped pipeline in env `dev`,
+/// in the mocked account and region.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::{Desired, Observed, ReadCtx};
+    use crate::aws::mock;
+    use crate::stack::ResolvedStack;
+
+    pub(crate) fn dev_stack() -> ResolvedStack {
+        crate::stack::pipeline_in_every_env()
+            .into_iter()
+            .find(|s| s.env == "dev")
+            .expect("a dev env")
+    }
+
+    /// `want` as read back after the stack dropped its `team` tag (set by an earlier run,
+    /// so recorded as managed) and someone added `CostCenter`: seen through the managed keys.
+    pub(crate) fn with_dropped_and_foreign_tags(want: &Desired) -> Observed {
+        let mut tags = super::string_map(&want.props, "tags");
+        let mut managed: Vec<String> = tags.keys().cloned().collect();
+        managed.push("team".into());
+        tags.insert("team".into(), "photos".into());
+        tags.insert("CostCenter".into(), "42".into());
+        let mut props = want.props.clone();
+        props.insert("tags".into(), serde_json::json!(tags));
+        super::tags::managed_view(
+            want,
+            Observed {
+                physical: want.physical.clone(),
+                props,
+            },
+            &super::tags::settings(&managed),
+        )
+    }
+
+    pub(crate) fn dev_ctx() -> ReadCtx {
+        ReadCtx {
+            stack: "exif-pipeline".into(),
+            env: "dev".into(),
+            account: mock::ACCOUNT.into(),
+            region: mock::REGION.into(),
+        }
+    }
+}

@@ -272,27 +272,10 @@ mod tests {
     /// auto-tagger added is neither drift nor removed, and an unchanged value is not written.
     #[tokio::test]
     async fn a_dropped_tag_is_removed_and_a_foreign_one_left_alone() {
-        let stack = crate::stack::pipeline_in_every_env()
-            .into_iter()
-            .find(|s| s.env == "dev")
-            .expect("a dev env");
+        let stack = crate::resources::fixtures::dev_stack();
         let want = desired(&stack).into_iter().next().expect("a parameter");
         let param = &stack.parameters[&want.physical];
-        let mut tags = super::super::string_map(&want.props, "tags");
-        let mut managed: Vec<String> = tags.keys().cloned().collect();
-        managed.push("team".into());
-        tags.insert("team".into(), "photos".into());
-        tags.insert("CostCenter".into(), "42".into());
-        let mut props = want.props.clone();
-        props.insert("tags".into(), json!(tags));
-        let have = super::super::tags::managed_view(
-            &want,
-            Observed {
-                physical: want.physical.clone(),
-                props,
-            },
-            &super::super::tags::settings(&managed),
-        );
+        let have = crate::resources::fixtures::with_dropped_and_foreign_tags(&want);
         let name = want.physical.clone();
         let untag = mock!(aws_sdk_ssm::Client::remove_tags_from_resource)
             .match_requests(move |r| {

@@ -97,23 +97,6 @@ const MAX_POLICY_VERSIONS: usize = 5;
 /// What IAM calls this kind in messages.
 const WHAT: &str = "IAM policy";
 
-fn check_ours(
-    stack: &str,
-    env: &str,
-    region: &str,
-    want: &Desired,
-    have: &Observed,
-) -> anyhow::Result<()> {
-    super::tags::check_ours(
-        WHAT,
-        &want.physical,
-        &super::string_map(&have.props, "tags"),
-        stack,
-        env,
-        Some(region),
-    )
-}
-
 /// Creates the policy, or converges the one already there when it is ours (an interrupted
 /// run created it; anything else is refused as [`ResourceKind::check_adoption`] would).
 pub async fn create(clients: &Clients, ctx: &ReadCtx, want: &Desired) -> anyhow::Result<()> {
@@ -132,7 +115,7 @@ pub async fn create(clients: &Clients, ctx: &ReadCtx, want: &Desired) -> anyhow:
         Err(err) if error_code(&err) == Some("EntityAlreadyExists") => {
             let have = read(clients, ctx, name).await?;
             if let Some(have) = &have {
-                check_ours(&ctx.stack, &ctx.env, &ctx.region, want, have)?;
+                super::tags::check_regional(WHAT, (&ctx.stack, &ctx.env, &ctx.region), want, have)?;
             }
             // Tags others put on it stay: only the keys the stack declares are compared here.
             let have = have.map(|have| super::tags::managed_view(want, have, &Settings::new()));
@@ -444,7 +427,7 @@ impl ResourceKind for Policy {
         want: &Desired,
         have: &Observed,
     ) -> anyhow::Result<()> {
-        check_ours(&stack.stack, &stack.env, &stack.region, want, have)
+        super::tags::check_regional(WHAT, (&stack.stack, &stack.env, &stack.region), want, have)
     }
 
     async fn read(

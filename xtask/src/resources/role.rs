@@ -113,23 +113,6 @@ pub async fn read(
 /// What IAM calls this kind in messages.
 const WHAT: &str = "IAM role";
 
-fn check_ours(
-    stack: &str,
-    env: &str,
-    region: &str,
-    want: &Desired,
-    have: &Observed,
-) -> anyhow::Result<()> {
-    super::tags::check_ours(
-        WHAT,
-        &want.physical,
-        &super::string_map(&have.props, "tags"),
-        stack,
-        env,
-        Some(region),
-    )
-}
-
 /// Creates the role, or converges the one already there when it is ours (an interrupted
 /// run created it; anything else is refused as [`ResourceKind::check_adoption`] would).
 pub async fn create(clients: &Clients, ctx: &ReadCtx, want: &Desired) -> anyhow::Result<()> {
@@ -165,7 +148,7 @@ pub async fn create(clients: &Clients, ctx: &ReadCtx, want: &Desired) -> anyhow:
         Err(err) if error_code(&err) == Some("EntityAlreadyExists") => {
             let have = read(clients, ctx, name).await?;
             if let Some(have) = &have {
-                check_ours(&ctx.stack, &ctx.env, &ctx.region, want, have)?;
+                super::tags::check_regional(WHAT, (&ctx.stack, &ctx.env, &ctx.region), want, have)?;
             }
             // Tags others put on it stay: only the keys the stack declares are compared here.
             let have = have.map(|have| super::tags::managed_view(want, have, &Settings::new()));
@@ -383,7 +366,7 @@ impl ResourceKind for Role {
         want: &Desired,
         have: &Observed,
     ) -> anyhow::Result<()> {
-        check_ours(&stack.stack, &stack.env, &stack.region, want, have)
+        super::tags::check_regional(WHAT, (&stack.stack, &stack.env, &stack.region), want, have)
     }
 
     async fn read(
@@ -439,21 +422,7 @@ mod tests {
 
     const NAME: &str = "exif-pipeline-dev-strip-role";
 
-    fn stack() -> ResolvedStack {
-        crate::stack::pipeline_in_every_env()
-            .into_iter()
-            .find(|s| s.env == "dev")
-            .expect("a dev env")
-    }
-
-    fn ctx() -> ReadCtx {
-        ReadCtx {
-            stack: "exif-pipeline".into(),
-            env: "dev".into(),
-            account: mock::ACCOUNT.into(),
-            region: mock::REGION.into(),
-        }
-    }
+    use crate::resources::fixtures::{dev_ctx as ctx, dev_stack as stack};
 
     fn want() -> Desired {
         desired(&stack())

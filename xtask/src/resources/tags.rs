@@ -104,6 +104,24 @@ pub(crate) fn changes(want: &Props, have: Option<&Props>) -> TagChanges {
     }
 }
 
+/// [`check_ours`] for `have`, a resource of kind `what` (`IAM role`) tagged with the region
+/// as well: whether `want`'s name may be taken over by this stack, env and region.
+pub(crate) fn check_regional(
+    what: &str,
+    (stack, env, region): (&str, &str, &str),
+    want: &super::Desired,
+    have: &super::Observed,
+) -> anyhow::Result<()> {
+    check_ours(
+        what,
+        &want.physical,
+        &super::string_map(&have.props, "tags"),
+        stack,
+        env,
+        Some(region),
+    )
+}
+
 /// Refuses to take over `name` (a `what`: "IAM user") that exists but is not in the state,
 /// unless its tags say it belongs to this `stack` and `env`, and to `region` when given
 /// (IAM names are global to an account: the same env deployed in two regions would

@@ -131,28 +131,11 @@ pub async fn create(clients: &Clients, ctx: &ReadCtx, want: &Desired) -> anyhow:
     };
     let have = read(clients, ctx, &want.address.name, name).await?;
     if let (true, Some(have)) = (existed, &have) {
-        check_ours(&ctx.stack, &ctx.env, &ctx.region, want, have)?;
+        super::tags::check_regional(WHAT, (&ctx.stack, &ctx.env, &ctx.region), want, have)?;
     }
     // Tags others put on it stay: only the keys the stack declares are compared here.
     let have = have.map(|have| super::tags::managed_view(want, have, &Settings::new()));
     update(clients, ctx, want, have.as_ref()).await
-}
-
-fn check_ours(
-    stack: &str,
-    env: &str,
-    region: &str,
-    want: &Desired,
-    have: &Observed,
-) -> anyhow::Result<()> {
-    super::tags::check_ours(
-        WHAT,
-        &want.physical,
-        &string_map(&have.props, "tags"),
-        stack,
-        env,
-        Some(region),
-    )
 }
 
 /// `have` holds only the tags the stack manages (`tags::managed_view`).
@@ -669,7 +652,7 @@ impl ResourceKind for User {
         want: &Desired,
         have: &Observed,
     ) -> anyhow::Result<()> {
-        check_ours(&stack.stack, &stack.env, &stack.region, want, have)
+        super::tags::check_regional(WHAT, (&stack.stack, &stack.env, &stack.region), want, have)
     }
 
     async fn read(
@@ -725,21 +708,7 @@ mod tests {
 
     const NAME: &str = "exif-pipeline-dev-user-a";
 
-    fn stack() -> ResolvedStack {
-        crate::stack::pipeline_in_every_env()
-            .into_iter()
-            .find(|s| s.env == "dev")
-            .expect("a dev env")
-    }
-
-    fn ctx() -> ReadCtx {
-        ReadCtx {
-            stack: "exif-pipeline".into(),
-            env: "dev".into(),
-            account: mock::ACCOUNT.into(),
-            region: mock::REGION.into(),
-        }
-    }
+    use crate::resources::fixtures::{dev_ctx as ctx, dev_stack as stack};
 
     fn want() -> Desired {
         desired(&stack())
