@@ -252,8 +252,9 @@ fn remove_dead_runs(runs: &Path) {
 
 /// `cargo xtask ARGS…` pointed at this binary's emulator, run from the repository root.
 pub fn xtask(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO"));
-    command.current_dir(xtask::workspace::root());
+    // Built as a shell's cargo would build it, so the tests reuse what `cargo xtask` and the
+    // bootstrap build compiled (see `xtask::workspace::cargo`).
+    let mut command = xtask::workspace::cargo();
     // Nothing from the developer's AWS set-up (profile, session token, endpoints) may mix in.
     for (key, _) in std::env::vars_os() {
         if key.to_str().is_some_and(|key| key.starts_with("AWS_")) {

@@ -7,7 +7,6 @@
 //! what is shipped, the `lambda` profile cross-built for x86_64 and arm64 (the arm64 one is
 //! shared with `arm64_bootstrap.rs`). Everything else runs the dev-profile bootstrap.
 
-use std::process::Command;
 
 /// The markdown table rows of one section of the report (between its markers).
 fn section_rows<'a>(report: &'a str, id: &str) -> Vec<&'a str> {
@@ -56,8 +55,7 @@ fn bench_measures_every_section_and_writes_the_report() {
     std::fs::create_dir_all(&scratch).unwrap();
     let report_path = scratch.join("BENCHMARKS.md");
 
-    let output = Command::new(env!("CARGO"))
-        .current_dir(xtask::workspace::root())
+    let output = xtask::workspace::cargo()
         .args([
             "xtask",
             "bench",

@@ -143,9 +143,7 @@ fn the_cycle_finder_finds_cycles() {
 /// `cargo tree`'s view of a build of `selection`: each package (`name vX.Y.Z`) with the
 /// feature sets it is compiled with (one per build context: target, build script, proc macro).
 fn resolved_features(selection: &[&str], edges: &str) -> BTreeMap<String, BTreeSet<String>> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = std::process::Command::new(cargo)
-        .current_dir(crate::workspace::root())
+    let output = crate::workspace::cargo()
         .args([
             "tree", "--locked", "--prefix", "none", "--format", "{p}|{f}",
         ])

@@ -170,8 +170,7 @@ fn run(
     cargo_home: Option<&Path>,
     emulator_port: Option<u16>,
 ) -> anyhow::Result<(Duration, Duration)> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(&cargo);
+    let mut command = crate::workspace::cargo();
     command
         .current_dir(clone)
         .args(args)

@@ -266,14 +266,13 @@ pub fn compile(package: &str, target: BuildTarget) -> anyhow::Result<PathBuf> {
 /// The cargo command that builds `package`'s `bootstrap` for `target` (installing the cross
 /// toolchain on first use), and how it is shown.
 pub fn build_command(package: &str, target: BuildTarget) -> anyhow::Result<(Command, String)> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let build_args = ["--package", package, "--bin", "bootstrap"];
     let (command, shown) = match target {
         BuildTarget::Host => {
             // With the workspace-hack in the selection, every shared dependency resolves
             // to the same features as in `cargo xtask` and `cargo test --workspace`, so the
             // bootstrap links what they compiled (see `workspace-hack/Cargo.toml`).
-            let mut command = Command::new(&cargo);
+            let mut command = crate::workspace::cargo();
             command
                 .arg("build")
                 .args(build_args)
@@ -287,13 +286,14 @@ pub fn build_command(package: &str, target: BuildTarget) -> anyhow::Result<(Comm
             toolchain::ensure_rust_target(lambda.triple())?;
             let zigbuild = toolchain::ensure_zigbuild()?;
             let mut command = Command::new(zigbuild.program());
+            crate::workspace::forget_running_crate(&mut command);
             command
                 .args(["zigbuild", "--profile", LAMBDA_PROFILE])
                 .args(build_args)
                 .arg("--target")
                 .arg(lambda.zig_target())
                 .env("PATH", zigbuild.path_env()?)
-                .env("CARGO", &cargo)
+                .env("CARGO", crate::workspace::cargo_program())
                 .env("CARGO_ENCODED_RUSTFLAGS", cross_rustflags())
                 .env_remove("RUSTFLAGS");
             let shown = format!(
