@@ -7,7 +7,6 @@
 //! what is shipped, the `lambda` profile cross-built for x86_64 and arm64 (the arm64 one is
 //! shared with `arm64_bootstrap.rs`). Everything else runs the dev-profile bootstrap.
 
-
 /// The markdown table rows of one section of the report (between its markers).
 fn section_rows<'a>(report: &'a str, id: &str) -> Vec<&'a str> {
     let start = format!("<!-- bench:{id} -->");
