@@ -23,7 +23,6 @@ mod test_stack;
 
 pub use test_stack::TestStack;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -206,27 +205,8 @@ fn launch_on_free_port(state_dir: &Path) -> Result<(Emulator, StopGuard), String
     xtask::emulator::ensure_installed().map_err(|err| {
         format!("cannot install the test emulator (MiniStack {version}): {err:#}")
     })?;
-    // Another process may take the free port before MiniStack binds it; then try another.
-    let mut failures = Vec::new();
-    for _ in 0..3 {
-        let emulator = Emulator::new(free_port()?, state_dir.to_path_buf());
-        match emulator.launch_guarded() {
-            Ok(guard) => return Ok((emulator, guard)),
-            Err(err) => failures.push(format!("{err:#}")),
-        }
-    }
-    Err(format!(
-        "cannot start a test emulator (MiniStack {version}):\n{}",
-        failures.join("\n")
-    ))
-}
-
-/// A port of 127.0.0.1 that nothing listens on right now.
-fn free_port() -> Result<u16, String> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .map_err(|err| format!("cannot find a free port on 127.0.0.1: {err}"))
+    Emulator::launch_on_free_port(state_dir)
+        .map_err(|err| format!("cannot start a test emulator: {err:#}"))
 }
 
 /// Remove the state of earlier test runs whose process has exited. Each run keeps its state

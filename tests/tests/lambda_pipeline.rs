@@ -405,20 +405,17 @@ fn emulator_log_tail() -> String {
     format!("--- emulator log (tail) ---\n{}", &log[start..])
 }
 
-/// The marker segments before the first scan: `(marker, payload)`.
+/// The marker segments up to the first scan's SOS (its header, not its data), as the
+/// `lambda` crate's walker finds them: `(marker, payload)`; they stop at the first damage.
 fn header_segments(jpeg: &[u8]) -> Vec<(u8, &[u8])> {
-    let mut segments = Vec::new();
-    let mut at = 2;
-    while at + 4 <= jpeg.len() && jpeg[at] == 0xFF {
-        let marker = jpeg[at + 1];
-        let length = usize::from(u16::from_be_bytes([jpeg[at + 2], jpeg[at + 3]]));
-        segments.push((marker, &jpeg[at + 4..(at + 2 + length).min(jpeg.len())]));
-        if marker == 0xDA {
+    let mut header = Vec::new();
+    for segment in ::lambda::segments(jpeg).map_while(Result::ok) {
+        header.push((segment.marker.0, segment.payload));
+        if segment.marker == ::lambda::Marker::SOS {
             break;
         }
-        at += 2 + length;
     }
-    segments
+    header
 }
 
 /// Checks that a copy carries no identifying metadata: only JFIF, ICC, Adobe and a minimal
@@ -494,11 +491,12 @@ fn assert_same_pixels(key: &str, original: &[u8], copy: &[u8]) {
 /// transport this is as good as a real 12 MB photo (and the repository needs no such file).
 fn large_picture() -> Vec<u8> {
     let picture = corpus("Canon_EOS_1000D.jpg");
-    let sos = header_segments(&picture)
-        .iter()
-        .map(|(_, payload)| payload.len() + 4)
-        .sum::<usize>()
-        + 2;
+    // Where the first scan's entropy-coded data starts.
+    let sos = ::lambda::segments(&picture)
+        .map_while(Result::ok)
+        .find(|segment| segment.marker == ::lambda::Marker::SOS)
+        .map(|segment| segment.end() - segment.scan.len())
+        .expect("the Canon picture has a scan");
     assert!(
         picture.ends_with(&[0xFF, 0xD9]),
         "the Canon picture has no trailer"

@@ -24,6 +24,13 @@ pub struct Cli {
 pub enum Command {
     /// Parse and check every stack file in every environment, offline.
     Validate,
+    /// Write the stack file's JSON Schema to stacks/stack.schema.json (editors use it to
+    /// complete and check keys).
+    Schema {
+        /// Only check that the committed schema is up to date (exit 1 if not).
+        #[arg(long)]
+        check: bool,
+    },
     /// Show what `deploy` would change, comparing the stack with what really exists. Read-only.
     Plan(PlanArgs),
     /// Converge the environment to the stack: create, update and delete resources.
@@ -209,6 +216,7 @@ pub enum EmulatorAction {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate => crate::commands::validate::run(&crate::workspace::stacks_dir()),
+        Command::Schema { check } => crate::commands::schema::run(check),
         Command::Plan(args) => match args.engine {
             Engine::Sdk => runtime()?.block_on(crate::commands::plan::run(args.into())),
             Engine::Cloudformation => runtime()?.block_on(crate::cfn::plan(args.into())),

@@ -112,6 +112,25 @@ impl Emulator {
         Ok(pid)
     }
 
+    /// A guarded instance ([`Emulator::launch_guarded`]) on a free port of 127.0.0.1 other
+    /// than [`DEFAULT_PORT`] (a developer's own emulator), keeping its state in `state_dir`:
+    /// what the tests and the bench run against. Another process may take the free port
+    /// before MiniStack binds it; then it tries another, three times.
+    pub fn launch_on_free_port(state_dir: &Path) -> anyhow::Result<(Emulator, StopGuard)> {
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            let emulator = Emulator::new(free_port()?, state_dir.to_path_buf());
+            match emulator.launch_guarded() {
+                Ok(guard) => return Ok((emulator, guard)),
+                Err(err) => failures.push(format!("{err:#}")),
+            }
+        }
+        bail!(
+            "cannot start MiniStack {MINISTACK_VERSION} on a free port:\n{}",
+            failures.join("\n")
+        )
+    }
+
     /// Like [`Emulator::launch`], but the instance — with every function process it spawns —
     /// is stopped when the returned guard is dropped or this process exits, however it exits,
     /// even by SIGKILL, and even while it is still starting.
@@ -568,6 +587,19 @@ fn log_tail(path: &Path) -> String {
             lines[lines.len().saturating_sub(30)..].join("\n")
         }
         Err(err) => format!("(cannot read the log: {err})"),
+    }
+}
+
+/// A port of 127.0.0.1 that nothing listens on right now, other than [`DEFAULT_PORT`].
+pub fn free_port() -> anyhow::Result<u16> {
+    loop {
+        let port = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|listener| listener.local_addr())
+            .context("cannot find a free port on 127.0.0.1")?
+            .port();
+        if port != DEFAULT_PORT {
+            return Ok(port);
+        }
     }
 }
 

@@ -1242,28 +1242,14 @@ fn judge_copy(original: &[u8], copy: &[u8]) -> Vec<Row> {
 }
 
 /// The compressed picture: from the first SOS marker to the end of the first EOI, which is
-/// `trailer` bytes before the end of the file. Walks the marker segments before the first SOS
-/// (their lengths say where each ends); `None` when they are malformed.
+/// `trailer` bytes before the end of the file (found by the `lambda` crate's segment
+/// walker); `None` when the segments before it are malformed.
 fn scan_data(jpeg: &[u8], trailer: u64) -> Option<&[u8]> {
     let end = jpeg.len().checked_sub(usize::try_from(trailer).ok()?)?;
-    if jpeg.get(..2)? != [0xFF, Marker::SOI.0] {
-        return None;
-    }
-    let mut pos = 2;
-    loop {
-        // `0xFF` fill bytes may precede a marker.
-        while jpeg.get(pos..pos + 2)? == [0xFF, 0xFF] {
-            pos += 1;
-        }
-        if *jpeg.get(pos)? != 0xFF {
-            return None;
-        }
-        if Marker(*jpeg.get(pos + 1)?) == Marker::SOS {
-            return jpeg.get(pos..end);
-        }
-        let length = u16::from_be_bytes([*jpeg.get(pos + 2)?, *jpeg.get(pos + 3)?]);
-        pos += 2 + usize::from(length);
-    }
+    let sos = lambda::segments(jpeg)
+        .map_while(Result::ok)
+        .find(|segment| segment.marker == Marker::SOS)?;
+    jpeg.get(sos.offset..end)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -78,10 +78,7 @@ pub fn measure(rev: &str) -> anyhow::Result<String> {
         clone_at(&commit, &clone)?;
         let cargo_home = (downloads == Downloads::Included).then(|| dir.0.join("cargo-home"));
         // The deploy starts its own emulator: on a free port, not the developer's 4566.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .context("no free local port")?
-            .port();
+        let port = crate::emulator::free_port()?;
         let stopper = EmulatorStopper {
             clone: clone.clone(),
             port,

@@ -147,7 +147,8 @@ impl Setup {
         eprintln!("bench: building the Lambda for the emulator (cargo xtask bundle) …");
         let (bundle, bootstrap) = build_copy(&work, BuildTarget::Host)?;
         eprintln!("bench: starting a private emulator …");
-        let (emulator, guard) = launch_private_emulator(&work)?;
+        let (emulator, guard) = Emulator::launch_on_free_port(&work.join("ministack"))
+            .context("cannot start the bench's emulator")?;
         Ok(Setup {
             work,
             bundle,
@@ -196,30 +197,6 @@ impl Setup {
             .open(&path)
             .with_context(|| format!("cannot open {}", path.display()))
     }
-}
-
-/// MiniStack on a free port of 127.0.0.1 other than the shared one.
-fn launch_private_emulator(work: &std::path::Path) -> anyhow::Result<(Emulator, StopGuard)> {
-    let mut failures = Vec::new();
-    // Another process may take the free port before MiniStack binds it; then try another.
-    for _ in 0..3 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .context("cannot find a free port on 127.0.0.1")?
-            .port();
-        if port == crate::emulator::DEFAULT_PORT {
-            continue;
-        }
-        let emulator = Emulator::new(port, work.join("ministack"));
-        match emulator.launch_guarded() {
-            Ok(guard) => return Ok((emulator, guard)),
-            Err(err) => failures.push(format!("{err:#}")),
-        }
-    }
-    anyhow::bail!(
-        "cannot start the bench's emulator:\n{}",
-        failures.join("\n")
-    )
 }
 
 /// The bench's scratch directory, removed when the command ends unless `keep` (its logs

@@ -20,6 +20,7 @@ mod merge;
 mod model;
 mod resolve;
 pub mod resolved;
+pub mod schema;
 mod source;
 mod validate;
 

@@ -1,10 +1,16 @@
 //! The stack file as written: serde types with `deny_unknown_fields` and the documented
 //! defaults. Strings here are still templates (`${…}` not expanded); `resolve` turns one
 //! environment's merged document into a `ResolvedStack`. No validation beyond the shape.
+//!
+//! The same types describe the file's JSON Schema (`schemars`, `stack::schema`): doc
+//! comments become the descriptions an editor shows, and where serde reads a field in its
+//! own way (`nullable`, `string_or_list`, a parameter's two forms) a `schemars` attribute
+//! says what it accepts.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
@@ -17,53 +23,83 @@ pub const DEFAULT_TIMEOUT: u32 = 30;
 
 /// The whole stack file (`environments` present), or one environment's merged document
 /// (`environments` empty).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a stack definition (a mapping with `stack`, `region`, `environments`, …)"
 )]
+#[schemars(
+    title = "stripstack stack file",
+    description = "What stripstack deploys: buckets, parameters, users and functions, and the \
+                   environments they are deployed to (README: \"The stack file\")."
+)]
 pub struct Document {
+    /// The stack's name: the `${stack}` of names, and the `stack` tag on everything.
     pub stack: String,
+    /// The AWS region to deploy to (an environment may override it).
     pub region: String,
+    /// Tags put on every resource, besides the managed `stack`, `env` and `region`.
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(with = "Option<BTreeMap<String, String>>")]
     pub tags: BTreeMap<String, String>,
+    /// The environments (`local`, `dev`, `prod`, …), each a patch over this document.
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(with = "Option<BTreeMap<String, Option<Overlay>>>")]
     pub environments: BTreeMap<String, Option<Overlay>>,
+    /// S3 buckets, by logical name (`${buckets.NAME.name}`, `${buckets.NAME.arn}`).
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(with = "Option<BTreeMap<String, BucketSpec>>")]
     pub buckets: BTreeMap<String, BucketSpec>,
+    /// SSM parameters, by their full name (`/${stack}/${env}/…`).
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(with = "Option<BTreeMap<String, ParameterSpec>>")]
     pub parameters: BTreeMap<String, ParameterSpec>,
+    /// IAM users, by logical name, with their allowed actions.
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(with = "Option<BTreeMap<String, UserSpec>>")]
     pub users: BTreeMap<String, UserSpec>,
+    /// Lambda functions, by logical name.
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(with = "Option<BTreeMap<String, FunctionSpec>>")]
     pub functions: BTreeMap<String, FunctionSpec>,
 }
 
 /// One environment: where it deploys, plus a patch deep-merged over the base document.
 /// Only the shape is checked here; the patch itself is merged as YAML (see `merge`) and
 /// checked as part of the merged document.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "an environment (a mapping of overrides; `{}` for none)"
 )]
 pub struct Overlay {
+    /// This environment's region, instead of the document's.
     pub region: Option<String>,
     /// Endpoint of an AWS-compatible service (the local emulator).
     pub endpoint: Option<String>,
+    /// Tags added to (or replacing) the document's.
     #[serde(rename = "tags")]
+    #[schemars(with = "Option<BTreeMap<String, String>>")]
     _tags: Option<IgnoredAny>,
+    /// Settings deep-merged over the document's buckets.
     #[serde(rename = "buckets")]
+    #[schemars(with = "Option<BTreeMap<String, BucketSpec>>")]
     _buckets: Option<IgnoredAny>,
+    /// Parameters added to (or replacing) the document's.
     #[serde(rename = "parameters")]
+    #[schemars(with = "Option<BTreeMap<String, ParameterSpec>>")]
     _parameters: Option<IgnoredAny>,
+    /// Settings deep-merged over the document's users.
     #[serde(rename = "users")]
+    #[schemars(with = "Option<BTreeMap<String, UserSpec>>")]
     _users: Option<IgnoredAny>,
+    /// Settings deep-merged over the document's functions (e.g. `{ strip: { memory: 512 } }`).
     #[serde(rename = "functions")]
+    #[schemars(schema_with = "function_patches_schema")]
     _functions: Option<IgnoredAny>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a bucket definition (a mapping; `{}` for all defaults)"
@@ -71,15 +107,21 @@ pub struct Overlay {
 pub struct BucketSpec {
     /// Default: `${stack}-<logical>-${env}-${account}` (globally unique, like the S3 namespace needs).
     pub name: Option<String>,
+    /// Keep every version of every object (default: on).
     #[serde(default = "yes")]
     pub versioning: bool,
+    /// `destroy` may empty the bucket (every object version) before deleting it.
     #[serde(default)]
     pub force_destroy: bool,
+    /// Never deleted by `destroy` (or by CloudFormation).
     #[serde(default)]
     pub retain: bool,
+    /// Refuse requests not made over TLS (a bucket policy; off only for the local emulator).
     #[serde(default = "yes")]
     pub tls_only: bool,
+    /// Lifecycle rules: transitions and expirations.
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(with = "Option<Vec<LifecycleSpec>>")]
     pub lifecycle: Vec<LifecycleSpec>,
 }
 
@@ -89,19 +131,26 @@ impl BucketSpec {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a lifecycle rule (a mapping with `id`)"
 )]
 pub struct LifecycleSpec {
+    /// The rule's id, unique in the bucket.
     pub id: String,
+    /// Only keys under this prefix (default: every key).
     #[serde(default)]
     pub prefix: String,
+    /// Days after creation before objects move to `storage_class`.
     pub transition_days: Option<u32>,
+    /// Where objects move after `transition_days` (e.g. `INTELLIGENT_TIERING`, `GLACIER_IR`).
     pub storage_class: Option<String>,
+    /// Days after creation before objects expire.
     pub expiration_days: Option<u32>,
+    /// Days before non-current versions are deleted.
     pub noncurrent_expiration_days: Option<u32>,
+    /// Days before unfinished multipart uploads are aborted.
     pub abort_incomplete_multipart_days: Option<u32>,
 }
 
@@ -115,16 +164,35 @@ pub struct ParameterSpec {
     pub long_form: bool,
 }
 
-#[derive(Deserialize)]
+/// A parameter written as a mapping.
+#[derive(Deserialize, JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a parameter mapping `{ value, secure, description }`"
 )]
+#[schemars(rename = "ParameterMapping")]
 struct ParameterLong {
+    /// The value (`${…}` references are expanded).
     value: String,
+    /// A `SecureString`, encrypted with the account's SSM key.
     #[serde(default)]
     secure: bool,
+    /// The parameter's description in SSM.
     description: Option<String>,
+}
+
+impl JsonSchema for ParameterSpec {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ParameterSpec".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let mapping = generator.subschema_for::<ParameterLong>();
+        json_schema!({
+            "description": "An SSM parameter: its value as a string, or a mapping `{ value, secure, description }`.",
+            "anyOf": [{ "type": "string" }, mapping]
+        })
+    }
 }
 
 impl<'de> Deserialize<'de> for ParameterSpec {
@@ -158,29 +226,36 @@ impl<'de> Deserialize<'de> for ParameterSpec {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a user definition (a mapping)")]
 pub struct UserSpec {
+    /// Create an access key, kept in SSM as a SecureString (`cargo xtask credentials`).
     #[serde(default)]
     pub access_key: bool,
+    /// What the user may do: `Allow` statements of the user's managed policy.
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(with = "Option<Vec<StatementSpec>>")]
     pub allow: Vec<StatementSpec>,
 }
 
 /// One `Allow` statement. `actions` and `resources` take a string or a list, as IAM does.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a statement `{ actions: [...], resources: [...] }`"
 )]
 pub struct StatementSpec {
+    /// IAM actions (`s3:GetObject`, `s3:*`): one, or a list.
     #[serde(deserialize_with = "string_or_list")]
+    #[schemars(schema_with = "string_or_list_schema")]
     pub actions: Vec<String>,
+    /// ARNs, usually through `${buckets.NAME.arn}`: one, or a list.
     #[serde(deserialize_with = "string_or_list")]
+    #[schemars(schema_with = "string_or_list_schema")]
     pub resources: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a function definition (a mapping with `package`)"
@@ -188,15 +263,23 @@ pub struct StatementSpec {
 pub struct FunctionSpec {
     /// Workspace crate bundled as the `bootstrap` of a `provided.al2023` function.
     pub package: String,
+    /// Memory in MB (128–10240); Lambda gives CPU in proportion.
     #[serde(default = "default_memory")]
     pub memory: u32,
+    /// Timeout in seconds (1–900).
     #[serde(default = "default_timeout")]
     pub timeout: u32,
+    /// Environment variables of the function.
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(with = "Option<BTreeMap<String, String>>")]
     pub environment: BTreeMap<String, String>,
+    /// What the function may do: `Allow` statements of its role.
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(with = "Option<Vec<StatementSpec>>")]
     pub allow: Vec<StatementSpec>,
+    /// The S3 events that invoke it.
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(with = "Option<Vec<TriggerSpec>>")]
     pub triggers: Vec<TriggerSpec>,
     /// Lambda's CPU: `x86_64` (Lambda's default) or `arm64` (Graviton, cheaper per GB-second).
     #[serde(default)]
@@ -204,7 +287,7 @@ pub struct FunctionSpec {
 }
 
 /// A Lambda function's instruction set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
 pub enum Architecture {
     #[default]
     #[serde(rename = "x86_64")]
@@ -232,7 +315,7 @@ impl Architecture {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a trigger `{ bucket, events, prefix, suffixes }`"
@@ -240,15 +323,19 @@ impl Architecture {
 pub struct TriggerSpec {
     /// Logical name of a bucket of this stack.
     pub bucket: String,
+    /// Which events: `created` (uploads, copies) and/or `removed` (deletes).
     #[serde(default = "default_events")]
     pub events: Vec<EventSpec>,
+    /// Only keys under this prefix (e.g. `uploads/`).
     #[serde(default)]
     pub prefix: String,
+    /// Only keys ending with one of these (e.g. `.jpg`): one, or a list.
     #[serde(default, deserialize_with = "string_or_list")]
+    #[schemars(schema_with = "string_or_list_schema")]
     pub suffixes: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase", expecting = "`created` or `removed`")]
 pub enum EventSpec {
     Created,
@@ -278,6 +365,26 @@ where
     T: Deserialize<'de> + Default,
 {
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// What [`string_or_list`] accepts.
+fn string_or_list_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "anyOf": [
+            { "type": "string" },
+            { "type": "array", "items": { "type": "string" } },
+            { "type": "null" }
+        ]
+    })
+}
+
+/// An environment's `functions`: per function, a patch merged over its definition, so no
+/// key is required there (the merged document is checked as a whole).
+fn function_patches_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": ["object", "null"],
+        "additionalProperties": { "type": ["object", "null"] }
+    })
 }
 
 /// A single string or a list of strings (IAM's `"Action": "s3:GetObject"` shorthand).
