@@ -293,6 +293,26 @@ impl FaultStats {
 
 /// One line for a test's or a benchmark's report: `120 requests (98 forwarded): 19 throttled,
 /// 3 5xx, 2 NoSuchBucket, …`, naming only the faults that happened.
+impl FaultStats {
+    /// Each fault class with its count and its name in reports, in a fixed order; the
+    /// errors a deployer has to retry are the classes counted by [`Self::injected_errors`].
+    pub fn classes(&self) -> [(&'static str, u64); 11] {
+        [
+            ("throttled", self.throttled),
+            ("5xx", self.server_errors),
+            ("NoSuchBucket", self.no_such_bucket),
+            ("IAM NoSuchEntity", self.iam_no_such_entity),
+            ("role not assumable", self.role_not_assumable),
+            ("notification unvalidated", self.notification_unvalidated),
+            ("function update conflicts", self.function_update_conflicts),
+            ("function states rewritten", self.function_states_rewritten),
+            ("stale reads", self.stale_reads),
+            ("malformed", self.malformed),
+            ("upstream errors", self.upstream_errors),
+        ]
+    }
+}
+
 impl std::fmt::Display for FaultStats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -300,21 +320,8 @@ impl std::fmt::Display for FaultStats {
             "{} requests ({} forwarded)",
             self.requests, self.forwarded
         )?;
-        let classes = [
-            (self.throttled, "throttled"),
-            (self.server_errors, "5xx"),
-            (self.no_such_bucket, "NoSuchBucket"),
-            (self.iam_no_such_entity, "IAM NoSuchEntity"),
-            (self.role_not_assumable, "role not assumable"),
-            (self.notification_unvalidated, "notification unvalidated"),
-            (self.function_update_conflicts, "function update conflicts"),
-            (self.function_states_rewritten, "function states rewritten"),
-            (self.stale_reads, "stale reads"),
-            (self.malformed, "malformed"),
-            (self.upstream_errors, "upstream errors"),
-        ];
         let mut separator = ":";
-        for (count, class) in classes {
+        for (class, count) in self.classes() {
             if count > 0 {
                 write!(f, "{separator} {count} {class}")?;
                 separator = ",";

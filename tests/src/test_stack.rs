@@ -22,9 +22,10 @@ impl TestStack {
         stack
     }
 
-    /// The same, with every `cargo xtask` sent through `endpoint` (a fault proxy).
-    pub fn through(prefix: &str, endpoint: &str) -> Self {
-        let stack = TestStack(StackFile::new(prefix, &[]).through(endpoint));
+    /// The same, with every `cargo xtask` sent through `endpoint` (a fault proxy), deployed
+    /// by the engine `engine_args` choose (none: the SDK engine).
+    pub fn through(prefix: &str, endpoint: &str, engine_args: &'static [&'static str]) -> Self {
+        let stack = TestStack(StackFile::new(prefix, engine_args).through(endpoint));
         stack.write(256, "v1", "s3:GetObject", true, true);
         stack
     }

@@ -107,18 +107,23 @@ fn bench_measures_every_section_and_writes_the_report() {
         leading_number(cells[2]);
     }
 
-    let deployer = section_rows(&report, "deployer");
-    let from_empty = row(&deployer, "deploy, from empty");
+    let rows = section_rows(&report, "deployer");
+    let split = rows
+        .iter()
+        .position(|line| line.contains("under AWS-like faults"))
+        .unwrap_or_else(|| panic!("no table under faults in {rows:#?}"));
+    let (deployer, under_faults) = rows.split_at(split);
+    let from_empty = row(deployer, "deploy, from empty");
     assert_eq!(from_empty[1], "12 created", "{from_empty:?}");
-    assert_eq!(row(&deployer, "plan, no changes")[1], "none");
-    let no_op = row(&deployer, "deploy, no changes");
+    assert_eq!(row(deployer, "plan, no changes")[1], "none");
+    let no_op = row(deployer, "deploy, no changes");
     assert_eq!(no_op[1], "none");
     assert!(
         no_op[2].ends_with("(0)"),
         "a no-op deploy must not write: {no_op:?}"
     );
-    assert_eq!(row(&deployer, "deploy, code-only change")[1], "1 updated");
-    assert_eq!(row(&deployer, "destroy")[1], "12 deleted");
+    assert_eq!(row(deployer, "deploy, code-only change")[1], "1 updated");
+    assert_eq!(row(deployer, "destroy")[1], "12 deleted");
     for step in &deployer[1..] {
         let cells: Vec<&str> = step.trim_matches('|').split(" | ").map(str::trim).collect();
         // HTTP requests, wall, wall with latency; then "added by latency", which noise can
@@ -131,6 +136,23 @@ fn bench_measures_every_section_and_writes_the_report() {
             "{cells:?}"
         );
     }
+
+    // Through the fault proxy: the cycle converged, and the proxy really got in its way.
+    for label in ["deploy, from empty", "destroy"] {
+        let cells = row(under_faults, label);
+        for cell in &cells[1..4] {
+            leading_number(cell);
+        }
+    }
+    let retried = row(under_faults, "deploy, from empty")[4];
+    assert!(
+        leading_number(retried) >= 1.0,
+        "nothing retried under faults: {under_faults:#?}"
+    );
+    assert!(
+        report.contains("- deploy, from empty: ") && report.contains(" throttled"),
+        "no retries by fault class in the report"
+    );
 
     // Cold builds are opt-in: the section is there, saying how to measure it.
     assert!(report.contains("cargo xtask bench --only cold-build"));

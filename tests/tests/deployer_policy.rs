@@ -3,17 +3,29 @@
 //! it, on the emulator, which enforces identity policies (`AUTH=true`); the same user
 //! without one of its actions is refused at once, with AWS's AccessDenied, not retried.
 //!
-//! MiniStack resolves no IAM-specific condition keys (`iam:PolicyARN`,
-//! `iam:PassedToService`: a condition on an unknown key never matches there), so the user's
-//! copy of the policy drops its `Condition` blocks; the conditions themselves are checked by
-//! the policy's snapshot test (`commands/deployer_policy.rs`) and are AWS's documented keys.
+//! Where MiniStack (1.5.33) authorizes differently from AWS, the user's copy of the policy is
+//! adapted, and only there:
+//! - it resolves no IAM-specific condition keys (`iam:PolicyARN`, `iam:PassedToService`: a
+//!   condition on an unknown key never matches there), so the copy drops its `Condition`
+//!   blocks; the conditions themselves are checked by the policy's snapshot test
+//!   (`commands/deployer_policy.rs`) and are AWS's documented keys;
+//! - it derives the resource of a request only from an ARN or name parameter it knows
+//!   (`RoleName`, `UserName`, `PolicyArn`, a function name in the path), and authorizes the
+//!   rest against `*`: `iam:CreatePolicy` (named by `PolicyName`) and
+//!   `lambda:CreateFunction` (named in its body). AWS authorizes them against the policy's
+//!   and the function's ARN, which is what the policy grants; the copy grants these two on
+//!   `*` as well ([`EMULATOR_UNSCOPED`]).
 
 use std::process::Command;
 
 use serde_json::Value;
 use stripstack_tests::{iam, output_text, unique, xtask, TestStack};
 
-/// The policy `deployer-policy` prints for `stack`, without its conditions.
+/// Actions MiniStack authorizes against `*` (see the module's documentation).
+const EMULATOR_UNSCOPED: [&str; 2] = ["iam:CreatePolicy", "lambda:CreateFunction"];
+
+/// The policy `deployer-policy` prints for `stack`, adapted to the emulator's authorization
+/// (see the module's documentation).
 fn policy_for(stack: &TestStack) -> Value {
     let path = stack.path.to_string_lossy().into_owned();
     let out = xtask(&["deployer-policy", "--env", "local", "--stack", &path])
@@ -26,12 +38,33 @@ fn policy_for(stack: &TestStack) -> Value {
     );
     let mut policy: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", output_text(&out)));
-    for statement in policy["Statement"].as_array_mut().expect("statements") {
+    let statements = policy["Statement"].as_array_mut().expect("statements");
+    let mut granted = Vec::new();
+    for statement in statements.iter_mut() {
         statement
             .as_object_mut()
             .expect("an object")
             .remove("Condition");
+        for action in EMULATOR_UNSCOPED {
+            let listed = statement["Action"]
+                .as_array()
+                .is_some_and(|actions| actions.iter().any(|a| a == action));
+            if listed && !granted.contains(&action) {
+                granted.push(action);
+            }
+        }
     }
+    assert_eq!(
+        granted.len(),
+        EMULATOR_UNSCOPED.len(),
+        "the policy grants {EMULATOR_UNSCOPED:?} on the stack's resources"
+    );
+    statements.push(serde_json::json!({
+        "Sid": "EmulatorAuthorizesTheseOnAnyResource",
+        "Effect": "Allow",
+        "Action": granted,
+        "Resource": "*",
+    }));
     policy
 }
 
@@ -135,8 +168,12 @@ async fn without_one_of_its_actions_the_deploy_is_refused_at_once() {
         text.contains("AccessDenied") && text.contains("iam:CreateRole"),
         "the error names the refusal and the action:\n{text}"
     );
+    // The deployer's waits read `waiting for … (attempt N…)` (cargo's own "Blocking waiting
+    // for file lock" lines are not one).
     assert!(
-        !text.contains("waiting for"),
+        !text
+            .lines()
+            .any(|line| line.contains("waiting for") && line.contains("(attempt ")),
         "an AccessDenied is not waited out:\n{text}"
     );
     // What it did create is removed with the full policy's rights (the admin's).

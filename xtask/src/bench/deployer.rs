@@ -13,6 +13,9 @@
 //! nothing changed is measured on its own. The code-only change is that binary with a few
 //! bytes appended (ELF ignores them, the zip's hash changes): a new build as far as Lambda
 //! can tell.
+//!
+//! Then `deploy` from empty and `destroy` again, through a proxy that behaves like real AWS
+//! on a bad day ([`faults`]).
 
 use std::path::Path;
 use std::process::Stdio;
@@ -20,6 +23,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use tokio::process::Command;
+
+mod faults;
 
 use super::proxy::LatencyProxy;
 use super::report::{self, fmt_duration, median_count, median_duration, Table};
@@ -34,26 +39,31 @@ const STEPS: [Step; 5] = [
         label: "deploy, from empty",
         args: &["deploy", "--yes"],
         code_change: false,
+        under_faults: true,
     },
     Step {
         label: "plan, no changes",
         args: &["plan", "--detailed-exitcode"],
         code_change: false,
+        under_faults: false,
     },
     Step {
         label: "deploy, no changes",
         args: &["deploy", "--yes"],
         code_change: false,
+        under_faults: false,
     },
     Step {
         label: "deploy, code-only change",
         args: &["deploy", "--yes"],
         code_change: true,
+        under_faults: false,
     },
     Step {
         label: "destroy",
         args: &["destroy", "--yes"],
         code_change: false,
+        under_faults: true,
     },
 ];
 
@@ -62,6 +72,8 @@ struct Step {
     args: &'static [&'static str],
     /// Deploy a different build of the function (else the original one).
     code_change: bool,
+    /// Also measured through the fault proxy ([`faults`]).
+    under_faults: bool,
 }
 
 /// One run of one step.
@@ -114,14 +126,19 @@ pub async fn measure(setup: &Setup, runs: usize, latency: Duration) -> anyhow::R
             }
         }
     }
-    Ok(render(
-        &samples,
-        latency,
-        Overheads {
-            cargo_check,
-            packaging,
-        },
-        runs,
+    let under_faults = faults::measure(&cycle, &setup.emulator.endpoint(), runs).await?;
+    Ok(format!(
+        "{}\n\n{}",
+        render(
+            &samples,
+            latency,
+            Overheads {
+                cargo_check,
+                packaging,
+            },
+            runs,
+        ),
+        under_faults.render()
     ))
 }
 
@@ -137,6 +154,24 @@ struct Overheads {
 
 impl Cycle<'_> {
     async fn run(&self, step: &Step, proxy: &LatencyProxy, build: &str) -> anyhow::Result<Sample> {
+        proxy.take_requests();
+        let (wall, stderr) = self.execute(step, &proxy.endpoint(), build).await?;
+        Ok(Sample {
+            wall,
+            requests: proxy.take_requests(),
+            api_calls: report::api_calls(&stderr),
+            changes: report::changes(&stderr),
+        })
+    }
+
+    /// Runs `step` against the AWS endpoint `endpoint`; its wall time and what it printed
+    /// on stderr, or why it failed.
+    async fn execute(
+        &self,
+        step: &Step,
+        endpoint: &str,
+        build: &str,
+    ) -> anyhow::Result<(Duration, String)> {
         self.install_build(step.code_change.then_some(build))?;
         let mut command = Command::new(
             // The running xtask's own image, even if a concurrent build has replaced the file
@@ -156,22 +191,20 @@ impl Cycle<'_> {
             }
         }
         command
-            .env("AWS_ENDPOINT_URL", proxy.endpoint())
+            .env("AWS_ENDPOINT_URL", endpoint)
             .env("AWS_ACCESS_KEY_ID", super::ACCESS_KEY)
             .env("AWS_SECRET_ACCESS_KEY", super::SECRET_KEY)
             .env("CARGO", "true")
             .env("CARGO_TARGET_DIR", self.target)
             .stdin(Stdio::null())
             .kill_on_drop(true);
-        proxy.take_requests();
         let started = Instant::now();
         let output = tokio::time::timeout(STEP_TIMEOUT, command.output())
             .await
             .with_context(|| format!("did not finish within {}s", STEP_TIMEOUT.as_secs()))?
             .context("cannot run the xtask")?;
         let wall = started.elapsed();
-        let requests = proxy.take_requests();
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
         if !output.status.success() {
             // `plan --detailed-exitcode` exits 2 when something would change: after a deploy,
             // that is a deployer bug worth stopping for.
@@ -183,12 +216,7 @@ impl Cycle<'_> {
                 stderr
             );
         }
-        Ok(Sample {
-            wall,
-            requests,
-            api_calls: report::api_calls(&stderr),
-            changes: report::changes(&stderr),
-        })
+        Ok((wall, stderr))
     }
 
     /// Puts the function's build where the bundle step looks: the original binary, or it

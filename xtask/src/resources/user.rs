@@ -617,13 +617,19 @@ impl ResourceKind for User {
                     "iam:PolicyARN": users().map(|u| u.policy_arn.clone()).collect::<Vec<_>>()
                 }
             })),
-            // A user's access key secret, kept in a SecureString of its own.
+            // A user's access key id and secret, each in a parameter of its own under
+            // `/<stack>/<env>/users/<user>/`: read for every user (a key made before the
+            // stack said `access_key: false` is found, and removed with its parameters),
+            // written and deleted with the key.
             Grant::new(
-                "UserSecrets",
+                "UserKeyParameters",
                 super::parameter::PARAMETER_ACTIONS,
                 users()
-                    .filter(|u| u.access_key)
-                    .map(|u| super::parameter::parameter_arn(stack, &u.secret_parameter))
+                    .map(|u| {
+                        let folder =
+                            format!("/{}/{}/users/{}/*", stack.stack, stack.env, u.logical);
+                        super::parameter::parameter_arn(stack, &folder)
+                    })
                     .collect(),
             ),
             // Deleting a user someone added to a group, or gave a virtual MFA device: the
