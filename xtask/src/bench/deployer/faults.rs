@@ -219,7 +219,7 @@ impl FaultRuns {
             by_class.push(format!("- {label}: {classes}"));
         }
         format!(
-            "{}\n\n\
+            "{}\n\
              The same `deploy` from empty and `destroy` through the test harness's fault \
              proxy (`tests/src/fault_proxy.rs`): 20 % of requests throttled with each \
              service's own error, 3 % answered 500 or 503, and for 3 s after each create the \
