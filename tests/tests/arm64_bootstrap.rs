@@ -85,7 +85,9 @@ async fn the_arm64_bootstrap_strips_a_picture_under_qemu() {
         bundle.zip_bytes
     );
     let binary = std::fs::read(&bundle.binary_path).unwrap();
-    let again = xtask::bundle::deterministic_zip("bootstrap", &binary).unwrap();
+    let again =
+        xtask::bundle::deterministic_zip("bootstrap", &binary, xtask::bundle::ZipLevel::Shipped)
+            .unwrap();
     assert_eq!(
         std::fs::read(&bundle.zip_path).unwrap(),
         again,

@@ -47,7 +47,8 @@ fn bootstrap_zip() -> &'static [u8] {
         let binary = xtask::bundle::compile("lambda", xtask::bundle::BuildTarget::Host)
             .unwrap_or_else(|e| panic!("building the bootstrap failed: {e:#}"));
         let bytes = std::fs::read(&binary).expect("reading the bootstrap");
-        xtask::bundle::deterministic_zip("bootstrap", &bytes).expect("zipping the bootstrap")
+        xtask::bundle::deterministic_zip("bootstrap", &bytes, xtask::bundle::ZipLevel::Quick)
+            .expect("zipping the bootstrap")
     })
 }
 
