@@ -3,19 +3,19 @@
 pub mod aws;
 pub mod bench;
 pub mod bundle;
-pub mod cfn;
+mod cfn;
 pub mod cli;
 mod commands;
 pub mod emulator;
-pub mod engine;
-pub mod outputs;
-pub mod plan;
+mod engine;
+mod outputs;
+mod plan;
 pub mod resources;
 mod session;
 pub mod stack;
-pub mod strip_cmd;
+mod strip_cmd;
 mod style;
 #[cfg(test)]
 mod tidy;
-pub mod verify;
+mod verify;
 pub mod workspace;
