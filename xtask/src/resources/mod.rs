@@ -7,19 +7,19 @@
 //! States are plain property maps (`Props`) so that the plan engine can diff every kind
 //! with one pure function.
 
-pub mod bucket;
-pub mod function;
+pub(crate) mod bucket;
+pub(crate) mod function;
 pub(crate) mod grant;
 pub(crate) mod kind;
-pub mod notification;
-pub mod parameter;
-pub mod permission;
+pub(crate) mod notification;
+pub(crate) mod parameter;
+pub(crate) mod permission;
 pub mod policy;
 pub mod policy_doc;
 mod registry;
-pub mod role;
+pub(crate) mod role;
 pub(crate) mod tags;
-pub mod user;
+pub(crate) mod user;
 
 pub(crate) use registry::{check_adoption, deployer_grants, managed, settings, settings_during};
 pub use registry::{converge, desired_all, read, remove, Kind};

@@ -20,7 +20,7 @@ mod merge;
 mod model;
 mod resolve;
 pub mod resolved;
-pub mod schema;
+pub(crate) mod schema;
 mod source;
 mod validate;
 
