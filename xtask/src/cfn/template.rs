@@ -21,7 +21,8 @@ use base64::Engine as _;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::resources::{self, Address, Artifacts, Desired, Kind, Props};
+use crate::resources::cloudformation::Synthesis;
+use crate::resources::{self, Address, Artifacts, Desired, Kind};
 use crate::stack::resolved::ResolvedStack;
 
 /// The key of this tool's section in the template's `Metadata`.
@@ -66,12 +67,6 @@ pub fn stack_name(stack: &ResolvedStack) -> String {
     format!("{}-{}", stack.stack, stack.env)
 }
 
-/// The object key a function's bundle is uploaded under when none was built yet: `synth`
-/// and `plan` still show a complete template, and the warning says the key is a placeholder.
-fn placeholder_key(package: &str) -> String {
-    format!("artifacts/{package}/not-built-yet.zip")
-}
-
 /// The template of `stack`. Functions whose package has no entry in `artifacts` get a
 /// placeholder code location (listed in [`Template::unbuilt`]).
 pub fn synthesize(stack: &ResolvedStack, artifacts: &Artifacts) -> Template {
@@ -81,96 +76,43 @@ pub fn synthesize(stack: &ResolvedStack, artifacts: &Artifacts) -> Template {
 
     let mut resources_section = Map::new();
     let mut entries = Vec::new();
-    let mut recorded = Recorded::default();
-    let mut unbuilt = Vec::new();
-    // The notification configuration is a property of the bucket in CloudFormation.
-    let notifications: BTreeMap<&str, &Desired> = desired
-        .iter()
-        .filter(|d| d.address.kind == Kind::Notification)
-        .map(|d| (d.address.name.as_str(), d))
-        .collect();
-
+    let mut synthesis = Synthesis::new(
+        stack,
+        artifacts,
+        &desired,
+        crate::engine::state::state_bucket(&stack.account, &stack.region),
+    );
     for want in &desired {
-        let logical_id = id(&want.address);
-        let mut depends_on: Vec<String> = want.depends_on.iter().map(&id).collect();
-        let (resource_type, properties) = match want.address.kind {
-            Kind::Bucket => {
-                let notification = notifications.get(want.address.name.as_str()).copied();
-                if let Some(notification) = notification {
-                    // The permissions S3 checks when the configuration is written.
-                    depends_on.extend(
-                        notification
-                            .depends_on
-                            .iter()
-                            .filter(|a| a.kind != Kind::Bucket)
-                            .map(&id),
-                    );
-                }
-                if let Some(policy) = want.props.get("policy").filter(|p| !p.is_null()) {
-                    let address = bucket_policy_address(&want.address.name);
-                    let policy_id = format!("{logical_id}Policy");
-                    let mut resource = json!({
-                        "Type": "AWS::S3::BucketPolicy",
-                        "DependsOn": [logical_id],
-                        "Properties": {
-                            "Bucket": want.physical,
-                            "PolicyDocument": policy,
-                        },
-                    });
-                    set_retain(&mut resource, want.retain);
-                    entries.push(Entry {
-                        logical_id: policy_id.clone(),
-                        address,
-                        resource_type: "AWS::S3::BucketPolicy",
-                        physical: want.physical.clone(),
-                    });
-                    resources_section.insert(policy_id, resource);
-                }
-                ("AWS::S3::Bucket", bucket(want, notification))
-            }
-            Kind::Parameter => {
-                if want.props.get("type") == Some(&json!("SecureString")) {
-                    recorded.secure_parameters.push(want.physical.clone());
-                    continue;
-                }
-                let description = stack
-                    .parameters
-                    .get(&want.physical)
-                    .and_then(|p| p.description.clone());
-                ("AWS::SSM::Parameter", parameter(want, description))
-            }
-            Kind::Policy => ("AWS::IAM::ManagedPolicy", managed_policy(want)),
-            Kind::User => {
-                if want.props.get("access_key") == Some(&json!(true)) {
-                    recorded
-                        .access_keys
-                        .insert(want.address.name.clone(), want.physical.clone());
-                }
-                ("AWS::IAM::User", user(want))
-            }
-            Kind::Role => ("AWS::IAM::Role", role(want)),
-            Kind::Function => {
-                let package = stack
-                    .functions
-                    .get(&want.address.name)
-                    .map(|f| f.package.as_str())
-                    .unwrap_or_default();
-                let code = match artifacts.get(package) {
-                    Some(artifact) => json!({ "S3Bucket": artifact.bucket, "S3Key": artifact.key }),
-                    None => {
-                        unbuilt.push(package.to_owned());
-                        json!({
-                            "S3Bucket": crate::engine::state::state_bucket(&stack.account, &stack.region),
-                            "S3Key": placeholder_key(package),
-                        })
-                    }
-                };
-                ("AWS::Lambda::Function", function(want, code))
-            }
-            Kind::Permission => ("AWS::Lambda::Permission", permission(want)),
-            // Folded into its bucket above.
-            Kind::Notification => continue,
+        let Some((resource_type, _)) = want.address.kind.cloudformation() else {
+            continue;
         };
+        let Some(properties) = resources::cloudformation_properties(want, &mut synthesis) else {
+            continue;
+        };
+        let logical_id = id(&want.address);
+        let mut depends_on: Vec<String> = want
+            .depends_on
+            .iter()
+            .chain(&synthesis.extra_dependencies)
+            .map(&id)
+            .collect();
+        synthesis.extra_dependencies.clear();
+        for companion in synthesis.companions.drain(..) {
+            let companion_id = format!("{logical_id}{}", companion.suffix);
+            let mut resource = json!({
+                "Type": companion.resource_type,
+                "DependsOn": [logical_id],
+                "Properties": companion.properties,
+            });
+            set_retain(&mut resource, want.retain);
+            entries.push(Entry {
+                logical_id: companion_id.clone(),
+                address: companion.address,
+                resource_type: companion.resource_type,
+                physical: companion.physical,
+            });
+            resources_section.insert(companion_id, resource);
+        }
         depends_on.sort();
         depends_on.dedup();
         let mut resource = json!({ "Type": resource_type, "Properties": properties });
@@ -186,6 +128,12 @@ pub fn synthesize(stack: &ResolvedStack, artifacts: &Artifacts) -> Template {
         });
         resources_section.insert(logical_id, resource);
     }
+    let mut recorded = Recorded {
+        secure_parameters: synthesis.secure_parameters,
+        access_keys: synthesis.access_keys,
+        ..Recorded::default()
+    };
+    let mut unbuilt = synthesis.unbuilt;
     for entry in &entries {
         recorded
             .resources
@@ -213,10 +161,6 @@ pub fn synthesize(stack: &ResolvedStack, artifacts: &Artifacts) -> Template {
 }
 
 /// A bucket's TLS-only policy: part of the bucket in the SDK engine, its own resource here.
-pub fn bucket_policy_address(bucket: &str) -> Address {
-    Address::new(Kind::Bucket, format!("{bucket}.policy"))
-}
-
 fn set_retain(resource: &mut Value, retain: bool) {
     if retain {
         // `RetainExceptOnCreate`: kept when the stack is deleted or the resource removed, but
@@ -285,11 +229,10 @@ fn base_logical_id(stack: &ResolvedStack, address: &Address) -> String {
         || pascal(address.kind.as_str()),
         |(_, suffix)| suffix.to_owned(),
     );
-    let name = match address.kind {
-        Kind::Parameter => parameter_short_name(stack, &address.name),
-        _ => &address.name,
-    };
-    format!("{}{suffix}", pascal(name))
+    format!(
+        "{}{suffix}",
+        pascal(address.kind.cloudformation_name(stack, address))
+    )
 }
 
 /// `/exif-pipeline/dev/source-bucket` → `ExifPipelineDevSourceBucket`; `strip.source` →
@@ -305,199 +248,6 @@ fn pascal(name: &str) -> String {
                 .unwrap_or_default()
         })
         .collect()
-}
-
-/// SSM names usually start with `/<stack>/<env>/`: dropped from the logical id, which stays
-/// the same in every environment.
-fn parameter_short_name<'a>(stack: &ResolvedStack, name: &'a str) -> &'a str {
-    name.strip_prefix(&format!("/{}/{}/", stack.stack, stack.env))
-        .unwrap_or(name)
-}
-
-fn tag_list(props: &Props) -> Value {
-    Value::Array(
-        resources::string_map(props, "tags")
-            .into_iter()
-            .map(|(key, value)| json!({ "Key": key, "Value": value }))
-            .collect(),
-    )
-}
-
-fn prop(props: &Props, key: &str) -> Value {
-    props.get(key).cloned().unwrap_or(Value::Null)
-}
-
-fn bucket(want: &Desired, notification: Option<&Desired>) -> Value {
-    let p = &want.props;
-    let block = prop(p, "public_access_block");
-    let flag = |key: &str| block.get(key).cloned().unwrap_or(json!(true));
-    let mut props = json!({
-        "BucketName": want.physical,
-        "VersioningConfiguration": {
-            "Status": if p.get("versioning") == Some(&json!(true)) { "Enabled" } else { "Suspended" }
-        },
-        "BucketEncryption": {
-            "ServerSideEncryptionConfiguration": [{
-                "ServerSideEncryptionByDefault": { "SSEAlgorithm": prop(p, "encryption") }
-            }]
-        },
-        "PublicAccessBlockConfiguration": {
-            "BlockPublicAcls": flag("block_public_acls"),
-            "BlockPublicPolicy": flag("block_public_policy"),
-            "IgnorePublicAcls": flag("ignore_public_acls"),
-            "RestrictPublicBuckets": flag("restrict_public_buckets"),
-        },
-        "OwnershipControls": { "Rules": [{ "ObjectOwnership": prop(p, "ownership") }] },
-        "Tags": tag_list(p),
-    });
-    let rules: Vec<Value> = p
-        .get("lifecycle")
-        .and_then(Value::as_array)
-        .map(|rules| rules.iter().map(lifecycle_rule).collect())
-        .unwrap_or_default();
-    if !rules.is_empty() {
-        props["LifecycleConfiguration"] = json!({ "Rules": rules });
-    }
-    if let Some(notification) = notification {
-        let entries = notification
-            .props
-            .get("entries")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        // One configuration per event: CloudFormation's `Event` is a single event type. The
-        // entries' ids are not CloudFormation properties (S3 generates ids).
-        let configurations: Vec<Value> = entries
-            .iter()
-            .flat_map(|entry| {
-                let events = entry["events"].as_array().cloned().unwrap_or_default();
-                events.into_iter().map(move |event| {
-                    let mut configuration =
-                        json!({ "Event": event, "Function": entry["function_arn"] });
-                    let rules: Vec<Value> = ["prefix", "suffix"]
-                        .iter()
-                        .filter_map(|name| {
-                            let value = entry[*name].as_str().filter(|v| !v.is_empty())?;
-                            Some(json!({ "Name": name, "Value": value }))
-                        })
-                        .collect();
-                    if !rules.is_empty() {
-                        configuration["Filter"] = json!({ "S3Key": { "Rules": rules } });
-                    }
-                    configuration
-                })
-            })
-            .collect();
-        props["NotificationConfiguration"] = json!({ "LambdaConfigurations": configurations });
-    }
-    props
-}
-
-fn lifecycle_rule(rule: &Value) -> Value {
-    let mut out = json!({ "Id": rule["id"], "Status": "Enabled" });
-    if let Some(prefix) = rule["prefix"].as_str().filter(|p| !p.is_empty()) {
-        out["Prefix"] = json!(prefix);
-    }
-    if let (Some(days), Some(class)) = (
-        rule["transition_days"].as_u64(),
-        rule["storage_class"].as_str(),
-    ) {
-        out["Transitions"] = json!([{ "StorageClass": class, "TransitionInDays": days }]);
-    }
-    if let Some(days) = rule["expiration_days"].as_u64() {
-        out["ExpirationInDays"] = json!(days);
-    }
-    if let Some(days) = rule["noncurrent_expiration_days"].as_u64() {
-        out["NoncurrentVersionExpiration"] = json!({ "NoncurrentDays": days });
-    }
-    if let Some(days) = rule["abort_incomplete_multipart_days"].as_u64() {
-        out["AbortIncompleteMultipartUpload"] = json!({ "DaysAfterInitiation": days });
-    }
-    out
-}
-
-fn parameter(want: &Desired, description: Option<String>) -> Value {
-    let mut props = json!({
-        "Name": want.physical,
-        "Type": prop(&want.props, "type"),
-        "Value": prop(&want.props, "value"),
-        // `AWS::SSM::Parameter` tags are a map, not a list.
-        "Tags": prop(&want.props, "tags"),
-    });
-    if let Some(description) = description {
-        props["Description"] = json!(description);
-    }
-    props
-}
-
-/// `AWS::IAM::ManagedPolicy` has no `Tags`: the policy carries the stack's tags only where
-/// CloudFormation propagates stack tags.
-fn managed_policy(want: &Desired) -> Value {
-    json!({
-        "ManagedPolicyName": want.physical,
-        "PolicyDocument": prop(&want.props, "document"),
-    })
-}
-
-fn user(want: &Desired) -> Value {
-    json!({
-        "UserName": want.physical,
-        "ManagedPolicyArns": prop(&want.props, "attached_policies"),
-        "Tags": tag_list(&want.props),
-    })
-}
-
-fn role(want: &Desired) -> Value {
-    json!({
-        "RoleName": want.physical,
-        "AssumeRolePolicyDocument": prop(&want.props, "trust_policy"),
-        "Policies": [{
-            "PolicyName": resources::role::INLINE_POLICY_NAME,
-            "PolicyDocument": prop(&want.props, "policy"),
-        }],
-        "Tags": tag_list(&want.props),
-    })
-}
-
-fn function(want: &Desired, code: Value) -> Value {
-    let p = &want.props;
-    let mut props = json!({
-        "FunctionName": want.physical,
-        "Runtime": prop(p, "runtime"),
-        "Handler": prop(p, "handler"),
-        "Architectures": [prop(p, "architecture")],
-        "MemorySize": prop(p, "memory"),
-        "Timeout": prop(p, "timeout"),
-        "Role": prop(p, "role"),
-        "Code": code,
-        // What the SDK engine sets after creating the function: S3 → Lambda → S3 loops stop.
-        "RecursiveLoop": "Terminate",
-        "Tags": tag_list(p),
-    });
-    if p.get("environment")
-        .and_then(Value::as_object)
-        .is_some_and(|vars| !vars.is_empty())
-    {
-        props["Environment"] = json!({ "Variables": p["environment"] });
-    }
-    props
-}
-
-fn permission(want: &Desired) -> Value {
-    let function_name = want
-        .physical
-        .split_once('/')
-        .map(|(function, _)| function)
-        .unwrap_or(&want.physical);
-    json!({
-        "Action": prop(&want.props, "action"),
-        "FunctionName": function_name,
-        "Principal": prop(&want.props, "principal"),
-        // The literal ARN (known from the bucket's name), not a reference to the bucket:
-        // the bucket depends on this permission, so a reference would be a cycle.
-        "SourceArn": prop(&want.props, "source_arn"),
-        "SourceAccount": prop(&want.props, "source_account"),
-    })
 }
 
 /// Names and ARNs a user of the stack looks for, as `describe-stacks` outputs.

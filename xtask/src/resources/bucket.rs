@@ -2,6 +2,7 @@
 //! Public Access, object ownership, lifecycle, tags and the TLS-only bucket policy.
 //! Notifications are their own resource kind (`notification`).
 
+use super::cloudformation::{prop, tag_list, Companion, Synthesis};
 use serde_json::{json, Value};
 
 use super::grant::Grant;
@@ -751,6 +752,102 @@ pub(crate) fn force_destroy(settings: &Settings) -> bool {
         .is_ok_and(|s| s.force_destroy)
 }
 
+/// The bucket's `AWS::S3::Bucket` properties, its notification configuration included.
+fn cloudformation_bucket(want: &Desired, notification: Option<&Desired>) -> Value {
+    let p = &want.props;
+    let block = prop(p, "public_access_block");
+    let flag = |key: &str| block.get(key).cloned().unwrap_or(json!(true));
+    let mut props = json!({
+        "BucketName": want.physical,
+        "VersioningConfiguration": {
+            "Status": if p.get("versioning") == Some(&json!(true)) { "Enabled" } else { "Suspended" }
+        },
+        "BucketEncryption": {
+            "ServerSideEncryptionConfiguration": [{
+                "ServerSideEncryptionByDefault": { "SSEAlgorithm": prop(p, "encryption") }
+            }]
+        },
+        "PublicAccessBlockConfiguration": {
+            "BlockPublicAcls": flag("block_public_acls"),
+            "BlockPublicPolicy": flag("block_public_policy"),
+            "IgnorePublicAcls": flag("ignore_public_acls"),
+            "RestrictPublicBuckets": flag("restrict_public_buckets"),
+        },
+        "OwnershipControls": { "Rules": [{ "ObjectOwnership": prop(p, "ownership") }] },
+        "Tags": tag_list(p),
+    });
+    let rules: Vec<Value> = p
+        .get("lifecycle")
+        .and_then(Value::as_array)
+        .map(|rules| rules.iter().map(lifecycle_rule_cloudformation).collect())
+        .unwrap_or_default();
+    if !rules.is_empty() {
+        props["LifecycleConfiguration"] = json!({ "Rules": rules });
+    }
+    if let Some(notification) = notification {
+        let entries = notification
+            .props
+            .get("entries")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        // One configuration per event: CloudFormation's `Event` is a single event type. The
+        // entries' ids are not CloudFormation properties (S3 generates ids).
+        let configurations: Vec<Value> = entries
+            .iter()
+            .flat_map(|entry| {
+                let events = entry["events"].as_array().cloned().unwrap_or_default();
+                events.into_iter().map(move |event| {
+                    let mut configuration =
+                        json!({ "Event": event, "Function": entry["function_arn"] });
+                    let rules: Vec<Value> = ["prefix", "suffix"]
+                        .iter()
+                        .filter_map(|name| {
+                            let value = entry[*name].as_str().filter(|v| !v.is_empty())?;
+                            Some(json!({ "Name": name, "Value": value }))
+                        })
+                        .collect();
+                    if !rules.is_empty() {
+                        configuration["Filter"] = json!({ "S3Key": { "Rules": rules } });
+                    }
+                    configuration
+                })
+            })
+            .collect();
+        props["NotificationConfiguration"] = json!({ "LambdaConfigurations": configurations });
+    }
+    props
+}
+
+fn lifecycle_rule_cloudformation(rule: &Value) -> Value {
+    let mut out = json!({ "Id": rule["id"], "Status": "Enabled" });
+    if let Some(prefix) = rule["prefix"].as_str().filter(|p| !p.is_empty()) {
+        out["Prefix"] = json!(prefix);
+    }
+    if let (Some(days), Some(class)) = (
+        rule["transition_days"].as_u64(),
+        rule["storage_class"].as_str(),
+    ) {
+        out["Transitions"] = json!([{ "StorageClass": class, "TransitionInDays": days }]);
+    }
+    if let Some(days) = rule["expiration_days"].as_u64() {
+        out["ExpirationInDays"] = json!(days);
+    }
+    if let Some(days) = rule["noncurrent_expiration_days"].as_u64() {
+        out["NoncurrentVersionExpiration"] = json!({ "NoncurrentDays": days });
+    }
+    if let Some(days) = rule["abort_incomplete_multipart_days"].as_u64() {
+        out["AbortIncompleteMultipartUpload"] = json!({ "DaysAfterInitiation": days });
+    }
+    out
+}
+
+/// The SDK engine's address of a bucket's policy, a resource of its own in CloudFormation
+/// (`bucket.<name>.policy`).
+pub(crate) fn policy_address(bucket: &str) -> Address {
+    Address::new(Kind::Bucket, format!("{bucket}.policy"))
+}
+
 impl ResourceKind for Bucket {
     const NAME: &'static str = "bucket";
     const SERVICE: &'static str = "s3";
@@ -758,6 +855,36 @@ impl ResourceKind for Bucket {
     const DELETED_AFTER: &'static [Kind] = &[Kind::Notification];
     const CLOUDFORMATION: Option<(&'static str, &'static str)> =
         Some(("AWS::S3::Bucket", "Bucket"));
+
+    fn cloudformation_properties(want: &Desired, synthesis: &mut Synthesis<'_>) -> Option<Value> {
+        // The notification configuration is a property of the bucket in CloudFormation.
+        let notification = synthesis.declared(Kind::Notification, &want.address.name);
+        if let Some(notification) = notification {
+            // The permissions S3 checks when the configuration is written.
+            synthesis.extra_dependencies.extend(
+                notification
+                    .depends_on
+                    .iter()
+                    .filter(|a| a.kind != Kind::Bucket)
+                    .cloned(),
+            );
+        }
+        // The TLS-only policy: part of the bucket here, its own resource there.
+        if let Some(policy) = want.props.get("policy").filter(|p| !p.is_null()) {
+            synthesis.companions.push(Companion {
+                suffix: "Policy",
+                resource_type: "AWS::S3::BucketPolicy",
+                address: policy_address(&want.address.name),
+                physical: want.physical.clone(),
+                properties: json!({
+                    "Bucket": want.physical,
+                    "PolicyDocument": policy,
+                }),
+            });
+        }
+        Some(cloudformation_bucket(want, notification))
+    }
+
     const TAGGED: bool = true;
 
     fn deployer_grants(stack: &ResolvedStack) -> Vec<Grant> {

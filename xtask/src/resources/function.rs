@@ -1,6 +1,7 @@
 //! Lambda functions: runtime, handler, architecture, memory, timeout, environment, role and
 //! tags. The code hash is compared once the bundle exists (`deploy` builds it).
 
+use super::cloudformation::{prop, tag_list, Synthesis};
 use serde_json::{json, Value};
 
 use super::grant::Grant;
@@ -357,6 +358,41 @@ impl ResourceKind for Function {
     const DELETED_AFTER: &'static [Kind] = &[Kind::Permission, Kind::Notification];
     const CLOUDFORMATION: Option<(&'static str, &'static str)> =
         Some(("AWS::Lambda::Function", "Function"));
+
+    fn cloudformation_properties(
+        want: &Desired,
+        synthesis: &mut Synthesis<'_>,
+    ) -> Option<serde_json::Value> {
+        let package = synthesis
+            .stack
+            .functions
+            .get(&want.address.name)
+            .map(|f| f.package.clone())
+            .unwrap_or_default();
+        let code = synthesis.code(&package);
+        let p = &want.props;
+        let mut props = serde_json::json!({
+            "FunctionName": want.physical,
+            "Runtime": prop(p, "runtime"),
+            "Handler": prop(p, "handler"),
+            "Architectures": [prop(p, "architecture")],
+            "MemorySize": prop(p, "memory"),
+            "Timeout": prop(p, "timeout"),
+            "Role": prop(p, "role"),
+            "Code": code,
+            // What the SDK engine sets after creating the function: S3 → Lambda → S3 loops stop.
+            "RecursiveLoop": "Terminate",
+            "Tags": tag_list(p),
+        });
+        if p.get("environment")
+            .and_then(serde_json::Value::as_object)
+            .is_some_and(|vars| !vars.is_empty())
+        {
+            props["Environment"] = serde_json::json!({ "Variables": p["environment"] });
+        }
+        Some(props)
+    }
+
     const TAGGED: bool = true;
 
     fn deployer_grants(stack: &ResolvedStack) -> Vec<Grant> {

@@ -14,6 +14,7 @@
 
 use std::future::Future;
 
+use super::cloudformation::Synthesis;
 use super::grant::Grant;
 use super::{
     Address, ApplyCtx, Artifacts, Desired, Kind, Observed, PropKind, ReadCtx, Removal, Settings,
@@ -38,6 +39,22 @@ pub(crate) trait ResourceKind {
     /// logical ids (`SourceBucket`); `None` when CloudFormation folds it into another
     /// resource (a bucket's notification is a property of the bucket).
     const CLOUDFORMATION: Option<(&'static str, &'static str)>;
+
+    /// Its resource's `Properties` in a CloudFormation template (pure); `None` when it has no
+    /// resource of its own there (a property of another: a bucket's notification; or kept
+    /// out: a SecureString). What else the template needs for it (a companion resource,
+    /// extra dependencies, what the SDK does around the stack) it tells `synthesis`.
+    fn cloudformation_properties(
+        _want: &Desired,
+        _synthesis: &mut Synthesis<'_>,
+    ) -> Option<serde_json::Value> {
+        None
+    }
+
+    /// The name its CloudFormation logical id is made of (`source` of `SourceBucket`).
+    fn cloudformation_name<'a>(_stack: &ResolvedStack, address: &'a Address) -> &'a str {
+        &address.name
+    }
 
     /// Whether its `tags` property holds the stack's tags. Then only the keys the stack
     /// manages are compared and written, and the state remembers them (`tags.rs`).

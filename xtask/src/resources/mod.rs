@@ -8,6 +8,7 @@
 //! with one pure function.
 
 pub(crate) mod bucket;
+pub(crate) mod cloudformation;
 pub(crate) mod function;
 pub(crate) mod grant;
 pub(crate) mod kind;
@@ -21,7 +22,9 @@ pub(crate) mod role;
 pub(crate) mod tags;
 pub(crate) mod user;
 
-pub(crate) use registry::{check_adoption, deployer_grants, managed, settings, settings_during};
+pub(crate) use registry::{
+    check_adoption, cloudformation_properties, deployer_grants, managed, settings, settings_during,
+};
 pub use registry::{converge, desired_all, read, remove, Kind};
 
 use std::collections::BTreeMap;

@@ -1,6 +1,7 @@
 //! SSM parameters: type, value and tags. SecureString values are compared by SHA-256 and
 //! never printed; the plaintext only ever exists in memory during a read or a write.
 
+use super::cloudformation::{prop, Synthesis};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -200,6 +201,44 @@ impl ResourceKind for Parameter {
     const SERVICE: &'static str = "ssm";
     const CLOUDFORMATION: Option<(&'static str, &'static str)> =
         Some(("AWS::SSM::Parameter", "Parameter"));
+
+    /// A SecureString is kept out of the template: `AWS::SSM::Parameter` cannot create one;
+    /// the SDK writes it around the stack.
+    fn cloudformation_properties(
+        want: &Desired,
+        synthesis: &mut Synthesis<'_>,
+    ) -> Option<serde_json::Value> {
+        if want.props.get("type") == Some(&serde_json::json!("SecureString")) {
+            synthesis.secure_parameters.push(want.physical.clone());
+            return None;
+        }
+        let description = synthesis
+            .stack
+            .parameters
+            .get(&want.physical)
+            .and_then(|p| p.description.clone());
+        let mut props = serde_json::json!({
+            "Name": want.physical,
+            "Type": prop(&want.props, "type"),
+            "Value": prop(&want.props, "value"),
+            // `AWS::SSM::Parameter` tags are a map, not a list.
+            "Tags": prop(&want.props, "tags"),
+        });
+        if let Some(description) = description {
+            props["Description"] = serde_json::json!(description);
+        }
+        Some(props)
+    }
+
+    /// SSM names usually start with `/<stack>/<env>/`: dropped from the logical id, which
+    /// stays the same in every environment.
+    fn cloudformation_name<'a>(stack: &ResolvedStack, address: &'a Address) -> &'a str {
+        address
+            .name
+            .strip_prefix(&format!("/{}/{}/", stack.stack, stack.env))
+            .unwrap_or(&address.name)
+    }
+
     const TAGGED: bool = true;
 
     fn deployer_grants(stack: &ResolvedStack) -> Vec<Grant> {

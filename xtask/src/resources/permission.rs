@@ -2,6 +2,7 @@
 //! with both `SourceArn` and `SourceAccount` (without the account, a bucket re-created
 //! under the same name in another account could invoke us).
 
+use super::cloudformation::{prop, Synthesis};
 use serde_json::{json, Value};
 
 use super::grant::Grant;
@@ -181,6 +182,26 @@ impl ResourceKind for Permission {
     const DELETED_AFTER: &'static [Kind] = &[Kind::Notification];
     const CLOUDFORMATION: Option<(&'static str, &'static str)> =
         Some(("AWS::Lambda::Permission", "Permission"));
+
+    fn cloudformation_properties(
+        want: &Desired,
+        _synthesis: &mut Synthesis<'_>,
+    ) -> Option<serde_json::Value> {
+        let function_name = want
+            .physical
+            .split_once('/')
+            .map(|(function, _)| function)
+            .unwrap_or(&want.physical);
+        Some(serde_json::json!({
+            "Action": prop(&want.props, "action"),
+            "FunctionName": function_name,
+            "Principal": prop(&want.props, "principal"),
+            // The literal ARN (known from the bucket's name), not a reference to the bucket:
+            // the bucket depends on this permission, so a reference would be a cycle.
+            "SourceArn": prop(&want.props, "source_arn"),
+            "SourceAccount": prop(&want.props, "source_account"),
+        }))
+    }
 
     fn deployer_grants(stack: &ResolvedStack) -> Vec<Grant> {
         vec![Grant::new(

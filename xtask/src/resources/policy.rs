@@ -1,6 +1,7 @@
 //! Customer-managed IAM policies (one per user, holding the user's `allow` statements):
 //! the default version's document and tags.
 
+use super::cloudformation::{prop, Synthesis};
 use serde_json::{json, Value};
 
 use super::grant::Grant;
@@ -373,6 +374,19 @@ impl ResourceKind for Policy {
     const DELETED_AFTER: &'static [Kind] = &[Kind::User];
     const CLOUDFORMATION: Option<(&'static str, &'static str)> =
         Some(("AWS::IAM::ManagedPolicy", "Policy"));
+
+    /// `AWS::IAM::ManagedPolicy` has no `Tags`: the policy carries the stack's tags only where
+    /// CloudFormation propagates stack tags.
+    fn cloudformation_properties(
+        want: &Desired,
+        _synthesis: &mut Synthesis<'_>,
+    ) -> Option<serde_json::Value> {
+        Some(serde_json::json!({
+            "ManagedPolicyName": want.physical,
+            "PolicyDocument": prop(&want.props, "document"),
+        }))
+    }
+
     const TAGGED: bool = true;
 
     fn deployer_grants(stack: &ResolvedStack) -> Vec<Grant> {

@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::cloudformation::Synthesis;
 use super::grant::Grant;
 use super::kind::{self, ResourceKind};
 use super::{
@@ -62,6 +63,17 @@ macro_rules! registry {
                 }
             }
 
+            /// See [`ResourceKind::cloudformation_name`].
+            pub(crate) fn cloudformation_name<'a>(
+                self,
+                stack: &ResolvedStack,
+                address: &'a Address,
+            ) -> &'a str {
+                match self {
+                    $(Kind::$variant => <$kind as ResourceKind>::cloudformation_name(stack, address)),*
+                }
+            }
+
             /// The kind deployed as CloudFormation type `resource_type`.
             pub(crate) fn of_cloudformation_type(resource_type: &str) -> Option<Kind> {
                 Kind::ALL
@@ -83,6 +95,16 @@ macro_rules! registry {
             let mut all = Vec::new();
             $(all.extend(<$kind as ResourceKind>::deployer_grants(stack));)*
             all
+        }
+
+        /// See [`ResourceKind::cloudformation_properties`].
+        pub(crate) fn cloudformation_properties(
+            want: &Desired,
+            synthesis: &mut Synthesis<'_>,
+        ) -> Option<serde_json::Value> {
+            match want.address.kind {
+                $(Kind::$variant => <$kind as ResourceKind>::cloudformation_properties(want, synthesis)),*
+            }
         }
 
         /// What the state records with a resource: see [`kind::record_settings`].

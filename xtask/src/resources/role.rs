@@ -1,6 +1,7 @@
 //! The function's IAM role: trust policy for lambda.amazonaws.com, one inline policy with
 //! exactly the function's `allow` statements (least privilege: nothing is added), and tags.
 
+use super::cloudformation::{prop, tag_list, Synthesis};
 use serde_json::{json, Value};
 
 use super::grant::Grant;
@@ -311,6 +312,22 @@ impl ResourceKind for Role {
     // The function names its role.
     const DELETED_AFTER: &'static [Kind] = &[Kind::Function];
     const CLOUDFORMATION: Option<(&'static str, &'static str)> = Some(("AWS::IAM::Role", "Role"));
+
+    fn cloudformation_properties(
+        want: &Desired,
+        _synthesis: &mut Synthesis<'_>,
+    ) -> Option<serde_json::Value> {
+        Some(serde_json::json!({
+            "RoleName": want.physical,
+            "AssumeRolePolicyDocument": prop(&want.props, "trust_policy"),
+            "Policies": [{
+                "PolicyName": INLINE_POLICY_NAME,
+                "PolicyDocument": prop(&want.props, "policy"),
+            }],
+            "Tags": tag_list(&want.props),
+        }))
+    }
+
     const TAGGED: bool = true;
 
     fn deployer_grants(stack: &ResolvedStack) -> Vec<Grant> {

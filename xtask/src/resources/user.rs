@@ -3,6 +3,7 @@
 //! cannot return it again, so a key whose secret parameter is missing counts as absent
 //! (and is replaced by the next deploy).
 
+use super::cloudformation::{prop, tag_list, Synthesis};
 use serde_json::json;
 
 use super::grant::Grant;
@@ -573,6 +574,24 @@ impl ResourceKind for User {
     const NAME: &'static str = "user";
     const SERVICE: &'static str = "iam";
     const CLOUDFORMATION: Option<(&'static str, &'static str)> = Some(("AWS::IAM::User", "User"));
+
+    /// An access key is made by the SDK around the stack (an `AWS::IAM::AccessKey` would
+    /// keep its secret in the stack).
+    fn cloudformation_properties(
+        want: &Desired,
+        synthesis: &mut Synthesis<'_>,
+    ) -> Option<serde_json::Value> {
+        if want.props.get("access_key") == Some(&serde_json::json!(true)) {
+            synthesis
+                .access_keys
+                .insert(want.address.name.clone(), want.physical.clone());
+        }
+        Some(serde_json::json!({
+            "UserName": want.physical,
+            "ManagedPolicyArns": prop(&want.props, "attached_policies"),
+            "Tags": tag_list(&want.props),
+        }))
+    }
 
     const TAGGED: bool = true;
 

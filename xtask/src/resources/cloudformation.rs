@@ -1,0 +1,108 @@
+//! What a resource kind becomes in a CloudFormation template (pure). Each kind maps its own
+//! desired state to its resource's `Properties` ([`super::kind::ResourceKind::cloudformation_properties`]);
+//! what the template needs beyond that — a companion resource (a bucket's policy), extra
+//! dependencies, what the SDK does around the stack (SecureStrings, access keys), a function's
+//! code location — the kind tells the [`Synthesis`] it is given. `cfn::template` assembles
+//! the template from it and never looks at a kind's properties itself.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use super::{Address, Artifacts, Desired, Kind, Props};
+use crate::stack::ResolvedStack;
+
+/// A resource the template holds beside a kind's own: its logical id is the owner's plus
+/// `suffix`; it depends on the owner and is retained with it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Companion {
+    pub(crate) suffix: &'static str,
+    pub(crate) resource_type: &'static str,
+    /// The SDK engine's address of what it stands for (`bucket.<name>.policy`).
+    pub(crate) address: Address,
+    pub(crate) physical: String,
+    pub(crate) properties: Value,
+}
+
+/// The template being synthesised, as one kind's resource sees it, and what the kinds told
+/// it on the way.
+pub(crate) struct Synthesis<'a> {
+    pub(crate) stack: &'a ResolvedStack,
+    artifacts: &'a Artifacts,
+    desired: &'a [Desired],
+    /// Where a function's code is said to be when its bundle was not built.
+    state_bucket: String,
+    /// Dependencies of the resource being synthesised, besides its own `depends_on`.
+    pub(crate) extra_dependencies: Vec<Address>,
+    /// Resources beside the one being synthesised.
+    pub(crate) companions: Vec<Companion>,
+    /// SecureString parameters: not a type `AWS::SSM::Parameter` can create; the SDK writes
+    /// them around the stack.
+    pub(crate) secure_parameters: Vec<String>,
+    /// Users with an access key (logical name → user name): the SDK makes the key around
+    /// the stack (an `AWS::IAM::AccessKey` would keep the secret in the stack).
+    pub(crate) access_keys: BTreeMap<String, String>,
+    /// Packages whose bundle was not built: their code location is a placeholder.
+    pub(crate) unbuilt: Vec<String>,
+}
+
+impl<'a> Synthesis<'a> {
+    pub(crate) fn new(
+        stack: &'a ResolvedStack,
+        artifacts: &'a Artifacts,
+        desired: &'a [Desired],
+        state_bucket: String,
+    ) -> Self {
+        Synthesis {
+            stack,
+            artifacts,
+            desired,
+            state_bucket,
+            extra_dependencies: Vec::new(),
+            companions: Vec::new(),
+            secure_parameters: Vec::new(),
+            access_keys: BTreeMap::new(),
+            unbuilt: Vec::new(),
+        }
+    }
+
+    /// The desired state of the stack's `kind` resource named `name`, if it declares one.
+    pub(crate) fn declared(&self, kind: Kind, name: &str) -> Option<&'a Desired> {
+        self.desired
+            .iter()
+            .find(|d| d.address.kind == kind && d.address.name == name)
+    }
+
+    /// `Code` of a function of `package`: its uploaded bundle, or, when it was not built,
+    /// a placeholder in the state bucket (`synth` warns; `deploy` always builds first).
+    pub(crate) fn code(&mut self, package: &str) -> Value {
+        match self.artifacts.get(package) {
+            Some(artifact) => json!({ "S3Bucket": artifact.bucket, "S3Key": artifact.key }),
+            None => {
+                self.unbuilt.push(package.to_owned());
+                json!({ "S3Bucket": self.state_bucket, "S3Key": placeholder_key(package) })
+            }
+        }
+    }
+}
+
+/// The object key a function's bundle is uploaded under when none was built yet: `synth`
+/// and `plan` still show a complete template, and the warning says the key is a placeholder.
+fn placeholder_key(package: &str) -> String {
+    format!("artifacts/{package}/not-built-yet.zip")
+}
+
+/// A property, or `null` when the desired state has none.
+pub(crate) fn prop(props: &Props, key: &str) -> Value {
+    props.get(key).cloned().unwrap_or(Value::Null)
+}
+
+/// The `tags` property as CloudFormation's list of `{Key, Value}`.
+pub(crate) fn tag_list(props: &Props) -> Value {
+    Value::Array(
+        super::string_map(props, "tags")
+            .into_iter()
+            .map(|(key, value)| json!({ "Key": key, "Value": value }))
+            .collect(),
+    )
+}
