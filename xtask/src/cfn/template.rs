@@ -175,50 +175,50 @@ fn set_retain(resource: &mut Value, retain: bool) {
 
 /// Logical ids: the resource's name in PascalCase plus its kind (`bucket.source` →
 /// `SourceBucket`; an SSM name drops its `/<stack>/<env>/` prefix). Two resources that would
-/// get the same id both get a short hash of their address appended.
+/// get the same id both get a short hash of their address appended. A resource that is a
+/// property of another in CloudFormation (a bucket's notification) gets that one's id.
 fn logical_ids(stack: &ResolvedStack, desired: &[Desired]) -> BTreeMap<Address, String> {
     let candidates: Vec<(Address, String)> = desired
         .iter()
-        .filter(|d| d.address.kind != Kind::Notification)
+        .filter(|d| d.address.kind.cloudformation().is_some())
         .map(|d| (d.address.clone(), base_logical_id(stack, &d.address)))
         .collect();
-    // Bucket policies take `<bucket id>Policy`: count them as taken too.
+    // The ids of companion resources (`<bucket id>Policy`) are taken too.
+    let companion_ids = |address: &Address, id: &str| -> Vec<String> {
+        address
+            .kind
+            .cloudformation_companions()
+            .iter()
+            .map(|suffix| format!("{id}{suffix}"))
+            .collect()
+    };
     let mut taken: BTreeMap<String, usize> = BTreeMap::new();
     for (address, id) in &candidates {
         *taken.entry(id.clone()).or_default() += 1;
-        if address.kind == Kind::Bucket {
-            *taken.entry(format!("{id}Policy")).or_default() += 1;
+        for companion in companion_ids(address, id) {
+            *taken.entry(companion).or_default() += 1;
         }
     }
+    let count = |id: &str| taken.get(id).copied().unwrap_or_default();
     let mut ids: BTreeMap<Address, String> = candidates
-        .into_iter()
+        .iter()
         .map(|(address, id)| {
-            let clash = taken.get(&id).copied().unwrap_or_default() > 1
-                || (address.kind == Kind::Bucket
-                    && taken
-                        .get(&format!("{id}Policy"))
-                        .copied()
-                        .unwrap_or_default()
-                        > 1);
+            let clash = count(id) > 1 || companion_ids(address, id).iter().any(|c| count(c) > 1);
             let id = if clash {
                 let digest = Sha256::digest(address.to_string().as_bytes());
                 format!("{id}{}", &hex::encode(digest)[..8])
             } else {
-                id
+                id.clone()
             };
-            (address, id)
+            (address.clone(), id)
         })
         .collect();
-    // A bucket's notification is a property of the bucket: the same logical id.
-    for want in desired
-        .iter()
-        .filter(|d| d.address.kind == Kind::Notification)
-    {
-        if let Some(bucket) = ids
-            .get(&Address::new(Kind::Bucket, &want.address.name))
-            .cloned()
-        {
-            ids.insert(want.address.clone(), bucket);
+    for want in desired {
+        let Some(host) = want.address.kind.cloudformation_host(&want.address) else {
+            continue;
+        };
+        if let Some(id) = ids.get(&host).cloned() {
+            ids.insert(want.address.clone(), id);
         }
     }
     ids

@@ -856,6 +856,8 @@ impl ResourceKind for Bucket {
     const CLOUDFORMATION: Option<(&'static str, &'static str)> =
         Some(("AWS::S3::Bucket", "Bucket"));
 
+    const CLOUDFORMATION_COMPANIONS: &'static [&'static str] = &["Policy"];
+
     fn cloudformation_properties(want: &Desired, synthesis: &mut Synthesis<'_>) -> Option<Value> {
         // The notification configuration is a property of the bucket in CloudFormation.
         let notification = synthesis.declared(Kind::Notification, &want.address.name);

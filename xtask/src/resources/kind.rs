@@ -51,6 +51,16 @@ pub(crate) trait ResourceKind {
         None
     }
 
+    /// The suffixes of the companion resources it adds to a template (a bucket's `Policy`):
+    /// their logical ids are its own plus the suffix.
+    const CLOUDFORMATION_COMPANIONS: &'static [&'static str] = &[];
+
+    /// For a kind without a resource of its own in CloudFormation (`CLOUDFORMATION` is
+    /// `None`), the resource it is a property of (a notification: its bucket).
+    fn cloudformation_host(_address: &Address) -> Option<Address> {
+        None
+    }
+
     /// The name its CloudFormation logical id is made of (`source` of `SourceBucket`).
     fn cloudformation_name<'a>(_stack: &ResolvedStack, address: &'a Address) -> &'a str {
         &address.name

@@ -325,6 +325,11 @@ impl ResourceKind for Notification {
     const SERVICE: &'static str = "s3";
     const CLOUDFORMATION: Option<(&'static str, &'static str)> = None;
 
+    /// In CloudFormation the notification configuration is a property of its bucket.
+    fn cloudformation_host(address: &Address) -> Option<Address> {
+        Some(Address::new(Kind::Bucket, &address.name))
+    }
+
     fn deployer_grants(stack: &ResolvedStack) -> Vec<Grant> {
         let buckets = stack
             .functions

@@ -63,6 +63,20 @@ macro_rules! registry {
                 }
             }
 
+            /// See [`ResourceKind::CLOUDFORMATION_COMPANIONS`].
+            pub(crate) fn cloudformation_companions(self) -> &'static [&'static str] {
+                match self {
+                    $(Kind::$variant => <$kind as ResourceKind>::CLOUDFORMATION_COMPANIONS),*
+                }
+            }
+
+            /// See [`ResourceKind::cloudformation_host`].
+            pub(crate) fn cloudformation_host(self, address: &Address) -> Option<Address> {
+                match self {
+                    $(Kind::$variant => <$kind as ResourceKind>::cloudformation_host(address)),*
+                }
+            }
+
             /// See [`ResourceKind::cloudformation_name`].
             pub(crate) fn cloudformation_name<'a>(
                 self,
