@@ -17,7 +17,6 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine as _;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -391,13 +390,7 @@ fn parse_address(text: &str) -> Option<Address> {
     Some(Address::new(kind, name))
 }
 
-/// Lambda's `CodeSha256` (base64) of a content-addressed bundle key
-/// (`artifacts/<package>/<hex sha256>.zip`), or `None` for any other key.
-pub fn code_sha256_of_key(key: &str) -> Option<String> {
-    let hex_digest = key.rsplit('/').next()?.strip_suffix(".zip")?;
-    let digest = hex::decode(hex_digest).ok().filter(|d| d.len() == 32)?;
-    Some(base64::engine::general_purpose::STANDARD.encode(digest))
-}
+pub(crate) use crate::resources::cloudformation::code_sha256_of_key;
 
 /// The template as YAML, for people and linters (`synth`), keys in the order templates are
 /// read in (`Type` before `Properties`, `Resources` before `Outputs`), the rest sorted.
@@ -508,7 +501,10 @@ pub(crate) mod tests {
     use serde_json::{json, Value};
 
     use super::*;
-    use crate::resources::{Artifact, Desired, Props};
+    use crate::resources::cloudformation::TemplateResource;
+    use base64::Engine as _;
+
+    use crate::resources::{Artifact, Props};
     use crate::stack::resolved::{
         Bucket, Function, LifecycleRule, Parameter, Statement, Trigger, TriggerEvent, User,
     };
@@ -869,228 +865,37 @@ pub(crate) mod tests {
 
     // ------------------------------------------------ both engines, same infrastructure
 
-    /// What the SDK engine would make of a template resource: its address, physical name and
-    /// properties, in the SDK engine's vocabulary. Written from CloudFormation's property
-    /// names, independently of the synthesis, so a property the synthesis drops or
-    /// mistranslates shows up as a difference.
+    /// What the SDK engine would make of each template resource: its address, physical name
+    /// and properties, in the SDK engine's vocabulary, as each kind reads its resource back
+    /// ([`resources::from_cloudformation`], written from CloudFormation's property names
+    /// independently of the synthesis, so a property it drops or mistranslates shows up as a
+    /// difference). Companion resources (a bucket's policy) are read with their owner.
     fn sdk_view(stack: &ResolvedStack, body: &Value) -> BTreeMap<Address, (String, Props)> {
         let recorded = Recorded::of(body);
-        let resources = body["Resources"].as_object().unwrap();
-        let tags = |props: &Value| {
-            json!(props["Tags"]
-                .as_array()
-                .map(|tags| tags
-                    .iter()
-                    .map(|t| (t["Key"].as_str().unwrap().to_owned(), t["Value"].clone()))
-                    .collect::<serde_json::Map<_, _>>())
-                .unwrap_or_default())
-        };
+        let all = body["Resources"].as_object().unwrap();
         let mut view = BTreeMap::new();
-        for (id, resource) in resources {
-            let address = recorded.resources[id].clone();
-            let p = &resource["Properties"];
-            let mut props = Props::new();
-            let physical = match resource["Type"].as_str().unwrap() {
-                "AWS::S3::Bucket" => {
-                    let name = p["BucketName"].as_str().unwrap().to_owned();
-                    let block = &p["PublicAccessBlockConfiguration"];
-                    let policy = resources
-                        .values()
-                        .find(|r| {
-                            r["Type"] == "AWS::S3::BucketPolicy"
-                                && r["Properties"]["Bucket"] == json!(name)
-                        })
-                        .map(|r| r["Properties"]["PolicyDocument"].clone())
-                        .unwrap_or(Value::Null);
-                    let lifecycle: Vec<Value> = p["LifecycleConfiguration"]["Rules"]
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_default()
-                        .iter()
-                        .map(|r| {
-                            json!({
-                                "id": r["Id"],
-                                "prefix": r["Prefix"].as_str().unwrap_or(""),
-                                "transition_days": r["Transitions"][0]["TransitionInDays"],
-                                "storage_class": r["Transitions"][0]["StorageClass"],
-                                "expiration_days": r["ExpirationInDays"],
-                                "noncurrent_expiration_days": r["NoncurrentVersionExpiration"]["NoncurrentDays"],
-                                "abort_incomplete_multipart_days": r["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"],
-                            })
-                        })
-                        .collect();
-                    props.insert("region".into(), json!(stack.region));
-                    props.insert(
-                        "versioning".into(),
-                        json!(p["VersioningConfiguration"]["Status"] == "Enabled"),
-                    );
-                    props.insert(
-                        "encryption".into(),
-                        p["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
-                            ["ServerSideEncryptionByDefault"]["SSEAlgorithm"]
-                            .clone(),
-                    );
-                    props.insert(
-                        "public_access_block".into(),
-                        json!({
-                            "block_public_acls": block["BlockPublicAcls"],
-                            "block_public_policy": block["BlockPublicPolicy"],
-                            "ignore_public_acls": block["IgnorePublicAcls"],
-                            "restrict_public_buckets": block["RestrictPublicBuckets"],
-                        }),
-                    );
-                    props.insert(
-                        "ownership".into(),
-                        p["OwnershipControls"]["Rules"][0]["ObjectOwnership"].clone(),
-                    );
-                    props.insert("lifecycle".into(), json!(lifecycle));
-                    props.insert("tags".into(), tags(p));
-                    props.insert("policy".into(), policy);
-                    if let Some(configurations) =
-                        p["NotificationConfiguration"]["LambdaConfigurations"].as_array()
-                    {
-                        // One CloudFormation configuration per event; the SDK engine's entry
-                        // holds the events of one (function, prefix, suffix).
-                        let mut entries: BTreeMap<(String, String, String), Vec<String>> =
-                            BTreeMap::new();
-                        for c in configurations {
-                            let rule = |n: &str| {
-                                c["Filter"]["S3Key"]["Rules"]
-                                    .as_array()
-                                    .and_then(|rules| rules.iter().find(|r| r["Name"] == n))
-                                    .and_then(|r| r["Value"].as_str())
-                                    .unwrap_or("")
-                                    .to_owned()
-                            };
-                            entries
-                                .entry((
-                                    c["Function"].as_str().unwrap().to_owned(),
-                                    rule("prefix"),
-                                    rule("suffix"),
-                                ))
-                                .or_default()
-                                .push(c["Event"].as_str().unwrap().to_owned());
-                        }
-                        let entries: Vec<Value> = entries
-                            .into_iter()
-                            .map(|((function, prefix, suffix), mut events)| {
-                                events.sort();
-                                json!({ "function_arn": function, "events": events, "prefix": prefix, "suffix": suffix })
-                            })
-                            .collect();
-                        let mut notification = Props::new();
-                        notification.insert("entries".into(), json!(entries));
-                        view.insert(
-                            Address::new(Kind::Notification, &address.name),
-                            (name.clone(), notification),
-                        );
-                    }
-                    name
-                }
-                // Compared with its bucket's `policy`.
-                "AWS::S3::BucketPolicy" => continue,
-                "AWS::SSM::Parameter" => {
-                    props.insert("type".into(), p["Type"].clone());
-                    props.insert("value".into(), p["Value"].clone());
-                    props.insert("tags".into(), p["Tags"].clone());
-                    p["Name"].as_str().unwrap().to_owned()
-                }
-                "AWS::IAM::ManagedPolicy" => {
-                    props.insert("document".into(), p["PolicyDocument"].clone());
-                    p["ManagedPolicyName"].as_str().unwrap().to_owned()
-                }
-                "AWS::IAM::User" => {
-                    let name = p["UserName"].as_str().unwrap().to_owned();
-                    props.insert("attached_policies".into(), p["ManagedPolicyArns"].clone());
-                    props.insert(
-                        "access_key".into(),
-                        json!(recorded.access_keys.get(&address.name) == Some(&name)),
-                    );
-                    props.insert("tags".into(), tags(p));
-                    name
-                }
-                "AWS::IAM::Role" => {
-                    let inline = p["Policies"]
-                        .as_array()
-                        .and_then(|policies| {
-                            policies
-                                .iter()
-                                .find(|x| x["PolicyName"] == resources::role::INLINE_POLICY_NAME)
-                        })
-                        .map(|x| x["PolicyDocument"].clone())
-                        .unwrap_or(Value::Null);
-                    props.insert("trust_policy".into(), p["AssumeRolePolicyDocument"].clone());
-                    props.insert("policy".into(), inline);
-                    props.insert("tags".into(), tags(p));
-                    p["RoleName"].as_str().unwrap().to_owned()
-                }
-                "AWS::Lambda::Function" => {
-                    props.insert("runtime".into(), p["Runtime"].clone());
-                    props.insert("handler".into(), p["Handler"].clone());
-                    props.insert("architecture".into(), p["Architectures"][0].clone());
-                    props.insert("memory".into(), p["MemorySize"].clone());
-                    props.insert("timeout".into(), p["Timeout"].clone());
-                    props.insert(
-                        "environment".into(),
-                        p["Environment"]["Variables"]
-                            .as_object()
-                            .map_or(json!({}), |v| json!(v)),
-                    );
-                    props.insert("role".into(), p["Role"].clone());
-                    props.insert("tags".into(), tags(p));
-                    if let Some(sha) = p["Code"]["S3Key"].as_str().and_then(code_sha256_of_key) {
-                        props.insert("code_sha256".into(), json!(sha));
-                    }
-                    p["FunctionName"].as_str().unwrap().to_owned()
-                }
-                "AWS::Lambda::Permission" => {
-                    props.insert("action".into(), p["Action"].clone());
-                    props.insert("principal".into(), p["Principal"].clone());
-                    props.insert("source_arn".into(), p["SourceArn"].clone());
-                    props.insert("source_account".into(), p["SourceAccount"].clone());
-                    p["FunctionName"].as_str().unwrap().to_owned()
-                }
-                other => panic!("unexpected resource type {other}"),
-            };
-            view.insert(address, (physical, props));
+        for (id, resource) in all {
+            let resource_type = resource["Type"].as_str().unwrap();
+            let address = &recorded.resources[id];
+            if address.kind.cloudformation().map(|(t, _)| t) != Some(resource_type) {
+                // A companion (a bucket's policy): read back with its owner.
+                continue;
+            }
+            let read = resources::from_cloudformation(
+                address.kind,
+                &TemplateResource {
+                    stack,
+                    address,
+                    properties: &resource["Properties"],
+                    all,
+                    access_keys: &recorded.access_keys,
+                },
+            );
+            for (address, physical, props) in read {
+                view.insert(address, (physical, props));
+            }
         }
         view
-    }
-
-    /// The SDK engine's desired state, with what CloudFormation cannot express (each
-    /// difference says why) taken out.
-    fn comparable(stack: &ResolvedStack, want: &Desired) -> (String, Props) {
-        let mut props = want.props.clone();
-        let mut physical = want.physical.clone();
-        match want.address.kind {
-            // `AWS::IAM::ManagedPolicy` has no Tags property (stack tags reach it where
-            // CloudFormation propagates them).
-            Kind::Policy => {
-                props.remove("tags");
-            }
-            // CloudFormation names the statement itself (`<stack>-<LogicalId>-<random>`):
-            // the same function, another statement id.
-            Kind::Permission => {
-                physical = physical
-                    .split_once('/')
-                    .map(|(f, _)| f.to_owned())
-                    .unwrap_or(physical);
-            }
-            // S3 generates the notification ids: CloudFormation has no `Id` property.
-            Kind::Notification => {
-                if let Some(Value::Array(entries)) = props.get_mut("entries") {
-                    for entry in entries.iter_mut() {
-                        if let Value::Object(map) = entry {
-                            map.remove("id");
-                        }
-                    }
-                    entries.sort_by_key(|e| e.to_string());
-                }
-            }
-            _ => {}
-        }
-        let _ = stack;
-        (physical, props)
     }
 
     fn assert_same_infrastructure(stack: &ResolvedStack, artifacts: &Artifacts) {
@@ -1107,7 +912,7 @@ pub(crate) mod tests {
                 );
                 continue;
             }
-            let (physical, mut props) = comparable(stack, &want);
+            let (physical, mut props) = resources::cloudformation_comparable(&want);
             let Some((got_physical, got_props)) = view.remove(&want.address) else {
                 panic!(
                     "{} ({}) has no counterpart in the template of env {}",

@@ -858,6 +858,112 @@ impl ResourceKind for Bucket {
 
     const CLOUDFORMATION_COMPANIONS: &'static [&'static str] = &["Policy"];
 
+    /// The bucket, its policy (a resource of its own there) and its notification
+    /// configuration (a property of it there), read back.
+    #[cfg(test)]
+    fn from_cloudformation(
+        resource: &super::cloudformation::TemplateResource<'_>,
+    ) -> super::cloudformation::ReadBack {
+        let p = resource.properties;
+        let name = p["BucketName"].as_str().unwrap_or_default().to_owned();
+        let block = &p["PublicAccessBlockConfiguration"];
+        let policy = resource
+            .all
+            .values()
+            .find(|r| {
+                r["Type"] == "AWS::S3::BucketPolicy" && r["Properties"]["Bucket"] == json!(name)
+            })
+            .map(|r| r["Properties"]["PolicyDocument"].clone())
+            .unwrap_or(Value::Null);
+        let lifecycle: Vec<Value> = p["LifecycleConfiguration"]["Rules"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|r| {
+                json!({
+                    "id": r["Id"],
+                    "prefix": r["Prefix"].as_str().unwrap_or(""),
+                    "transition_days": r["Transitions"][0]["TransitionInDays"],
+                    "storage_class": r["Transitions"][0]["StorageClass"],
+                    "expiration_days": r["ExpirationInDays"],
+                    "noncurrent_expiration_days": r["NoncurrentVersionExpiration"]["NoncurrentDays"],
+                    "abort_incomplete_multipart_days": r["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"],
+                })
+            })
+            .collect();
+        let mut props = Props::new();
+        props.insert("region".into(), json!(resource.stack.region));
+        props.insert(
+            "versioning".into(),
+            json!(p["VersioningConfiguration"]["Status"] == "Enabled"),
+        );
+        props.insert(
+            "encryption".into(),
+            p["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+                ["ServerSideEncryptionByDefault"]["SSEAlgorithm"]
+                .clone(),
+        );
+        props.insert(
+            "public_access_block".into(),
+            json!({
+                "block_public_acls": block["BlockPublicAcls"],
+                "block_public_policy": block["BlockPublicPolicy"],
+                "ignore_public_acls": block["IgnorePublicAcls"],
+                "restrict_public_buckets": block["RestrictPublicBuckets"],
+            }),
+        );
+        props.insert(
+            "ownership".into(),
+            p["OwnershipControls"]["Rules"][0]["ObjectOwnership"].clone(),
+        );
+        props.insert("lifecycle".into(), json!(lifecycle));
+        props.insert("tags".into(), super::cloudformation::tags_of(p));
+        props.insert("policy".into(), policy);
+        let mut read = vec![(resource.address.clone(), name.clone(), props)];
+        if let Some(configurations) =
+            p["NotificationConfiguration"]["LambdaConfigurations"].as_array()
+        {
+            // One CloudFormation configuration per event; the SDK engine's entry holds the
+            // events of one (function, prefix, suffix).
+            let mut entries: std::collections::BTreeMap<(String, String, String), Vec<String>> =
+                std::collections::BTreeMap::new();
+            for c in configurations {
+                let rule = |n: &str| {
+                    c["Filter"]["S3Key"]["Rules"]
+                        .as_array()
+                        .and_then(|rules| rules.iter().find(|r| r["Name"] == n))
+                        .and_then(|r| r["Value"].as_str())
+                        .unwrap_or("")
+                        .to_owned()
+                };
+                entries
+                    .entry((
+                        c["Function"].as_str().unwrap_or_default().to_owned(),
+                        rule("prefix"),
+                        rule("suffix"),
+                    ))
+                    .or_default()
+                    .push(c["Event"].as_str().unwrap_or_default().to_owned());
+            }
+            let entries: Vec<Value> = entries
+                .into_iter()
+                .map(|((function, prefix, suffix), mut events)| {
+                    events.sort();
+                    json!({ "function_arn": function, "events": events, "prefix": prefix, "suffix": suffix })
+                })
+                .collect();
+            let mut notification = Props::new();
+            notification.insert("entries".into(), json!(entries));
+            read.push((
+                Address::new(Kind::Notification, &resource.address.name),
+                name,
+                notification,
+            ));
+        }
+        read
+    }
+
     fn cloudformation_properties(want: &Desired, synthesis: &mut Synthesis<'_>) -> Option<Value> {
         // The notification configuration is a property of the bucket in CloudFormation.
         let notification = synthesis.declared(Kind::Notification, &want.address.name);

@@ -106,3 +106,45 @@ pub(crate) fn tag_list(props: &Props) -> Value {
             .collect(),
     )
 }
+
+/// Lambda's `CodeSha256` (base64) of a content-addressed bundle key
+/// (`artifacts/<package>/<hex sha256>.zip`), or `None` for any other key.
+pub(crate) fn code_sha256_of_key(key: &str) -> Option<String> {
+    use base64::Engine as _;
+    let hex_digest = key.rsplit('/').next()?.strip_suffix(".zip")?;
+    let digest = hex::decode(hex_digest).ok().filter(|d| d.len() == 32)?;
+    Some(base64::engine::general_purpose::STANDARD.encode(digest))
+}
+
+/// One resource of a synthesised template, as the test that both engines describe the same
+/// infrastructure reads it back ([`super::kind::ResourceKind::from_cloudformation`]).
+#[cfg(test)]
+pub(crate) struct TemplateResource<'a> {
+    pub(crate) stack: &'a ResolvedStack,
+    /// Its address, as the template's metadata records it.
+    pub(crate) address: &'a Address,
+    pub(crate) properties: &'a Value,
+    /// Every resource of the template, by logical id (a bucket finds its policy there).
+    pub(crate) all: &'a serde_json::Map<String, Value>,
+    /// The users the template's metadata gives an access key (logical name → user name).
+    pub(crate) access_keys: &'a BTreeMap<String, String>,
+}
+
+/// What a template resource is, read back: each `(address, physical name, properties)`.
+#[cfg(test)]
+pub(crate) type ReadBack = Vec<(Address, String, Props)>;
+
+/// CloudFormation's `Tags` list as the SDK engine's `tags` map.
+#[cfg(test)]
+pub(crate) fn tags_of(properties: &Value) -> Value {
+    json!(properties["Tags"]
+        .as_array()
+        .map(|tags| tags
+            .iter()
+            .map(|t| (
+                t["Key"].as_str().unwrap_or_default().to_owned(),
+                t["Value"].clone()
+            ))
+            .collect::<serde_json::Map<_, _>>())
+        .unwrap_or_default())
+}

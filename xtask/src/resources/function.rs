@@ -359,6 +359,35 @@ impl ResourceKind for Function {
     const CLOUDFORMATION: Option<(&'static str, &'static str)> =
         Some(("AWS::Lambda::Function", "Function"));
 
+    #[cfg(test)]
+    fn from_cloudformation(
+        resource: &super::cloudformation::TemplateResource<'_>,
+    ) -> super::cloudformation::ReadBack {
+        let p = resource.properties;
+        let mut props = Props::new();
+        props.insert("runtime".into(), p["Runtime"].clone());
+        props.insert("handler".into(), p["Handler"].clone());
+        props.insert("architecture".into(), p["Architectures"][0].clone());
+        props.insert("memory".into(), p["MemorySize"].clone());
+        props.insert("timeout".into(), p["Timeout"].clone());
+        props.insert(
+            "environment".into(),
+            p["Environment"]["Variables"]
+                .as_object()
+                .map_or(serde_json::json!({}), |v| serde_json::json!(v)),
+        );
+        props.insert("role".into(), p["Role"].clone());
+        props.insert("tags".into(), super::cloudformation::tags_of(p));
+        if let Some(sha) = p["Code"]["S3Key"]
+            .as_str()
+            .and_then(super::cloudformation::code_sha256_of_key)
+        {
+            props.insert("code_sha256".into(), serde_json::json!(sha));
+        }
+        let name = p["FunctionName"].as_str().unwrap_or_default().to_owned();
+        vec![(resource.address.clone(), name, props)]
+    }
+
     fn cloudformation_properties(
         want: &Desired,
         synthesis: &mut Synthesis<'_>,

@@ -61,6 +61,24 @@ pub(crate) trait ResourceKind {
         None
     }
 
+    /// The inverse of [`Self::cloudformation_properties`], written from CloudFormation's
+    /// property names independently of it, for the test that both engines describe the
+    /// same infrastructure: `resource` in the SDK engine's vocabulary, with any resource
+    /// folded into it (a bucket's notification).
+    #[cfg(test)]
+    fn from_cloudformation(
+        _resource: &super::cloudformation::TemplateResource<'_>,
+    ) -> super::cloudformation::ReadBack {
+        Vec::new()
+    }
+
+    /// Its desired state as CloudFormation can express it (where they differ, the kind says
+    /// why), for the same test: the physical name and properties.
+    #[cfg(test)]
+    fn cloudformation_comparable(want: &Desired) -> (String, super::Props) {
+        (want.physical.clone(), want.props.clone())
+    }
+
     /// The name its CloudFormation logical id is made of (`source` of `SourceBucket`).
     fn cloudformation_name<'a>(_stack: &ResolvedStack, address: &'a Address) -> &'a str {
         &address.name

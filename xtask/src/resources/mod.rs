@@ -25,6 +25,8 @@ pub(crate) mod user;
 pub(crate) use registry::{
     check_adoption, cloudformation_properties, deployer_grants, managed, settings, settings_during,
 };
+#[cfg(test)]
+pub(crate) use registry::{cloudformation_comparable, from_cloudformation};
 pub use registry::{converge, desired_all, read, remove, Kind};
 
 use std::collections::BTreeMap;

@@ -202,6 +202,19 @@ impl ResourceKind for Parameter {
     const CLOUDFORMATION: Option<(&'static str, &'static str)> =
         Some(("AWS::SSM::Parameter", "Parameter"));
 
+    #[cfg(test)]
+    fn from_cloudformation(
+        resource: &super::cloudformation::TemplateResource<'_>,
+    ) -> super::cloudformation::ReadBack {
+        let p = resource.properties;
+        let mut props = Props::new();
+        props.insert("type".into(), p["Type"].clone());
+        props.insert("value".into(), p["Value"].clone());
+        props.insert("tags".into(), p["Tags"].clone());
+        let name = p["Name"].as_str().unwrap_or_default().to_owned();
+        vec![(resource.address.clone(), name, props)]
+    }
+
     /// A SecureString is kept out of the template: `AWS::SSM::Parameter` cannot create one;
     /// the SDK writes it around the stack.
     fn cloudformation_properties(

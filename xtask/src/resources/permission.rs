@@ -183,6 +183,31 @@ impl ResourceKind for Permission {
     const CLOUDFORMATION: Option<(&'static str, &'static str)> =
         Some(("AWS::Lambda::Permission", "Permission"));
 
+    #[cfg(test)]
+    fn from_cloudformation(
+        resource: &super::cloudformation::TemplateResource<'_>,
+    ) -> super::cloudformation::ReadBack {
+        let p = resource.properties;
+        let mut props = Props::new();
+        props.insert("action".into(), p["Action"].clone());
+        props.insert("principal".into(), p["Principal"].clone());
+        props.insert("source_arn".into(), p["SourceArn"].clone());
+        props.insert("source_account".into(), p["SourceAccount"].clone());
+        let name = p["FunctionName"].as_str().unwrap_or_default().to_owned();
+        vec![(resource.address.clone(), name, props)]
+    }
+
+    /// CloudFormation names the statement itself (`<stack>-<LogicalId>-<random>`): the same
+    /// function, another statement id.
+    #[cfg(test)]
+    fn cloudformation_comparable(want: &Desired) -> (String, Props) {
+        let physical = want
+            .physical
+            .split_once('/')
+            .map_or_else(|| want.physical.clone(), |(f, _)| f.to_owned());
+        (physical, want.props.clone())
+    }
+
     fn cloudformation_properties(
         want: &Desired,
         _synthesis: &mut Synthesis<'_>,

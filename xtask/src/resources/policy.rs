@@ -375,6 +375,29 @@ impl ResourceKind for Policy {
     const CLOUDFORMATION: Option<(&'static str, &'static str)> =
         Some(("AWS::IAM::ManagedPolicy", "Policy"));
 
+    #[cfg(test)]
+    fn from_cloudformation(
+        resource: &super::cloudformation::TemplateResource<'_>,
+    ) -> super::cloudformation::ReadBack {
+        let p = resource.properties;
+        let mut props = Props::new();
+        props.insert("document".into(), p["PolicyDocument"].clone());
+        let name = p["ManagedPolicyName"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        vec![(resource.address.clone(), name, props)]
+    }
+
+    /// `AWS::IAM::ManagedPolicy` has no `Tags` property (stack tags reach it where
+    /// CloudFormation propagates them).
+    #[cfg(test)]
+    fn cloudformation_comparable(want: &Desired) -> (String, Props) {
+        let mut props = want.props.clone();
+        props.remove("tags");
+        (want.physical.clone(), props)
+    }
+
     /// `AWS::IAM::ManagedPolicy` has no `Tags`: the policy carries the stack's tags only where
     /// CloudFormation propagates stack tags.
     fn cloudformation_properties(

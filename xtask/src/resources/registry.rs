@@ -121,6 +121,25 @@ macro_rules! registry {
             }
         }
 
+        /// See [`ResourceKind::from_cloudformation`].
+        #[cfg(test)]
+        pub(crate) fn from_cloudformation(
+            kind: Kind,
+            resource: &super::cloudformation::TemplateResource<'_>,
+        ) -> super::cloudformation::ReadBack {
+            match kind {
+                $(Kind::$variant => <$kind as ResourceKind>::from_cloudformation(resource)),*
+            }
+        }
+
+        /// See [`ResourceKind::cloudformation_comparable`].
+        #[cfg(test)]
+        pub(crate) fn cloudformation_comparable(want: &Desired) -> (String, super::Props) {
+            match want.address.kind {
+                $(Kind::$variant => <$kind as ResourceKind>::cloudformation_comparable(want)),*
+            }
+        }
+
         /// What the state records with a resource: see [`kind::record_settings`].
         pub(crate) fn settings(stack: &ResolvedStack, address: &Address) -> Settings {
             match address.kind {

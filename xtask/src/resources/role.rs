@@ -313,6 +313,28 @@ impl ResourceKind for Role {
     const DELETED_AFTER: &'static [Kind] = &[Kind::Function];
     const CLOUDFORMATION: Option<(&'static str, &'static str)> = Some(("AWS::IAM::Role", "Role"));
 
+    #[cfg(test)]
+    fn from_cloudformation(
+        resource: &super::cloudformation::TemplateResource<'_>,
+    ) -> super::cloudformation::ReadBack {
+        let p = resource.properties;
+        let inline = p["Policies"]
+            .as_array()
+            .and_then(|policies| {
+                policies
+                    .iter()
+                    .find(|x| x["PolicyName"] == INLINE_POLICY_NAME)
+            })
+            .map(|x| x["PolicyDocument"].clone())
+            .unwrap_or(serde_json::Value::Null);
+        let mut props = Props::new();
+        props.insert("trust_policy".into(), p["AssumeRolePolicyDocument"].clone());
+        props.insert("policy".into(), inline);
+        props.insert("tags".into(), super::cloudformation::tags_of(p));
+        let name = p["RoleName"].as_str().unwrap_or_default().to_owned();
+        vec![(resource.address.clone(), name, props)]
+    }
+
     fn cloudformation_properties(
         want: &Desired,
         _synthesis: &mut Synthesis<'_>,

@@ -575,6 +575,22 @@ impl ResourceKind for User {
     const SERVICE: &'static str = "iam";
     const CLOUDFORMATION: Option<(&'static str, &'static str)> = Some(("AWS::IAM::User", "User"));
 
+    #[cfg(test)]
+    fn from_cloudformation(
+        resource: &super::cloudformation::TemplateResource<'_>,
+    ) -> super::cloudformation::ReadBack {
+        let p = resource.properties;
+        let name = p["UserName"].as_str().unwrap_or_default().to_owned();
+        let mut props = Props::new();
+        props.insert("attached_policies".into(), p["ManagedPolicyArns"].clone());
+        props.insert(
+            "access_key".into(),
+            serde_json::json!(resource.access_keys.get(&resource.address.name) == Some(&name)),
+        );
+        props.insert("tags".into(), super::cloudformation::tags_of(p));
+        vec![(resource.address.clone(), name, props)]
+    }
+
     /// An access key is made by the SDK around the stack (an `AWS::IAM::AccessKey` would
     /// keep its secret in the stack).
     fn cloudformation_properties(
