@@ -754,3 +754,71 @@ async fn records_of_resources_gone_from_the_cloud_are_forgotten() {
     let out = stack.run("destroy", &["--yes"]);
     assert!(out.status.success(), "{}", text(&out));
 }
+
+/// The function's reserved concurrency, as Lambda has it (`None`: the unreserved pool).
+async fn reserved_concurrency(function: &str) -> Option<i32> {
+    lambda()
+        .get_function_concurrency()
+        .function_name(function)
+        .send()
+        .await
+        .expect("GetFunctionConcurrency")
+        .reserved_concurrent_executions()
+}
+
+/// `functions.<name>.reserved_concurrency` is reserved on deploy, shown by a plan when it
+/// changes, and released when the stack drops it; the plan after each deploy is empty.
+#[tokio::test(flavor = "multi_thread")]
+async fn reserved_concurrency_is_reserved_and_released() {
+    let stack = TestStack::new("concurrency");
+    let function = format!("{}-local-strip", stack.name);
+    let unreserved = std::fs::read_to_string(&stack.path).expect("the test stack");
+    let reserved = unreserved.replacen(
+        "    timeout: 30\n",
+        "    timeout: 30\n    reserved_concurrency: 5\n",
+        1,
+    );
+    assert_ne!(
+        reserved, unreserved,
+        "the stack has a function to reserve for"
+    );
+    std::fs::write(&stack.path, &reserved).expect("write the stack");
+
+    let out = stack.run("deploy", &["--yes"]);
+    assert!(out.status.success(), "deploy:\n{}", text(&out));
+    assert_eq!(reserved_concurrency(&function).await, Some(5));
+    let out = stack.run("plan", &["--detailed-exitcode"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "plan after deploy:\n{}",
+        text(&out)
+    );
+
+    std::fs::write(&stack.path, &unreserved).expect("write the stack");
+    let out = stack.run("plan", &["--detailed-exitcode"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a change to plan:\n{}",
+        text(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("reserved_concurrency"),
+        "the plan names the change:\n{}",
+        text(&out)
+    );
+    let out = stack.run("deploy", &["--yes"]);
+    assert!(out.status.success(), "deploy:\n{}", text(&out));
+    assert_eq!(reserved_concurrency(&function).await, None);
+    let out = stack.run("plan", &["--detailed-exitcode"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "plan after release:\n{}",
+        text(&out)
+    );
+
+    let out = stack.run("destroy", &["--yes"]);
+    assert!(out.status.success(), "destroy:\n{}", text(&out));
+}

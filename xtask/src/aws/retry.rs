@@ -183,7 +183,10 @@ mod tests {
         .await;
         let err = result.expect_err("still failing");
         assert!(AwsError::find(&err).is_some_and(|e| e.is("NoSuchBucket")));
-        assert!(started.elapsed() <= Duration::from_millis(200));
+        // Gave up by its own 200 ms deadline, not the real one (two minutes). The bound is
+        // loose on purpose: a loaded machine may schedule the sleeps late, and only a retry
+        // that ignored its deadline would come near it.
+        assert!(started.elapsed() < Duration::from_secs(5));
         assert!(calls.load(Ordering::SeqCst) >= 3);
     }
 }

@@ -643,6 +643,7 @@ pub(crate) mod tests {
                     suffixes: vec![".jpg".into(), ".jpeg".into()],
                 }],
                 architecture: crate::stack::Architecture::X86_64,
+                reserved_concurrency: Some(10),
             }]
             .into_iter()
             .map(|f| (f.logical.clone(), f))

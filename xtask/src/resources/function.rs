@@ -31,6 +31,10 @@ pub fn desired(stack: &ResolvedStack, artifacts: &Artifacts) -> Vec<Desired> {
             props.insert("environment".into(), json!(function.environment));
             props.insert("role".into(), json!(function.role_arn));
             props.insert("tags".into(), json!(stack.tags));
+            props.insert(
+                "reserved_concurrency".into(),
+                json!(function.reserved_concurrency),
+            );
             if let Some(artifact) = artifacts.get(&function.package) {
                 props.insert("code_sha256".into(), json!(artifact.code_sha256));
             }
@@ -97,6 +101,12 @@ pub async fn read(
     props.insert("role".into(), json!(config.role()));
     props.insert("tags".into(), Value::Object(tags));
     props.insert("code_sha256".into(), json!(config.code_sha256()));
+    props.insert(
+        "reserved_concurrency".into(),
+        json!(out
+            .concurrency()
+            .and_then(|c| c.reserved_concurrent_executions())),
+    );
     Ok(Some(Observed {
         physical: name.to_owned(),
         props,
@@ -202,7 +212,49 @@ pub async fn create(
         return update(clients, ctx, want, have.as_ref(), Some(artifact)).await;
     }
     wait_settled(clients, name).await?;
-    set_recursion_terminate(clients, name).await
+    set_recursion_terminate(clients, name).await?;
+    set_reserved_concurrency(clients, want, None).await
+}
+
+/// Reserves the declared concurrency, or returns the function to the account's unreserved
+/// pool, when it differs from `have`'s.
+async fn set_reserved_concurrency(
+    clients: &Clients,
+    want: &Desired,
+    have: Option<&Observed>,
+) -> anyhow::Result<()> {
+    let name = want.physical.as_str();
+    let reserved = as_i32(&want.props, "reserved_concurrency");
+    let had = have.and_then(|have| as_i32(&have.props, "reserved_concurrency"));
+    if reserved == had {
+        return Ok(());
+    }
+    match reserved {
+        Some(executions) => {
+            clients
+                .lambda
+                .put_function_concurrency()
+                .function_name(name)
+                .reserved_concurrent_executions(executions)
+                .send()
+                .await
+                .with_aws_context(|| {
+                    format!("while reserving {executions} concurrent executions for `{name}`")
+                })?;
+        }
+        None => {
+            clients
+                .lambda
+                .delete_function_concurrency()
+                .function_name(name)
+                .send()
+                .await
+                .with_aws_context(|| {
+                    format!("while returning `{name}` to the unreserved concurrency pool")
+                })?;
+        }
+    }
+    Ok(())
 }
 
 /// S3 → Lambda → S3 loops are stopped by Lambda itself when detected.
@@ -302,6 +354,7 @@ pub async fn update(
             .with_aws_context(|| format!("while updating the code of `{name}`"))?;
         wait_settled(clients, name).await?;
     }
+    set_reserved_concurrency(clients, want, have).await?;
     let tags = super::tags::changes(&want.props, have.map(|h| &h.props));
     let arn = format!(
         "arn:{}:lambda:{}:{}:function:{name}",
@@ -378,6 +431,10 @@ impl ResourceKind for Function {
         );
         props.insert("role".into(), p["Role"].clone());
         props.insert("tags".into(), super::cloudformation::tags_of(p));
+        props.insert(
+            "reserved_concurrency".into(),
+            p["ReservedConcurrentExecutions"].clone(),
+        );
         if let Some(sha) = p["Code"]["S3Key"]
             .as_str()
             .and_then(super::cloudformation::code_sha256_of_key)
@@ -419,6 +476,9 @@ impl ResourceKind for Function {
         {
             props["Environment"] = serde_json::json!({ "Variables": p["environment"] });
         }
+        if let Some(executions) = p.get("reserved_concurrency").filter(|v| !v.is_null()) {
+            props["ReservedConcurrentExecutions"] = executions.clone();
+        }
         Some(props)
     }
 
@@ -439,6 +499,8 @@ impl ResourceKind for Function {
                     "lambda:UntagResource",
                     "lambda:ListTags",
                     "lambda:PutFunctionRecursionConfig",
+                    "lambda:PutFunctionConcurrency",
+                    "lambda:DeleteFunctionConcurrency",
                 ],
                 functions().map(|f| f.arn.clone()).collect(),
             ),

@@ -284,6 +284,10 @@ pub struct FunctionSpec {
     /// Lambda's CPU: `x86_64` (Lambda's default) or `arm64` (Graviton, cheaper per GB-second).
     #[serde(default)]
     pub architecture: Architecture,
+    /// Concurrent executions reserved for the function, which are also its limit: a flood of
+    /// uploads cannot take the account's whole concurrency, and the function always has
+    /// these. None (the default): it shares the account's unreserved pool.
+    pub reserved_concurrency: Option<u32>,
 }
 
 /// A Lambda function's instruction set.

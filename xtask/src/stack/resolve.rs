@@ -570,6 +570,7 @@ impl Resolver<'_> {
                     } else {
                         spec.architecture
                     },
+                    reserved_concurrency: spec.reserved_concurrency,
                 },
             );
         }

@@ -107,6 +107,8 @@ pub struct Function {
     /// As declared; the host's in an environment with an emulator endpoint (`local`),
     /// whose bootstrap runs on this machine.
     pub architecture: super::Architecture,
+    /// Reserved concurrent executions; `None`: the account's unreserved pool.
+    pub reserved_concurrency: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

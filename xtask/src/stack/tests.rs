@@ -560,6 +560,29 @@ fn log_actions_on_a_bare_log_group_arn_grant_nothing() {
 }
 
 #[test]
+fn reserved_concurrency_warns_where_it_stops_or_fails_a_deploy() {
+    let with = |value: &str| {
+        format!("{HEAD}functions:\n  f:\n    package: lambda\n    reserved_concurrency: {value}\n")
+    };
+    assert_has(
+        &with("0"),
+        "8:27: warning: `f` reserves 0 concurrent executions: it never runs",
+    );
+    assert_has(
+        &with("1000"),
+        "8:27: warning: reserving 1000 concurrent executions needs an account limit above the default",
+    );
+    assert!(check(&with("50")).is_empty(), "{:?}", check(&with("50")));
+    let (stack, _) = resolve_text(&with("50"), "dev");
+    assert_eq!(stack.functions["f"].reserved_concurrency, Some(50));
+    let (stack, _) = resolve_text(
+        &format!("{HEAD}functions:\n  f: {{ package: lambda }}\n"),
+        "dev",
+    );
+    assert_eq!(stack.functions["f"].reserved_concurrency, None);
+}
+
+#[test]
 fn lifecycle_rules() {
     let text = format!(
         "{HEAD}buckets:\n  b:\n    versioning: false\n    lifecycle:\n      - {{ id: t, transition_days: 10, storage_class: STANDARD_IA }}\n      - {{ id: u, transition_days: 30, storage_class: INTELIGENT_TIERING }}\n      - {{ id: v, noncurrent_expiration_days: 30 }}\n      - {{ id: v, expiration_days: 1, transition_days: 5, storage_class: GLACIER }}\n      - {{ id: w, abort_incomplete_multipart_days: 0 }}\n      - {{ id: x, expiration_days: 3000000000 }}\n"

@@ -14,6 +14,9 @@ use super::source::{Locator, NodePath};
 pub const MIN_MEMORY: u32 = 128;
 pub const MAX_MEMORY: u32 = 10_240;
 pub const MAX_TIMEOUT: u32 = 900;
+/// The most concurrent executions a function can reserve on an account with the default
+/// limit (1,000): Lambda keeps 100 unreserved.
+pub const MAX_RESERVED_CONCURRENCY: u32 = 900;
 const MAX_IAM_USER: usize = 64;
 const MAX_IAM_ROLE: usize = 64;
 const MAX_IAM_POLICY: usize = 128;
@@ -642,6 +645,49 @@ impl<'a> Check<'a> {
         }
     }
 
+    /// Reserved concurrency is a trade: the function always has those executions and never
+    /// more, and the account's other functions have that many fewer.
+    fn reserved_concurrency(
+        &mut self,
+        function: &crate::stack::resolved::Function,
+        base: &NodePath,
+    ) {
+        let Some(reserved) = function.reserved_concurrency else {
+            return;
+        };
+        let path = base.key("reserved_concurrency");
+        if reserved == 0 {
+            let span = self.at_value(&path);
+            let d = self.warning(
+                format!(
+                    "`{}` reserves 0 concurrent executions: it never runs",
+                    function.logical
+                ),
+                span,
+            );
+            d.notes.push(
+                "every invocation is throttled; S3's events are retried for up to 6 hours, then \
+                 dropped (0 is how to pause a function, not how to run one)"
+                    .to_owned(),
+            );
+        } else if reserved > MAX_RESERVED_CONCURRENCY {
+            let span = self.at_value(&path);
+            let d = self.warning(
+                format!(
+                    "reserving {reserved} concurrent executions needs an account limit above the \
+                     default"
+                ),
+                span,
+            );
+            d.notes.push(
+                "Lambda keeps 100 executions of the account's limit (1,000 by default, as low \
+                 as 10 on new accounts) unreserved: above 900 the deploy fails unless the \
+                 limit was raised (Service Quotas)"
+                    .to_owned(),
+            );
+        }
+    }
+
     fn functions(&mut self) {
         let functions: Vec<_> = self.res.resolved.functions.values().cloned().collect();
         for function in functions {
@@ -674,6 +720,7 @@ impl<'a> Check<'a> {
                     span,
                 );
             }
+            self.reserved_concurrency(&function, &base);
             if function.package.is_empty()
                 || !function
                     .package
