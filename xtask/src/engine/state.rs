@@ -32,15 +32,7 @@ pub(crate) fn deployer_grants(stack: &ResolvedStack) -> Vec<Grant> {
     );
     let (name, env) = (&stack.stack, &stack.env);
     vec![
-        Grant::new(
-            "StateBucket",
-            &bucket::BUCKET_ACTIONS
-                .iter()
-                .copied()
-                .filter(|action| *action != "s3:DeleteBucket")
-                .collect::<Vec<_>>(),
-            vec![bucket.clone()],
-        ),
+        Grant::new("StateBucket", bucket::BUCKET_ACTIONS, vec![bucket.clone()]),
         Grant::new(
             "StateAndLock",
             &["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],

@@ -721,7 +721,6 @@ mod tests {
 /// write is named.
 pub(crate) const BUCKET_ACTIONS: &[&str] = &[
     "s3:CreateBucket",
-    "s3:DeleteBucket",
     "s3:ListBucket*",
     "s3:GetBucket*",
     "s3:GetEncryptionConfiguration",
@@ -1001,6 +1000,11 @@ impl ResourceKind for Bucket {
             Grant::new(
                 "StackBuckets",
                 BUCKET_ACTIONS,
+                buckets().map(|b| b.arn.clone()).collect(),
+            ),
+            Grant::new(
+                "DeleteStackBuckets",
+                &["s3:DeleteBucket"],
                 buckets().map(|b| b.arn.clone()).collect(),
             ),
             // `destroy` empties a `force_destroy` bucket: every version and delete marker.

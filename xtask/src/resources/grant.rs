@@ -48,26 +48,39 @@ impl Grant {
     }
 }
 
-/// The policy document of `grants`: statements with the same id, actions and condition are
-/// merged (one per kind, not one per resource), resources sorted and deduplicated, so the
+/// The policy document of `grants`: statements with the same actions and condition are
+/// merged (one per kind, not one per resource; the state bucket and the stack's buckets
+/// share one), their ids joined with `And`, resources sorted and deduplicated, so the
 /// document is deterministic and as short as IAM's size limit wants it.
 pub(crate) fn document(grants: &[Grant]) -> Value {
-    let mut merged: Vec<Grant> = Vec::new();
+    let mut merged: Vec<(Vec<&'static str>, Grant)> = Vec::new();
     for grant in grants.iter().filter(|g| !g.resources.is_empty()) {
-        match merged.iter_mut().find(|m| {
-            m.sid == grant.sid && m.actions == grant.actions && m.condition == grant.condition
-        }) {
-            Some(existing) => existing.resources.extend(grant.resources.iter().cloned()),
-            None => merged.push(grant.clone()),
+        match merged
+            .iter_mut()
+            .find(|(_, m)| m.actions == grant.actions && m.condition == grant.condition)
+        {
+            Some((sids, existing)) => {
+                if !sids.contains(&grant.sid) {
+                    sids.push(grant.sid);
+                }
+                existing.resources.extend(grant.resources.iter().cloned());
+            }
+            None => merged.push((vec![grant.sid], grant.clone())),
         }
     }
-    for grant in &mut merged {
-        grant.resources.sort();
-        grant.resources.dedup();
-    }
+    let statements: Vec<Value> = merged
+        .iter_mut()
+        .map(|(sids, grant)| {
+            grant.resources.sort();
+            grant.resources.dedup();
+            let mut statement = grant.statement();
+            statement["Sid"] = json!(sids.join("And"));
+            statement
+        })
+        .collect();
     json!({
         "Version": "2012-10-17",
-        "Statement": merged.iter().map(Grant::statement).collect::<Vec<_>>(),
+        "Statement": statements,
     })
 }
 
