@@ -236,6 +236,7 @@ async fn create_no_op_update_and_delete_through_cloudformation() {
         "user.user-a",
         "user.user-b",
         "role.strip",
+        "log-group.strip",
         "function.strip",
         "permission.strip.source",
     ]

@@ -822,3 +822,73 @@ async fn reserved_concurrency_is_reserved_and_released() {
     let out = stack.run("destroy", &["--yes"]);
     assert!(out.status.success(), "destroy:\n{}", text(&out));
 }
+
+/// The function's log group as CloudWatch Logs has it: retention in days and tags, or `None`
+/// when there is no such group.
+async fn log_group(name: &str) -> Option<(Option<i32>, std::collections::HashMap<String, String>)> {
+    let logs = xtask::aws::Clients::new(&stripstack_tests::config()).logs;
+    let groups = logs
+        .describe_log_groups()
+        .log_group_name_prefix(name)
+        .send()
+        .await
+        .expect("DescribeLogGroups");
+    let group = groups
+        .log_groups()
+        .iter()
+        .find(|g| g.log_group_name() == Some(name))?;
+    let arn = format!(
+        "arn:aws:logs:{}:{ACCOUNT}:log-group:{name}",
+        stripstack_tests::REGION
+    );
+    let tags = logs
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .expect("ListTagsForResource");
+    Some((
+        group.retention_in_days(),
+        tags.tags().cloned().unwrap_or_default(),
+    ))
+}
+
+/// The function's log group is the stack's: made with the stack's retention (30 days by
+/// default) and tags — taking over the untagged one Lambda makes when a function logs before
+/// its group exists — and deleted by `destroy`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_function_log_group_gets_retention_and_goes_with_destroy() {
+    let stack = TestStack::new("loggroup");
+    let group = format!("/aws/lambda/{}-local-strip", stack.name);
+    // What Lambda does on a first invocation when nobody made the group: no tags, no
+    // retention.
+    xtask::aws::Clients::new(&stripstack_tests::config())
+        .logs
+        .create_log_group()
+        .log_group_name(&group)
+        .send()
+        .await
+        .expect("CreateLogGroup");
+
+    let out = stack.run("deploy", &["--yes"]);
+    assert!(out.status.success(), "deploy:\n{}", text(&out));
+    let (retention, tags) = log_group(&group).await.expect("the log group");
+    assert_eq!(retention, Some(30), "the default retention");
+    assert_eq!(tags.get("stack"), Some(&stack.name), "{tags:?}");
+    assert_eq!(
+        tags.get("env").map(String::as_str),
+        Some("local"),
+        "{tags:?}"
+    );
+    let out = stack.run("plan", &["--detailed-exitcode"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "plan after deploy:\n{}",
+        text(&out)
+    );
+
+    let out = stack.run("destroy", &["--yes"]);
+    assert!(out.status.success(), "destroy:\n{}", text(&out));
+    assert!(log_group(&group).await.is_none(), "the log group is gone");
+}

@@ -11,10 +11,10 @@
 //!   (`commands/deployer_policy.rs`) and are AWS's documented keys;
 //! - it derives the resource of a request only from an ARN or name parameter it knows
 //!   (`RoleName`, `UserName`, `PolicyArn`, a function name in the path), and authorizes the
-//!   rest against `*`: `iam:CreatePolicy` (named by `PolicyName`) and
-//!   `lambda:CreateFunction` (named in its body). AWS authorizes them against the policy's
-//!   and the function's ARN, which is what the policy grants; the copy grants these two on
-//!   `*` as well ([`EMULATOR_UNSCOPED`]).
+//!   rest against `*`: `iam:CreatePolicy` (named by `PolicyName`), `lambda:CreateFunction`
+//!   (named in its body) and `logs:DescribeLogGroups` (a name prefix). AWS authorizes them
+//!   against the policy's and the function's ARN and `log-group:*`, which is what the policy
+//!   grants; the copy grants these on `*` as well ([`EMULATOR_UNSCOPED`]).
 
 use std::process::Command;
 
@@ -22,7 +22,11 @@ use serde_json::Value;
 use stripstack_tests::{iam, output_text, unique, xtask, TestStack};
 
 /// Actions MiniStack authorizes against `*` (see the module's documentation).
-const EMULATOR_UNSCOPED: [&str; 2] = ["iam:CreatePolicy", "lambda:CreateFunction"];
+const EMULATOR_UNSCOPED: [&str; 3] = [
+    "iam:CreatePolicy",
+    "lambda:CreateFunction",
+    "logs:DescribeLogGroups",
+];
 
 /// The policy `deployer-policy` prints for `stack`, adapted to the emulator's authorization
 /// (see the module's documentation).

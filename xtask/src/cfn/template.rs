@@ -644,6 +644,8 @@ pub(crate) mod tests {
                 }],
                 architecture: crate::stack::Architecture::X86_64,
                 reserved_concurrency: Some(10),
+                log_group: "/aws/lambda/demo-dev-strip".into(),
+                log_retention_days: 14,
             }]
             .into_iter()
             .map(|f| (f.logical.clone(), f))

@@ -508,7 +508,7 @@ mod tests {
                 vec![Kind::Parameter, Kind::User, Kind::Notification],
                 vec![Kind::Bucket, Kind::Policy, Kind::Permission],
                 vec![Kind::Function],
-                vec![Kind::Role],
+                vec![Kind::Role, Kind::LogGroup],
             ]
         );
         // Acyclic and respected: every kind once, after everything it must wait for.

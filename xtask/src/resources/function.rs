@@ -42,7 +42,12 @@ pub fn desired(stack: &ResolvedStack, artifacts: &Artifacts) -> Vec<Desired> {
                 address: Address::new(Kind::Function, &function.logical),
                 physical: function.name.clone(),
                 props,
-                depends_on: vec![Address::new(Kind::Role, &function.logical)],
+                // Its log group first: else Lambda makes one, with no retention, on the
+                // first invocation.
+                depends_on: vec![
+                    Address::new(Kind::Role, &function.logical),
+                    Address::new(Kind::LogGroup, &function.logical),
+                ],
                 retain: false,
             }
         })

@@ -12,6 +12,7 @@ pub(crate) mod cloudformation;
 pub(crate) mod function;
 pub(crate) mod grant;
 pub(crate) mod kind;
+pub(crate) mod log_group;
 pub(crate) mod notification;
 pub(crate) mod parameter;
 pub(crate) mod permission;

@@ -9,8 +9,8 @@ use super::cloudformation::Synthesis;
 use super::grant::Grant;
 use super::kind::{self, ResourceKind};
 use super::{
-    bucket, function, notification, parameter, permission, policy, role, user, Address, ApplyCtx,
-    Artifacts, Desired, Observed, PropKind, ReadCtx, Removal, Settings,
+    bucket, function, log_group, notification, parameter, permission, policy, role, user, Address,
+    ApplyCtx, Artifacts, Desired, Observed, PropKind, ReadCtx, Removal, Settings,
 };
 use crate::aws::Clients;
 use crate::stack::ResolvedStack;
@@ -222,6 +222,7 @@ registry! {
     Policy => policy::Policy,
     User => user::User,
     Role => role::Role,
+    LogGroup => log_group::LogGroup,
     Function => function::Function,
     Permission => permission::Permission,
     Notification => notification::Notification,

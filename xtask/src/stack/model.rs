@@ -20,6 +20,9 @@ pub const DEFAULT_MEMORY: u32 = 256;
 /// The default timeout of a function, in seconds. Lambda's own default (3 s) is too short
 /// for a cold start that fetches and writes a large picture; 30 s still fails fast.
 pub const DEFAULT_TIMEOUT: u32 = 30;
+/// How long a function's logs are kept by default, in days: a month of history to debug
+/// with, without paying for logs nobody reads.
+pub const DEFAULT_LOG_RETENTION_DAYS: u32 = 30;
 
 /// The whole stack file (`environments` present), or one environment's merged document
 /// (`environments` empty).
@@ -288,6 +291,11 @@ pub struct FunctionSpec {
     /// uploads cannot take the account's whole concurrency, and the function always has
     /// these. None (the default): it shares the account's unreserved pool.
     pub reserved_concurrency: Option<u32>,
+    /// Days CloudWatch Logs keeps the function's log lines (its group
+    /// `/aws/lambda/<function>`): one of 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400,
+    /// 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653.
+    #[serde(default = "default_log_retention_days")]
+    pub log_retention_days: u32,
 }
 
 /// A Lambda function's instruction set.
@@ -356,6 +364,10 @@ fn default_memory() -> u32 {
 
 fn default_timeout() -> u32 {
     DEFAULT_TIMEOUT
+}
+
+fn default_log_retention_days() -> u32 {
+    DEFAULT_LOG_RETENTION_DAYS
 }
 
 fn default_events() -> Vec<EventSpec> {

@@ -556,6 +556,7 @@ impl Resolver<'_> {
                 Function {
                     logical: logical.clone(),
                     arn: names.function_arn(&name),
+                    log_group: format!("/aws/lambda/{name}"),
                     name,
                     package: spec.package.clone(),
                     memory: spec.memory,
@@ -571,6 +572,7 @@ impl Resolver<'_> {
                         spec.architecture
                     },
                     reserved_concurrency: spec.reserved_concurrency,
+                    log_retention_days: spec.log_retention_days,
                 },
             );
         }

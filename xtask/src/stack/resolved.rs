@@ -109,6 +109,9 @@ pub struct Function {
     pub architecture: super::Architecture,
     /// Reserved concurrent executions; `None`: the account's unreserved pool.
     pub reserved_concurrency: Option<u32>,
+    /// Its CloudWatch Logs group: `/aws/lambda/<name>`, where Lambda writes its logs.
+    pub log_group: String,
+    pub log_retention_days: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

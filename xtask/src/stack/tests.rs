@@ -583,6 +583,32 @@ fn reserved_concurrency_warns_where_it_stops_or_fails_a_deploy() {
 }
 
 #[test]
+fn log_retention_is_one_cloudwatch_accepts() {
+    let with = |days: &str| {
+        format!("{HEAD}functions:\n  f:\n    package: lambda\n    log_retention_days: {days}\n")
+    };
+    assert_has(
+        &with("31"),
+        "8:25: error: CloudWatch Logs cannot keep logs for 31 days",
+    );
+    let d = diagnostic(&with("31"), "CloudWatch Logs cannot keep");
+    assert!(
+        d.help
+            .as_deref()
+            .is_some_and(|h| h.ends_with("the nearest is 30")),
+        "{:?}",
+        d.help
+    );
+    assert!(check(&with("14")).is_empty(), "{:?}", check(&with("14")));
+    let (stack, _) = resolve_text(
+        &format!("{HEAD}functions:\n  f: {{ package: lambda }}\n"),
+        "dev",
+    );
+    assert_eq!(stack.functions["f"].log_retention_days, 30, "the default");
+    assert_eq!(stack.functions["f"].log_group, "/aws/lambda/demo-dev-f");
+}
+
+#[test]
 fn lifecycle_rules() {
     let text = format!(
         "{HEAD}buckets:\n  b:\n    versioning: false\n    lifecycle:\n      - {{ id: t, transition_days: 10, storage_class: STANDARD_IA }}\n      - {{ id: u, transition_days: 30, storage_class: INTELIGENT_TIERING }}\n      - {{ id: v, noncurrent_expiration_days: 30 }}\n      - {{ id: v, expiration_days: 1, transition_days: 5, storage_class: GLACIER }}\n      - {{ id: w, abort_incomplete_multipart_days: 0 }}\n      - {{ id: x, expiration_days: 3000000000 }}\n"

@@ -17,6 +17,11 @@ pub const MAX_TIMEOUT: u32 = 900;
 /// The most concurrent executions a function can reserve on an account with the default
 /// limit (1,000): Lambda keeps 100 unreserved.
 pub const MAX_RESERVED_CONCURRENCY: u32 = 900;
+/// The retention periods CloudWatch Logs accepts (`PutRetentionPolicy`), in days.
+pub const LOG_RETENTION_DAYS: [u32; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
 const MAX_IAM_USER: usize = 64;
 const MAX_IAM_ROLE: usize = 64;
 const MAX_IAM_POLICY: usize = 128;
@@ -721,6 +726,29 @@ impl<'a> Check<'a> {
                 );
             }
             self.reserved_concurrency(&function, &base);
+            if !LOG_RETENTION_DAYS.contains(&function.log_retention_days) {
+                let span = self.at_value(&base.key("log_retention_days"));
+                let nearest = LOG_RETENTION_DAYS
+                    .iter()
+                    .min_by_key(|days| days.abs_diff(function.log_retention_days))
+                    .copied()
+                    .unwrap_or(30);
+                self.error(
+                    format!(
+                        "CloudWatch Logs cannot keep logs for {} days",
+                        function.log_retention_days
+                    ),
+                    span,
+                )
+                .help = Some(format!(
+                    "use one of {}; the nearest is {nearest}",
+                    LOG_RETENTION_DAYS
+                        .iter()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
             if function.package.is_empty()
                 || !function
                     .package

@@ -1,0 +1,358 @@
+//! The `log-group` kind: each function's CloudWatch Logs group, `/aws/lambda/<function>`,
+//! with the stack's retention (`functions.<name>.log_retention_days`) and tags.
+//!
+//! Why the deployer makes it: left to Lambda, the group is created on the function's first
+//! invocation with no retention (its logs are kept, and billed, for ever) and outside the
+//! stack, so `destroy` would leave it behind. Made before the function (the function depends
+//! on it), deleted after it (while the function exists, its next invocation would create the
+//! group again). The function's role only needs to write to it: `logs:CreateLogStream` and
+//! `logs:PutLogEvents` on `…:log-group:/aws/lambda/<function>:*`.
+//!
+//! Adoption: a group of the function's name with none of stripstack's tags is the one Lambda
+//! made for this function (a stack deployed before this kind existed, or a function that
+//! logged before its group was made): it is taken over. One tagged for another stack, env or
+//! region is refused.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use super::cloudformation::{prop, tag_list, Synthesis};
+use super::grant::Grant;
+use super::kind::ResourceKind;
+use super::{
+    Address, ApplyCtx, Artifacts, Desired, Kind, Observed, Props, ReadCtx, Removal, Settings,
+};
+use crate::aws::{error_code, AwsError, Clients, SdkResultExt};
+use crate::stack::resolved::ResolvedStack;
+
+/// The `log-group` kind.
+pub(crate) struct LogGroup;
+
+/// A log group's ARN as CloudWatch Logs' tagging calls name it (no `:*`).
+fn arn(partition: &str, region: &str, account: &str, name: &str) -> String {
+    format!("arn:{partition}:logs:{region}:{account}:log-group:{name}")
+}
+
+fn ctx_arn(ctx: &ReadCtx, name: &str) -> String {
+    arn(
+        crate::stack::partition(&ctx.region),
+        &ctx.region,
+        &ctx.account,
+        name,
+    )
+}
+
+pub fn desired(stack: &ResolvedStack) -> Vec<Desired> {
+    stack
+        .functions
+        .values()
+        .map(|function| {
+            let mut props = Props::new();
+            props.insert("retention_days".into(), json!(function.log_retention_days));
+            props.insert("tags".into(), json!(stack.tags));
+            Desired {
+                address: Address::new(Kind::LogGroup, &function.logical),
+                physical: function.log_group.clone(),
+                props,
+                depends_on: Vec::new(),
+                retain: false,
+            }
+        })
+        .collect()
+}
+
+pub async fn read(
+    clients: &Clients,
+    ctx: &ReadCtx,
+    name: &str,
+) -> anyhow::Result<Option<Observed>> {
+    // DescribeLogGroups filters by prefix only: `/aws/lambda/f` also lists `/aws/lambda/f2`.
+    let mut pages = clients
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(name)
+        .into_paginator()
+        .send();
+    let mut retention = None;
+    let mut found = false;
+    while let Some(page) = pages.next().await {
+        let page =
+            page.with_aws_context(|| format!("while reading CloudWatch Logs group `{name}`"))?;
+        if let Some(group) = page
+            .log_groups()
+            .iter()
+            .find(|g| g.log_group_name() == Some(name))
+        {
+            retention = group.retention_in_days();
+            found = true;
+            break;
+        }
+    }
+    if !found {
+        return Ok(None);
+    }
+    let tags = clients
+        .logs
+        .list_tags_for_resource()
+        .resource_arn(ctx_arn(ctx, name))
+        .send()
+        .await
+        .with_aws_context(|| format!("while reading the tags of log group `{name}`"))?;
+    let tags: serde_json::Map<String, Value> = tags
+        .tags()
+        .map(|tags| tags.iter().map(|(k, v)| (k.clone(), json!(v))).collect())
+        .unwrap_or_default();
+    let mut props = Props::new();
+    props.insert("retention_days".into(), json!(retention));
+    props.insert("tags".into(), Value::Object(tags));
+    Ok(Some(Observed {
+        physical: name.to_owned(),
+        props,
+    }))
+}
+
+/// Creates the group when `have` is `None` (finding it already there is fine: Lambda, or an
+/// interrupted run, made it), then brings its retention and the stack's tags to `want`.
+pub async fn converge(
+    clients: &Clients,
+    ctx: &ReadCtx,
+    want: &Desired,
+    have: Option<&Observed>,
+) -> anyhow::Result<()> {
+    let name = want.physical.as_str();
+    let mut have = have.cloned();
+    if have.is_none() {
+        let tags: BTreeMap<String, String> = super::string_map(&want.props, "tags");
+        let created = clients
+            .logs
+            .create_log_group()
+            .log_group_name(name)
+            .set_tags(Some(tags.into_iter().collect()))
+            .send()
+            .await
+            .with_aws_context(|| format!("while creating log group `{name}`"));
+        match created {
+            Ok(_) => {
+                let mut props = want.props.clone();
+                props.insert("retention_days".into(), Value::Null);
+                have = Some(Observed {
+                    physical: name.to_owned(),
+                    props,
+                });
+            }
+            Err(err) if err.is("ResourceAlreadyExistsException") => {
+                have = read(clients, ctx, name).await?;
+                if let Some(found) = &have {
+                    check_ours(ctx, want, found)?;
+                }
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    let retention = want
+        .props
+        .get("retention_days")
+        .and_then(Value::as_i64)
+        .and_then(|days| i32::try_from(days).ok());
+    if super::differs(want, have.as_ref(), "retention_days") {
+        match retention {
+            Some(days) => {
+                clients
+                    .logs
+                    .put_retention_policy()
+                    .log_group_name(name)
+                    .retention_in_days(days)
+                    .send()
+                    .await
+                    .with_aws_context(|| {
+                        format!("while setting the retention of log group `{name}`")
+                    })?;
+            }
+            None => {
+                clients
+                    .logs
+                    .delete_retention_policy()
+                    .log_group_name(name)
+                    .send()
+                    .await
+                    .with_aws_context(|| {
+                        format!("while removing the retention of log group `{name}`")
+                    })?;
+            }
+        }
+    }
+    let tags = super::tags::changes(&want.props, have.as_ref().map(|h| &h.props));
+    let arn = ctx_arn(ctx, name);
+    if !tags.remove.is_empty() {
+        clients
+            .logs
+            .untag_resource()
+            .resource_arn(&arn)
+            .set_tag_keys(Some(tags.remove))
+            .send()
+            .await
+            .with_aws_context(|| format!("while untagging log group `{name}`"))?;
+    }
+    if !tags.set.is_empty() {
+        clients
+            .logs
+            .tag_resource()
+            .resource_arn(&arn)
+            .set_tags(Some(tags.set.into_iter().collect()))
+            .send()
+            .await
+            .with_aws_context(|| format!("while tagging log group `{name}`"))?;
+    }
+    Ok(())
+}
+
+/// The group Lambda made for our function carries none of stripstack's tags: ours to take.
+/// One tagged by stripstack must be tagged for this stack, env and region.
+fn check_ours(ctx: &ReadCtx, want: &Desired, have: &Observed) -> anyhow::Result<()> {
+    let tags = super::string_map(&have.props, "tags");
+    if ["stack", "env", "region"]
+        .iter()
+        .all(|key| !tags.contains_key(*key))
+    {
+        return Ok(());
+    }
+    super::tags::check_ours(
+        "CloudWatch Logs group",
+        &want.physical,
+        &tags,
+        &ctx.stack,
+        &ctx.env,
+        Some(&ctx.region),
+    )
+}
+
+pub async fn delete(clients: &Clients, name: &str) -> anyhow::Result<()> {
+    match clients
+        .logs
+        .delete_log_group()
+        .log_group_name(name)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(err) if error_code(&err) == Some("ResourceNotFoundException") => Ok(()),
+        Err(err) => {
+            Err(AwsError::from_sdk(err, format!("while deleting log group `{name}`")).into())
+        }
+    }
+}
+
+impl ResourceKind for LogGroup {
+    const NAME: &'static str = "log-group";
+    const SERVICE: &'static str = "logs";
+    // While the function exists, its next invocation would make the group again.
+    const DELETED_AFTER: &'static [Kind] = &[Kind::Function];
+    const CLOUDFORMATION: Option<(&'static str, &'static str)> =
+        Some(("AWS::Logs::LogGroup", "LogGroup"));
+    const TAGGED: bool = true;
+
+    #[cfg(test)]
+    fn from_cloudformation(
+        resource: &super::cloudformation::TemplateResource<'_>,
+    ) -> super::cloudformation::ReadBack {
+        let p = resource.properties;
+        let mut props = Props::new();
+        props.insert("retention_days".into(), p["RetentionInDays"].clone());
+        props.insert("tags".into(), super::cloudformation::tags_of(p));
+        let name = p["LogGroupName"].as_str().unwrap_or_default().to_owned();
+        vec![(resource.address.clone(), name, props)]
+    }
+
+    fn cloudformation_properties(want: &Desired, _synthesis: &mut Synthesis<'_>) -> Option<Value> {
+        Some(json!({
+            "LogGroupName": want.physical,
+            "RetentionInDays": prop(&want.props, "retention_days"),
+            "Tags": tag_list(&want.props),
+        }))
+    }
+
+    fn deployer_grants(stack: &ResolvedStack) -> Vec<Grant> {
+        let partition = crate::stack::partition(&stack.region);
+        let groups: Vec<String> = stack
+            .functions
+            .values()
+            .flat_map(|f| {
+                let group = arn(partition, &stack.region, &stack.account, &f.log_group);
+                // Creating, deleting and retention name the group with `:*`; tagging
+                // without.
+                [format!("{group}:*"), group]
+            })
+            .collect();
+        let any_group = if stack.functions.is_empty() {
+            Vec::new()
+        } else {
+            vec![arn(partition, &stack.region, &stack.account, "*")]
+        };
+        vec![
+            Grant::new(
+                "FunctionLogGroups",
+                &[
+                    "logs:CreateLogGroup",
+                    "logs:DeleteLogGroup",
+                    "logs:PutRetentionPolicy",
+                    "logs:DeleteRetentionPolicy",
+                    "logs:TagResource",
+                    "logs:UntagResource",
+                    "logs:ListTagsForResource",
+                ],
+                groups,
+            ),
+            // DescribeLogGroups lists by prefix: it is authorized on every group.
+            Grant::new("FindLogGroups", &["logs:DescribeLogGroups"], any_group),
+        ]
+    }
+
+    fn desired(stack: &ResolvedStack, _artifacts: &Artifacts) -> Vec<Desired> {
+        desired(stack)
+    }
+
+    fn check_adoption(
+        stack: &ResolvedStack,
+        want: &Desired,
+        have: &Observed,
+    ) -> anyhow::Result<()> {
+        let ctx = ReadCtx {
+            stack: stack.stack.clone(),
+            env: stack.env.clone(),
+            account: stack.account.clone(),
+            region: stack.region.clone(),
+        };
+        check_ours(&ctx, want, have)
+    }
+
+    async fn read(
+        clients: &Clients,
+        ctx: &ReadCtx,
+        _address: &Address,
+        physical: &str,
+    ) -> anyhow::Result<Option<Observed>> {
+        read(clients, ctx, physical).await
+    }
+
+    async fn converge(
+        clients: &Clients,
+        ctx: &ApplyCtx,
+        want: &Desired,
+        have: Option<&Observed>,
+        _on_wait: &(dyn Fn(&str) + Sync),
+    ) -> anyhow::Result<()> {
+        converge(clients, &ctx.read, want, have).await
+    }
+
+    async fn remove(
+        clients: &Clients,
+        _ctx: &ReadCtx,
+        _address: &Address,
+        physical: &str,
+        _settings: &Settings,
+    ) -> anyhow::Result<Removal> {
+        delete(clients, physical).await?;
+        Ok(Removal::Deleted)
+    }
+}
