@@ -25,6 +25,7 @@ async fn plan_of_an_empty_cloud_creates_everything() {
         "user.user-a",
         "user.user-b",
         "role.strip",
+        "log-group.strip",
         "function.strip",
         "permission.strip.source",
         "notification.source",
@@ -37,7 +38,7 @@ async fn plan_of_an_empty_cloud_creates_everything() {
     want.sort();
     got.sort();
     assert_eq!(got, want);
-    assert_eq!(plan["summary"]["create"], 13);
+    assert_eq!(plan["summary"]["create"], 14);
     assert_eq!(plan["summary"]["unchanged"], 0);
     // A plan writes nothing.
     assert!(!bucket_exists(&stack.source()).await);
