@@ -1,4 +1,4 @@
-//! Test support: [`Clients`] whose IAM, Lambda and SSM calls are answered by recorded SDK
+//! Test support: [`Clients`] whose IAM, Lambda, SSM, S3 or CloudWatch Logs calls are answered by recorded SDK
 //! responses (`aws-smithy-mocks`). IAM and Lambda rules must be met in the order given (a
 //! call out of order, or one no rule answers, panics: that is how a test says "nothing else
 //! was called"); SSM rules in any order (a user's two key parameters go side by side).
@@ -85,6 +85,18 @@ pub(crate) fn s3_clients(s3: &[&Rule]) -> Clients {
     clients
 }
 
+/// Clients whose CloudWatch Logs calls are answered from `logs`, in order; every other
+/// service answers nothing.
+pub(crate) fn logs_clients(logs: &[&Rule]) -> Clients {
+    let mut clients = clients(&[], &[], &[]);
+    clients.logs = aws_sdk_cloudwatchlogs::Client::from_conf(
+        aws_sdk_cloudwatchlogs::config::Builder::from(&config())
+            .interceptor(interceptor(logs, RuleMode::Sequential))
+            .build(),
+    );
+    clients
+}
+
 /// S3's answer (REST XML) for error `code` with HTTP `status`.
 pub(crate) fn s3_error(status: u16, code: &str) -> (u16, Option<String>) {
     (
@@ -109,8 +121,8 @@ pub(crate) fn iam_error(status: u16, code: &str) -> (u16, Option<String>) {
     )
 }
 
-/// SSM's answer (awsJson 1.1) for error `code`.
-pub(crate) fn ssm_error(code: &str) -> (u16, Option<String>) {
+/// The answer of an awsJson 1.1 service (SSM, CloudWatch Logs) for error `code`.
+pub(crate) fn json_error(code: &str) -> (u16, Option<String>) {
     (
         400,
         Some(format!(

@@ -12,6 +12,12 @@
 //! made for this function (a stack deployed before this kind existed, or a function that
 //! logged before its group was made): it is taken over. One tagged for another stack, env or
 //! region is refused.
+//!
+//! Concurrency: while the function runs, Lambda may be creating the same group; CloudWatch
+//! Logs then answers `OperationAbortedException` ("A conflicting operation is currently in
+//! progress against this resource. Please try again.") to CreateLogGroup or
+//! PutRetentionPolicy (aws-cdk issues 15709 and 17546, terraform-aws-notify-slack issue 60).
+//! Those calls are repeated, bounded and shown, for that error only.
 
 use std::collections::BTreeMap;
 
@@ -23,7 +29,7 @@ use super::kind::ResourceKind;
 use super::{
     Address, ApplyCtx, Artifacts, Desired, Kind, Observed, Props, ReadCtx, Removal, Settings,
 };
-use crate::aws::{error_code, AwsError, Clients, SdkResultExt};
+use crate::aws::{error_code, until_propagated, AwsError, Clients, SdkResultExt};
 use crate::stack::resolved::ResolvedStack;
 
 /// The `log-group` kind.
@@ -112,6 +118,13 @@ pub async fn read(
     }))
 }
 
+/// What this kind waits out: another operation on the same group (Lambda creating it).
+const CONFLICT: &str = "a conflicting CloudWatch Logs operation to finish";
+
+fn is_conflict(err: &AwsError) -> bool {
+    err.is("OperationAbortedException")
+}
+
 /// Creates the group when `have` is `None` (finding it already there is fine: Lambda, or an
 /// interrupted run, made it), then brings its retention and the stack's tags to `want`.
 pub async fn converge(
@@ -119,19 +132,24 @@ pub async fn converge(
     ctx: &ReadCtx,
     want: &Desired,
     have: Option<&Observed>,
+    on_wait: &(dyn Fn(&str) + Sync),
 ) -> anyhow::Result<()> {
     let name = want.physical.as_str();
     let mut have = have.cloned();
     if have.is_none() {
         let tags: BTreeMap<String, String> = super::string_map(&want.props, "tags");
-        let created = clients
-            .logs
-            .create_log_group()
-            .log_group_name(name)
-            .set_tags(Some(tags.into_iter().collect()))
-            .send()
-            .await
-            .with_aws_context(|| format!("while creating log group `{name}`"));
+        let created = until_propagated(CONFLICT, on_wait, is_conflict, || async {
+            clients
+                .logs
+                .create_log_group()
+                .log_group_name(name)
+                .set_tags(Some(tags.clone().into_iter().collect()))
+                .send()
+                .await
+                .with_aws_context(|| format!("while creating log group `{name}`"))
+                .map_err(anyhow::Error::from)
+        })
+        .await;
         match created {
             Ok(_) => {
                 let mut props = want.props.clone();
@@ -141,13 +159,15 @@ pub async fn converge(
                     props,
                 });
             }
-            Err(err) if err.is("ResourceAlreadyExistsException") => {
+            Err(err)
+                if AwsError::find(&err).is_some_and(|e| e.is("ResourceAlreadyExistsException")) =>
+            {
                 have = read(clients, ctx, name).await?;
                 if let Some(found) = &have {
-                    check_ours(ctx, want, found)?;
+                    check_ours((&ctx.stack, &ctx.env, &ctx.region), want, found)?;
                 }
             }
-            Err(err) => return Err(err.into()),
+            Err(err) => return Err(err),
         }
     }
     let retention = want
@@ -156,31 +176,33 @@ pub async fn converge(
         .and_then(Value::as_i64)
         .and_then(|days| i32::try_from(days).ok());
     if super::differs(want, have.as_ref(), "retention_days") {
-        match retention {
-            Some(days) => {
-                clients
+        until_propagated(CONFLICT, on_wait, is_conflict, || async {
+            match retention {
+                Some(days) => clients
                     .logs
                     .put_retention_policy()
                     .log_group_name(name)
                     .retention_in_days(days)
                     .send()
                     .await
+                    .map(|_| ())
                     .with_aws_context(|| {
                         format!("while setting the retention of log group `{name}`")
-                    })?;
-            }
-            None => {
-                clients
+                    }),
+                None => clients
                     .logs
                     .delete_retention_policy()
                     .log_group_name(name)
                     .send()
                     .await
+                    .map(|_| ())
                     .with_aws_context(|| {
                         format!("while removing the retention of log group `{name}`")
-                    })?;
+                    }),
             }
-        }
+            .map_err(anyhow::Error::from)
+        })
+        .await?;
     }
     let tags = super::tags::changes(&want.props, have.as_ref().map(|h| &h.props));
     let arn = ctx_arn(ctx, name);
@@ -208,8 +230,12 @@ pub async fn converge(
 }
 
 /// The group Lambda made for our function carries none of stripstack's tags: ours to take.
-/// One tagged by stripstack must be tagged for this stack, env and region.
-fn check_ours(ctx: &ReadCtx, want: &Desired, have: &Observed) -> anyhow::Result<()> {
+/// One tagged by stripstack must be tagged for this `(stack, env, region)`.
+fn check_ours(
+    (stack, env, region): (&str, &str, &str),
+    want: &Desired,
+    have: &Observed,
+) -> anyhow::Result<()> {
     let tags = super::string_map(&have.props, "tags");
     if ["stack", "env", "region"]
         .iter()
@@ -221,9 +247,9 @@ fn check_ours(ctx: &ReadCtx, want: &Desired, have: &Observed) -> anyhow::Result<
         "CloudWatch Logs group",
         &want.physical,
         &tags,
-        &ctx.stack,
-        &ctx.env,
-        Some(&ctx.region),
+        stack,
+        env,
+        Some(region),
     )
 }
 
@@ -317,13 +343,7 @@ impl ResourceKind for LogGroup {
         want: &Desired,
         have: &Observed,
     ) -> anyhow::Result<()> {
-        let ctx = ReadCtx {
-            stack: stack.stack.clone(),
-            env: stack.env.clone(),
-            account: stack.account.clone(),
-            region: stack.region.clone(),
-        };
-        check_ours(&ctx, want, have)
+        check_ours((&stack.stack, &stack.env, &stack.region), want, have)
     }
 
     async fn read(
@@ -340,9 +360,9 @@ impl ResourceKind for LogGroup {
         ctx: &ApplyCtx,
         want: &Desired,
         have: Option<&Observed>,
-        _on_wait: &(dyn Fn(&str) + Sync),
+        on_wait: &(dyn Fn(&str) + Sync),
     ) -> anyhow::Result<()> {
-        converge(clients, &ctx.read, want, have).await
+        converge(clients, &ctx.read, want, have, on_wait).await
     }
 
     async fn remove(
@@ -354,5 +374,125 @@ impl ResourceKind for LogGroup {
     ) -> anyhow::Result<Removal> {
         delete(clients, physical).await?;
         Ok(Removal::Deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use aws_sdk_cloudwatchlogs::operation as op;
+    use aws_sdk_cloudwatchlogs::types::LogGroup as Group;
+    use aws_smithy_mocks::mock;
+
+    use super::*;
+    use crate::aws::mock::{self, assert_all_used, json_error};
+    use crate::resources::fixtures::{dev_ctx, dev_stack};
+
+    fn the_group() -> Desired {
+        desired(&dev_stack())
+            .into_iter()
+            .next()
+            .expect("a log group")
+    }
+
+    /// What Lambda made for the function: the group, no retention, no tags.
+    fn lambdas_group(name: String) -> (aws_smithy_mocks::Rule, aws_smithy_mocks::Rule) {
+        let described =
+            mock!(aws_sdk_cloudwatchlogs::Client::describe_log_groups).then_output(move || {
+                op::describe_log_groups::DescribeLogGroupsOutput::builder()
+                    .log_groups(Group::builder().log_group_name(&name).build())
+                    .build()
+            });
+        let tags =
+            mock!(aws_sdk_cloudwatchlogs::Client::list_tags_for_resource).then_output(|| {
+                op::list_tags_for_resource::ListTagsForResourceOutput::builder().build()
+            });
+        (described, tags)
+    }
+
+    /// Lambda creating the group at the same moment (the function ran during the deploy):
+    /// CreateLogGroup meets `OperationAbortedException`, is repeated and shown, then finds
+    /// the group Lambda made, takes it over and gives it the stack's retention and tags.
+    #[tokio::test]
+    async fn a_group_lambda_is_creating_is_waited_for_then_taken_over() {
+        let want = the_group();
+        let (status, body) = json_error("OperationAbortedException");
+        let create = mock!(aws_sdk_cloudwatchlogs::Client::create_log_group)
+            .sequence()
+            .http_status(status, body)
+            .http_status(400, json_error("ResourceAlreadyExistsException").1)
+            .build();
+        let (described, listed) = lambdas_group(want.physical.clone());
+        let retention = mock!(aws_sdk_cloudwatchlogs::Client::put_retention_policy)
+            .match_requests(|r| r.retention_in_days() == Some(30))
+            .then_output(|| op::put_retention_policy::PutRetentionPolicyOutput::builder().build());
+        let tagged = mock!(aws_sdk_cloudwatchlogs::Client::tag_resource)
+            .match_requests(|r| {
+                r.tags()
+                    .is_some_and(|t| t.get("stack").map(String::as_str) == Some("exif-pipeline"))
+            })
+            .then_output(|| op::tag_resource::TagResourceOutput::builder().build());
+        let clients = mock::logs_clients(&[&create, &described, &listed, &retention, &tagged]);
+        let waits = Mutex::new(Vec::new());
+        let on_wait = |line: &str| waits.lock().unwrap().push(line.to_owned());
+        converge(&clients, &dev_ctx(), &want, None, &on_wait)
+            .await
+            .expect("converged");
+        assert_eq!(create.num_calls(), 2, "the conflict, then the group found");
+        assert_all_used(&[&described, &listed, &retention, &tagged]);
+        let waits = waits.into_inner().unwrap();
+        assert_eq!(waits.len(), 1, "{waits:?}");
+        assert!(
+            waits[0].contains("conflicting CloudWatch Logs operation")
+                && waits[0].contains("OperationAbortedException"),
+            "{waits:?}"
+        );
+    }
+
+    /// A group of that name tagged for another stack is not the function's: refused, named.
+    #[tokio::test]
+    async fn a_group_tagged_for_another_stack_is_not_taken_over() {
+        let want = the_group();
+        let create = mock!(aws_sdk_cloudwatchlogs::Client::create_log_group)
+            .sequence()
+            .http_status(400, json_error("ResourceAlreadyExistsException").1)
+            .build();
+        let (described, _) = lambdas_group(want.physical.clone());
+        let listed =
+            mock!(aws_sdk_cloudwatchlogs::Client::list_tags_for_resource).then_output(|| {
+                op::list_tags_for_resource::ListTagsForResourceOutput::builder()
+                    .tags("stack", "someone-else")
+                    .tags("env", "dev")
+                    .build()
+            });
+        let clients = mock::logs_clients(&[&create, &described, &listed]);
+        let err = converge(&clients, &dev_ctx(), &want, None, &|_| {})
+            .await
+            .expect_err("not ours");
+        assert!(format!("{err:#}").contains("someone-else"), "{err:#}");
+        assert_all_used(&[&create, &described, &listed]);
+    }
+
+    /// AccessDenied is not a conflict: it stops at once, nothing waited out.
+    #[tokio::test]
+    async fn access_denied_is_not_waited_out() {
+        let want = the_group();
+        let create = mock!(aws_sdk_cloudwatchlogs::Client::create_log_group)
+            .sequence()
+            .http_status(400, json_error("AccessDeniedException").1)
+            .build();
+        let clients = mock::logs_clients(&[&create]);
+        let waited = Mutex::new(0);
+        let err = converge(&clients, &dev_ctx(), &want, None, &|_| {
+            *waited.lock().unwrap() += 1
+        })
+        .await
+        .expect_err("refused");
+        assert!(
+            format!("{err:#}").contains("AccessDeniedException"),
+            "{err:#}"
+        );
+        assert_eq!(*waited.lock().unwrap(), 0);
     }
 }

@@ -745,7 +745,7 @@ mod tests {
     use aws_smithy_types::DateTime;
 
     use super::*;
-    use crate::aws::mock::{self, assert_all_used, iam_error, ssm_error};
+    use crate::aws::mock::{self, assert_all_used, iam_error, json_error};
 
     const NAME: &str = "exif-pipeline-dev-user-a";
 
@@ -861,7 +861,7 @@ mod tests {
                 .build()
                 .expect("output")
         });
-        let (status, body) = ssm_error("ParameterNotFound");
+        let (status, body) = json_error("ParameterNotFound");
         let secret = mock!(aws_sdk_ssm::Client::get_parameter)
             .sequence()
             .http_status(status, body)
@@ -1000,7 +1000,7 @@ mod tests {
             .then_output(|| {
                 aws_sdk_ssm::operation::delete_parameter::DeleteParameterOutput::builder().build()
             });
-        let (status, body) = ssm_error("ParameterNotFound");
+        let (status, body) = json_error("ParameterNotFound");
         let key_id = mock!(aws_sdk_ssm::Client::delete_parameter)
             .match_requests(|r| r.name() == Some("/exif-pipeline/dev/users/user-a/access-key-id"))
             .sequence()
