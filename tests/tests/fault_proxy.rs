@@ -27,6 +27,7 @@ struct Clients {
     iam: aws_sdk_iam::Client,
     sts: aws_sdk_sts::Client,
     ssm: aws_sdk_ssm::Client,
+    logs: aws_sdk_cloudwatchlogs::Client,
     lambda: aws_sdk_lambda::Client,
     cloudformation: aws_sdk_cloudformation::Client,
 }
@@ -38,6 +39,7 @@ impl Clients {
             iam: aws_sdk_iam::Client::new(config),
             sts: aws_sdk_sts::Client::new(config),
             ssm: aws_sdk_ssm::Client::new(config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(config),
             lambda: aws_sdk_lambda::Client::new(config),
             cloudformation: aws_sdk_cloudformation::Client::new(config),
         }
@@ -111,6 +113,10 @@ async fn each_service_throttles_with_its_own_error_code() {
         code("ThrottlingException", 400)
     );
     assert_eq!(
+        failure!(aws.logs.describe_log_groups().send()),
+        code("ThrottlingException", 400)
+    );
+    assert_eq!(
         failure!(aws.lambda.list_functions().send()),
         code("TooManyRequestsException", 429)
     );
@@ -120,7 +126,7 @@ async fn each_service_throttles_with_its_own_error_code() {
     );
 
     let stats = proxy.stats();
-    assert_eq!(stats.throttled, 6, "{stats:?}");
+    assert_eq!(stats.throttled, 7, "{stats:?}");
     assert_eq!(
         stats.forwarded, 0,
         "a throttled request never reaches the emulator"
@@ -159,6 +165,8 @@ async fn the_sdk_retries_every_throttle_and_5xx_it_is_given() {
         attempts("cloudformation");
         assert!(aws.ssm.describe_parameters().send().await.is_err());
         attempts("ssm");
+        assert!(aws.logs.describe_log_groups().send().await.is_err());
+        attempts("logs");
         assert!(aws.lambda.list_functions().send().await.is_err());
         attempts("lambda");
         assert!(aws.s3.list_buckets().send().await.is_err());
@@ -190,12 +198,16 @@ async fn server_errors_come_in_each_services_shape() {
             "InternalServerError",
         );
         expect(
+            failure!(aws.logs.describe_log_groups().send()),
+            "ServiceUnavailableException",
+        );
+        expect(
             failure!(aws.lambda.list_functions().send()),
             "ServiceException",
         );
         expect(failure!(aws.s3.list_buckets().send()), "InternalError");
     }
-    assert_eq!(proxy.stats().server_errors, 24);
+    assert_eq!(proxy.stats().server_errors, 28);
 }
 
 #[tokio::test]

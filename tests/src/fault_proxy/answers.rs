@@ -8,9 +8,13 @@
 //!   sends its throttling error (a captured 400 `Throttling` / `Rate exceeded` body:
 //!   <https://github.com/legion-platform/legion/issues/807>; CloudFormation's, as seen by the
 //!   CDK: <https://github.com/aws/aws-cdk/issues/5637>).
-//! - awsJson1_1 (SSM): `{"__type": "…", "message": "…"}`; SSM's throttling error is
-//!   `ThrottlingException` "Rate exceeded"
-//!   (<https://repost.aws/knowledge-center/ssm-parameter-store-rate-exceeded>).
+//! - awsJson1_1 (SSM, CloudWatch Logs): `{"__type": "…", "message": "…"}`; SSM's throttling
+//!   error is `ThrottlingException` "Rate exceeded"
+//!   (<https://repost.aws/knowledge-center/ssm-parameter-store-rate-exceeded>), and so is
+//!   CloudWatch Logs' ("The request was throttled because of quota limits", HTTP 400; its
+//!   internal error is `ServiceUnavailableException`, HTTP 500, "The service cannot complete
+//!   the request": the errors of e.g.
+//!   <https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html>).
 //! - restJson1 (Lambda): the code in the `x-amzn-ErrorType` header and a JSON body; Lambda
 //!   throttles with 429 `TooManyRequestsException`, "The request throughput limit was
 //!   exceeded" (listed among the errors of every operation in the API reference, e.g.
@@ -79,7 +83,7 @@ pub fn throttle(service: &Service, request_id: &str) -> Option<Answer> {
             "Rate exceeded",
             request_id,
         ),
-        Service::Ssm => json_error(
+        Service::Ssm | Service::Logs => json_error(
             StatusCode::BAD_REQUEST,
             "ThrottlingException",
             "Rate exceeded",
@@ -137,6 +141,14 @@ pub fn server_error(service: &Service, kind: ServerError, request_id: &str) -> O
                 "ServiceUnavailable"
             } else {
                 "InternalServerError"
+            };
+            json_error(status, code, message, request_id)
+        }
+        Service::Logs => {
+            let code = if unavailable {
+                "ServiceUnavailable"
+            } else {
+                "ServiceUnavailableException"
             };
             json_error(status, code, message, request_id)
         }

@@ -14,6 +14,8 @@ pub enum Service {
     Iam,
     Sts,
     Ssm,
+    /// CloudWatch Logs (awsJson 1.1, like SSM).
+    Logs,
     Lambda,
     CloudFormation,
     Other(String),
@@ -26,6 +28,7 @@ impl Service {
             "iam" => Service::Iam,
             "sts" => Service::Sts,
             "ssm" => Service::Ssm,
+            "logs" => Service::Logs,
             "lambda" => Service::Lambda,
             "cloudformation" => Service::CloudFormation,
             other => Service::Other(other.to_string()),
@@ -39,6 +42,7 @@ impl Service {
             Service::Iam => "iam",
             Service::Sts => "sts",
             Service::Ssm => "ssm",
+            Service::Logs => "logs",
             Service::Lambda => "lambda",
             Service::CloudFormation => "cloudformation",
             Service::Other(name) => name,
@@ -188,7 +192,8 @@ pub fn classify(
         function: None,
         params: Vec::new(),
     };
-    // awsJson services (SSM: `AmazonSSM.PutParameter`) name the operation in a header.
+    // awsJson services (SSM: `AmazonSSM.PutParameter`, CloudWatch Logs:
+    // `Logs_20140328.CreateLogGroup`) name the operation in a header.
     if let Some(target) = parts.headers.get("x-amz-target") {
         let target = target
             .to_str()
