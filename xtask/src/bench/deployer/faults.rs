@@ -10,8 +10,7 @@
 //! is one the deployer had to retry (or wait out) for the step to succeed, so its counts per
 //! fault class are the retries each class caused.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -25,36 +24,42 @@ use super::{Cycle, STEPS};
 /// How long the proxy may take to start or to answer for its counts.
 const PROXY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Fault classes that are errors the deployer retries (the proxy's `injected_errors`);
-/// the other classes it counts (rewritten function states, stale reads) are waited out or
-/// re-read, not failed calls.
-const RETRIED: [&str; 7] = [
-    "throttled",
-    "5xx",
-    "NoSuchBucket",
-    "IAM NoSuchEntity",
-    "role not assumable",
-    "notification unvalidated",
-    "function update conflicts",
-];
+/// What the proxy counted (the `fault-proxy` binary's answer): requests, the errors it
+/// injected (each one the deployer had to retry), and every fault class in the proxy's
+/// order, waited-out ones (rewritten function states, stale reads) included.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+struct Counts {
+    requests: u64,
+    retried: u64,
+    classes: Vec<(String, u64)>,
+}
 
-/// What the proxy counted, by name (`requests`, `forwarded`, each fault class).
-type Counts = BTreeMap<String, u64>;
+impl Counts {
+    /// What was counted since `earlier`.
+    fn since(&self, earlier: &Counts) -> Counts {
+        Counts {
+            requests: self.requests.saturating_sub(earlier.requests),
+            retried: self.retried.saturating_sub(earlier.retried),
+            classes: self
+                .classes
+                .iter()
+                .map(|(class, now)| {
+                    let then = earlier
+                        .classes
+                        .iter()
+                        .find(|(c, _)| c == class)
+                        .map_or(0, |(_, n)| *n);
+                    (class.clone(), now.saturating_sub(then))
+                })
+                .collect(),
+        }
+    }
+}
 
 /// One step of one seed's cycle.
 pub(super) struct FaultSample {
     wall: Duration,
     counts: Counts,
-}
-
-impl FaultSample {
-    fn count(&self, name: &str) -> u64 {
-        self.counts.get(name).copied().unwrap_or(0)
-    }
-
-    fn retried(&self) -> u64 {
-        RETRIED.iter().map(|class| self.count(class)).sum()
-    }
 }
 
 /// The steps measured under faults, each with its samples (one per seed).
@@ -76,14 +81,7 @@ pub(super) async fn measure(
                 .execute(step, &proxy.endpoint, &format!("faults-{seed}"))
                 .await
                 .with_context(|| format!("{} under faults (seed {seed})", step.label))?;
-            let after = proxy.counts().await?;
-            let counts = after
-                .iter()
-                .map(|(name, now)| {
-                    let then = before.get(name).copied().unwrap_or(0);
-                    (name.clone(), now.saturating_sub(then))
-                })
-                .collect();
+            let counts = proxy.counts().await?.since(&before);
             samples[index].push(FaultSample { wall, counts });
         }
     }
@@ -127,7 +125,7 @@ struct FaultProxyProcess {
 }
 
 impl FaultProxyProcess {
-    async fn start(program: &PathBuf, upstream: &str, seed: u64) -> anyhow::Result<Self> {
+    async fn start(program: &Path, upstream: &str, seed: u64) -> anyhow::Result<Self> {
         let mut child = Command::new(program)
             .args(["--upstream", upstream, "--seed", &seed.to_string()])
             .stdin(Stdio::piped())
@@ -187,14 +185,9 @@ impl FaultRuns {
         let mut by_class = Vec::new();
         for (label, samples) in &self.0 {
             let walls: Vec<Duration> = samples.iter().map(|s| s.wall).collect();
-            let requests: Vec<usize> = samples
-                .iter()
-                .map(|s| usize::try_from(s.count("requests")).unwrap_or(usize::MAX))
-                .collect();
-            let retried: Vec<usize> = samples
-                .iter()
-                .map(|s| usize::try_from(s.retried()).unwrap_or(usize::MAX))
-                .collect();
+            let count = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+            let requests: Vec<usize> = samples.iter().map(|s| count(s.counts.requests)).collect();
+            let retried: Vec<usize> = samples.iter().map(|s| count(s.counts.retried)).collect();
             let dash = || "—".to_owned();
             table.row(vec![
                 (*label).to_owned(),
@@ -203,11 +196,18 @@ impl FaultRuns {
                 median_count(&requests).map_or_else(dash, |r| r.to_string()),
                 median_count(&retried).map_or_else(dash, |r| r.to_string()),
             ]);
-            let classes: Vec<String> = RETRIED
+            let names = samples
+                .first()
+                .map(|s| &s.counts.classes[..])
+                .unwrap_or(&[]);
+            let classes: Vec<String> = names
                 .iter()
-                .chain(&["function states rewritten", "stale reads"])
-                .filter_map(|class| {
-                    let total: u64 = samples.iter().map(|s| s.count(class)).sum();
+                .enumerate()
+                .filter_map(|(i, (class, _))| {
+                    let total: u64 = samples
+                        .iter()
+                        .filter_map(|s| s.counts.classes.get(i).map(|(_, n)| n))
+                        .sum();
                     (total > 0).then(|| format!("{total} {class}"))
                 })
                 .collect();
