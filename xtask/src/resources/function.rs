@@ -615,4 +615,48 @@ mod tests {
             .expect("converged");
         assert_all_used(&[&untag]);
     }
+
+    /// Reserved concurrency: reserved when the stack declares it, released when it stops
+    /// declaring it, and nothing is sent when Lambda already has it.
+    #[tokio::test]
+    async fn reserved_concurrency_is_put_released_or_left_alone() {
+        let stack = crate::resources::fixtures::dev_stack();
+        let unreserved = desired(&stack, &Artifacts::new())
+            .into_iter()
+            .next()
+            .expect("the strip function");
+        let mut reserved = unreserved.clone();
+        reserved
+            .props
+            .insert("reserved_concurrency".into(), json!(5));
+        let observed = |want: &Desired| Observed {
+            physical: want.physical.clone(),
+            props: want.props.clone(),
+        };
+        let put = mock!(aws_sdk_lambda::Client::put_function_concurrency)
+            .match_requests(|r| r.reserved_concurrent_executions() == Some(5))
+            .then_output(|| {
+                op::put_function_concurrency::PutFunctionConcurrencyOutput::builder().build()
+            });
+        let release =
+            mock!(aws_sdk_lambda::Client::delete_function_concurrency).then_output(|| {
+                op::delete_function_concurrency::DeleteFunctionConcurrencyOutput::builder().build()
+            });
+        let clients = mock::clients(&[], &[&put, &release], &[]);
+        set_reserved_concurrency(&clients, &reserved, Some(&observed(&unreserved)))
+            .await
+            .expect("reserved");
+        set_reserved_concurrency(&clients, &unreserved, Some(&observed(&reserved)))
+            .await
+            .expect("released");
+        // Already as wanted, and a new function without a reservation: no call (an
+        // unanswered one would fail).
+        set_reserved_concurrency(&clients, &reserved, Some(&observed(&reserved)))
+            .await
+            .expect("unchanged");
+        set_reserved_concurrency(&clients, &unreserved, None)
+            .await
+            .expect("nothing to release");
+        assert_all_used(&[&put, &release]);
+    }
 }
