@@ -3,7 +3,8 @@
 use crate::{StackFile, ACCOUNT};
 
 /// The pipeline-shaped stack of the deploy tests (two buckets with a lifecycle rule, two
-/// parameters, two users with policies, the function with its trigger), a file of its own
+/// parameters, two users with policies, the function with its trigger and its failures
+/// queue), a file of its own
 /// per test, in env `local`, SDK engine.
 pub struct TestStack(StackFile);
 
@@ -53,6 +54,8 @@ environments:
     buckets:
       source: {{ tls_only: false, force_destroy: true }}
       destination: {{ tls_only: false, force_destroy: {destination_force_destroy} }}
+    queues:
+      failures: {{ force_destroy: true }}
 buckets:
   source:
     name: "${{stack}}-src-${{env}}-${{account}}"
@@ -79,11 +82,14 @@ functions:
     memory: {memory}
     timeout: 30
     environment: {{ DESTINATION_BUCKET: "${{buckets.destination.name}}" }}
+    on_failure: failures
     allow:
       - {{ actions: [s3:GetObject, s3:GetObjectVersion], resources: ["${{buckets.source.arn}}/*"] }}
       - {{ actions: [s3:PutObject, s3:GetObject], resources: ["${{buckets.destination.arn}}/*"] }}
     triggers:
       - {{ bucket: source, events: [created], prefix: uploads/, suffixes: [.jpg] }}
+queues:
+  failures: {{}}
 "#,
             name = self.name,
             region = crate::REGION

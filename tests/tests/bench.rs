@@ -114,7 +114,7 @@ fn bench_measures_every_section_and_writes_the_report() {
         .unwrap_or_else(|| panic!("no table under faults in {rows:#?}"));
     let (deployer, under_faults) = rows.split_at(split);
     let from_empty = row(deployer, "deploy, from empty");
-    assert_eq!(from_empty[1], "13 created", "{from_empty:?}");
+    assert_eq!(from_empty[1], "15 created", "{from_empty:?}");
     assert_eq!(row(deployer, "plan, no changes")[1], "none");
     let no_op = row(deployer, "deploy, no changes");
     assert_eq!(no_op[1], "none");
@@ -123,7 +123,7 @@ fn bench_measures_every_section_and_writes_the_report() {
         "a no-op deploy must not write: {no_op:?}"
     );
     assert_eq!(row(deployer, "deploy, code-only change")[1], "1 updated");
-    assert_eq!(row(deployer, "destroy")[1], "13 deleted");
+    assert_eq!(row(deployer, "destroy")[1], "15 deleted");
     for step in &deployer[1..] {
         let cells: Vec<&str> = step.trim_matches('|').split(" | ").map(str::trim).collect();
         // HTTP requests, wall, wall with latency; then "added by latency", which noise can

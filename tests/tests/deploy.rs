@@ -29,6 +29,8 @@ async fn plan_of_an_empty_cloud_creates_everything() {
         "function.strip",
         "permission.strip.source",
         "notification.source",
+        "queue.failures",
+        "invoke-config.strip",
     ];
     let mut want: Vec<(String, String)> = expected
         .iter()
@@ -38,7 +40,7 @@ async fn plan_of_an_empty_cloud_creates_everything() {
     want.sort();
     got.sort();
     assert_eq!(got, want);
-    assert_eq!(plan["summary"]["create"], 14);
+    assert_eq!(plan["summary"]["create"], 16);
     assert_eq!(plan["summary"]["unchanged"], 0);
     // A plan writes nothing.
     assert!(!bucket_exists(&stack.source()).await);

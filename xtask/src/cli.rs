@@ -172,6 +172,10 @@ pub struct DeployerPolicyArgs {
     /// Resolve `${account}` with this account id instead of asking STS: works offline.
     #[arg(long, value_name = "ID")]
     pub account: Option<String>,
+    /// Print managed policy N of those the grants are split into when they exceed one
+    /// managed policy's 6,144 characters (attach them all).
+    #[arg(long, value_name = "N")]
+    pub part: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -336,6 +340,7 @@ impl From<DeployerPolicyArgs> for session::DeployerPolicyOptions {
             target: args.target.into(),
             account: args.account,
             cloudformation: args.engine == Engine::Cloudformation,
+            part: args.part,
         }
     }
 }

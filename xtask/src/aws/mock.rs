@@ -97,6 +97,18 @@ pub(crate) fn logs_clients(logs: &[&Rule]) -> Clients {
     clients
 }
 
+/// Clients whose SQS calls are answered from `sqs`, and Lambda calls from `lambda`, each in
+/// order; every other service answers nothing.
+pub(crate) fn sqs_clients(sqs: &[&Rule], lambda: &[&Rule]) -> Clients {
+    let mut clients = clients(&[], lambda, &[]);
+    clients.sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&config())
+            .interceptor(interceptor(sqs, RuleMode::Sequential))
+            .build(),
+    );
+    clients
+}
+
 /// S3's answer (REST XML) for error `code` with HTTP `status`.
 pub(crate) fn s3_error(status: u16, code: &str) -> (u16, Option<String>) {
     (

@@ -362,7 +362,8 @@ fn render(
         "{}\n\
          `stacks/exif-pipeline.yaml` in env `local` (2 buckets, 2 parameters, 2 users with \
          their policies and access keys, the role, the function and its log group, its invoke \
-         permission and the bucket notification), each step run as `cargo xtask STEP --env \
+         permission, its failures queue and invoke configuration, and the bucket notification), \
+         each step run as `cargo xtask STEP --env \
          local` against \
          the bench's emulator; median of {runs} cycles per column. Each cycle runs the \
          steps in the order of the table; \"from empty\" means none of the stack's resources \

@@ -556,10 +556,10 @@ mod tests {
     #[test]
     fn a_resource_of_a_foreign_type_is_refused() {
         let new = synthesize(&fixed_stack(), &Default::default());
-        let mut odd = change("Remove", "Queue", None, &[]);
-        odd.resource_type = "AWS::SQS::Queue".into();
+        let mut odd = change("Remove", "Topic", None, &[]);
+        odd.resource_type = "AWS::SNS::Topic".into();
         let err = to_plan("demo", "dev", &[odd], &new, None).unwrap_err();
-        assert!(err.to_string().contains("AWS::SQS::Queue"), "{err}");
+        assert!(err.to_string().contains("AWS::SNS::Topic"), "{err}");
     }
 
     #[test]

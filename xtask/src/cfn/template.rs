@@ -506,7 +506,8 @@ pub(crate) mod tests {
 
     use crate::resources::{Artifact, Props};
     use crate::stack::resolved::{
-        Bucket, Function, LifecycleRule, Parameter, Statement, Trigger, TriggerEvent, User,
+        AsyncInvoke, Bucket, Function, LifecycleRule, Parameter, Queue, Statement, Trigger,
+        TriggerEvent, User,
     };
 
     const ACCOUNT: &str = "123456789012";
@@ -546,6 +547,8 @@ pub(crate) mod tests {
         };
         let source_arn = format!("arn:aws:s3:::demo-source-dev-{ACCOUNT}");
         let destination_arn = format!("arn:aws:s3:::demo-destination-dev-{ACCOUNT}");
+        let queue_arn = format!("arn:aws:sqs:eu-west-2:{ACCOUNT}:demo-dev-failures");
+        let queue_url = format!("https://sqs.eu-west-2.amazonaws.com/{ACCOUNT}/demo-dev-failures");
         ResolvedStack {
             stack: "demo".into(),
             env: "dev".into(),
@@ -624,10 +627,13 @@ pub(crate) mod tests {
                 package: "lambda".into(),
                 memory: 256,
                 timeout: 30,
-                environment: [(
-                    "DESTINATION_BUCKET".to_owned(),
-                    format!("demo-destination-dev-{ACCOUNT}"),
-                )]
+                environment: [
+                    (
+                        "DESTINATION_BUCKET".to_owned(),
+                        format!("demo-destination-dev-{ACCOUNT}"),
+                    ),
+                    ("FAILURE_QUEUE_URL".to_owned(), queue_url.clone()),
+                ]
                 .into_iter()
                 .collect(),
                 role_name: "demo-dev-strip-role".into(),
@@ -635,6 +641,7 @@ pub(crate) mod tests {
                 allow: vec![
                     statement(&["s3:GetObject"], &[&format!("{source_arn}/*")]),
                     statement(&["s3:PutObject"], &[&format!("{destination_arn}/*")]),
+                    statement(&["sqs:SendMessage"], &[&queue_arn]),
                 ],
                 triggers: vec![Trigger {
                     bucket: "source".into(),
@@ -646,9 +653,27 @@ pub(crate) mod tests {
                 reserved_concurrency: Some(10),
                 log_group: "/aws/lambda/demo-dev-strip".into(),
                 log_retention_days: 14,
+                async_invoke: Some(AsyncInvoke {
+                    on_failure: Some("failures".into()),
+                    retry_attempts: Some(1),
+                    max_event_age_seconds: Some(3600),
+                }),
             }]
             .into_iter()
             .map(|f| (f.logical.clone(), f))
+            .collect(),
+            queues: [(
+                "failures".to_owned(),
+                Queue {
+                    logical: "failures".into(),
+                    name: "demo-dev-failures".into(),
+                    arn: queue_arn,
+                    url: queue_url,
+                    retention_days: 14,
+                    force_destroy: false,
+                },
+            )]
+            .into_iter()
             .collect(),
         }
     }

@@ -16,13 +16,28 @@ pub(crate) async fn run(args: DeployerPolicyOptions) -> anyhow::Result<ExitCode>
     let stack =
         crate::session::resolve(&args.target, args.account.as_deref(), "the policy").await?;
     let document = document(&stack, args.cloudformation);
-    println!("{}", serde_json::to_string_pretty(&document)?);
-    let size = grant::policy_size(&document);
-    if size > MANAGED_POLICY_LIMIT {
-        eprintln!(
-            "warning: {size} characters: more than the {MANAGED_POLICY_LIMIT} a managed policy \
-             may hold; split its statements over two policies"
-        );
+    let parts = grant::split(&document);
+    let count = parts.len();
+    let part = match (args.part, count) {
+        (None, 1) => 1,
+        (Some(part), _) if (1..=count).contains(&part) => part,
+        (None, _) => {
+            eprintln!(
+                "error: the grants take {count} managed policies ({} characters; one holds \
+                 {MANAGED_POLICY_LIMIT}): print each with --part 1 … --part {count}, and attach \
+                 them all",
+                grant::policy_size(&document)
+            );
+            return Ok(ExitCode::from(2));
+        }
+        (Some(part), _) => {
+            eprintln!("error: --part {part}: there are {count} part(s)");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&parts[part - 1])?);
+    if count > 1 {
+        eprintln!("part {part} of {count}: attach all {count} managed policies");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -40,6 +55,7 @@ fn document(stack: &ResolvedStack, cloudformation: bool) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn policy_of_a_fixed_stack() {
@@ -64,7 +80,18 @@ mod tests {
         let mut with = sids(&document(&stack, true));
         assert_eq!(with.pop().as_deref(), Some("CloudFormationEngine"));
         assert_eq!(with, sids(&document(&stack, false)));
-        let size = grant::policy_size(&document(&stack, true));
-        assert!(size <= MANAGED_POLICY_LIMIT, "{size} characters");
+        // With the CloudFormation engine's statements the grants outgrow one managed policy:
+        // split, every part within the limit, nothing lost.
+        let whole = document(&stack, true);
+        let parts = grant::split(&whole);
+        assert_eq!(parts.len(), 2, "{} characters", grant::policy_size(&whole));
+        for part in &parts {
+            assert!(grant::policy_size(part) <= MANAGED_POLICY_LIMIT);
+        }
+        let statements: Vec<Value> = parts
+            .iter()
+            .flat_map(|p| p["Statement"].as_array().cloned().unwrap_or_default())
+            .collect();
+        assert_eq!(json!(statements), whole["Statement"]);
     }
 }

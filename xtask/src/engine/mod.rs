@@ -448,13 +448,13 @@ async fn run_removals(
                     store.lock().await.state.remove(&address);
                     forgotten = true;
                 }
-                Ok(Removal::KeptNotEmpty { objects, versions }) => {
+                Ok(Removal::KeptNotEmpty { holds }) => {
                     progress.line(
                         &address,
-                        &format!("kept: not empty ({objects} objects, {versions} versions) and force_destroy is false"),
+                        &format!("kept: not empty ({holds}) and force_destroy is false"),
                     );
                     outcome.kept.push(format!(
-                        "{address} ({physical}): holds {objects} objects / {versions} versions; \
+                        "{address} ({physical}): holds {holds}; \
                          set `force_destroy: true` or empty it to delete it"
                     ));
                 }
@@ -505,8 +505,13 @@ mod tests {
         assert_eq!(
             groups,
             vec![
-                vec![Kind::Parameter, Kind::User, Kind::Notification],
-                vec![Kind::Bucket, Kind::Policy, Kind::Permission],
+                vec![
+                    Kind::Parameter,
+                    Kind::User,
+                    Kind::InvokeConfig,
+                    Kind::Notification
+                ],
+                vec![Kind::Bucket, Kind::Policy, Kind::Queue, Kind::Permission],
                 vec![Kind::Function],
                 vec![Kind::Role, Kind::LogGroup],
             ]

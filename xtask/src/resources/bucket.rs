@@ -1089,9 +1089,9 @@ impl ResourceKind for Bucket {
         Ok(
             match delete(clients, physical, force_destroy(settings)).await? {
                 Removal::Deleted { .. } => super::Removal::Deleted,
-                Removal::KeptNotEmpty { objects, versions } => {
-                    super::Removal::KeptNotEmpty { objects, versions }
-                }
+                Removal::KeptNotEmpty { objects, versions } => super::Removal::KeptNotEmpty {
+                    holds: format!("{objects} objects, {versions} versions"),
+                },
             },
         )
     }

@@ -11,6 +11,7 @@ pub(crate) mod bucket;
 pub(crate) mod cloudformation;
 pub(crate) mod function;
 pub(crate) mod grant;
+pub(crate) mod invoke_config;
 pub(crate) mod kind;
 pub(crate) mod log_group;
 pub(crate) mod notification;
@@ -18,6 +19,7 @@ pub(crate) mod parameter;
 pub(crate) mod permission;
 pub mod policy;
 pub mod policy_doc;
+pub(crate) mod queue;
 mod registry;
 pub(crate) mod role;
 pub(crate) mod tags;
@@ -189,10 +191,10 @@ pub struct ApplyCtx {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Removal {
     Deleted,
-    /// A non-empty bucket without `force_destroy`: kept, with its contents.
+    /// Data the stack did not allow `destroy` to delete (a non-empty bucket or queue without
+    /// `force_destroy`): kept, with what it holds (`3 objects, 5 versions`).
     KeptNotEmpty {
-        objects: usize,
-        versions: usize,
+        holds: String,
     },
 }
 

@@ -9,8 +9,9 @@ use super::cloudformation::Synthesis;
 use super::grant::Grant;
 use super::kind::{self, ResourceKind};
 use super::{
-    bucket, function, log_group, notification, parameter, permission, policy, role, user, Address,
-    ApplyCtx, Artifacts, Desired, Observed, PropKind, ReadCtx, Removal, Settings,
+    bucket, function, invoke_config, log_group, notification, parameter, permission, policy, queue,
+    role, user, Address, ApplyCtx, Artifacts, Desired, Observed, PropKind, ReadCtx, Removal,
+    Settings,
 };
 use crate::aws::Clients;
 use crate::stack::ResolvedStack;
@@ -223,7 +224,9 @@ registry! {
     User => user::User,
     Role => role::Role,
     LogGroup => log_group::LogGroup,
+    Queue => queue::Queue,
     Function => function::Function,
+    InvokeConfig => invoke_config::InvokeConfig,
     Permission => permission::Permission,
     Notification => notification::Notification,
 }

@@ -60,6 +60,8 @@ pub(crate) struct DeployerPolicyOptions {
     pub account: Option<String>,
     /// For the CloudFormation engine too.
     pub cloudformation: bool,
+    /// Which of the managed policies (1-based) to print, when one cannot hold every grant.
+    pub part: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -13,6 +13,7 @@ pub enum NodeKind {
     Parameter,
     User,
     Function,
+    Queue,
 }
 
 impl NodeKind {
@@ -22,6 +23,7 @@ impl NodeKind {
             NodeKind::Parameter => "parameter",
             NodeKind::User => "user",
             NodeKind::Function => "function",
+            NodeKind::Queue => "queue",
         }
     }
 }

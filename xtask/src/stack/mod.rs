@@ -156,7 +156,7 @@ impl StackFile {
         })
     }
 
-    /// `2 buckets, 2 parameters, 2 users, 1 function` (declared in any environment).
+    /// `2 buckets, 2 parameters, 2 users, 1 function, 1 queue` (declared in any environment).
     fn counts(&self) -> String {
         let count = |f: &dyn Fn(&Document) -> Vec<String>| {
             self.envs
@@ -177,6 +177,7 @@ impl StackFile {
                 count(&|d| d.functions.keys().cloned().collect()),
                 "function",
             ),
+            plural(count(&|d| d.queues.keys().cloned().collect()), "queue"),
         ]
         .join(", ")
     }

@@ -23,6 +23,9 @@ pub const DEFAULT_TIMEOUT: u32 = 30;
 /// How long a function's logs are kept by default, in days: a month of history to debug
 /// with, without paying for logs nobody reads.
 pub const DEFAULT_LOG_RETENTION_DAYS: u32 = 30;
+/// How long a queue keeps a message by default, in days: SQS's longest (its own default is
+/// 4 days), so a failure record waits through a long weekend and a holiday.
+pub const DEFAULT_QUEUE_RETENTION_DAYS: u32 = 14;
 
 /// The whole stack file (`environments` present), or one environment's merged document
 /// (`environments` empty).
@@ -65,6 +68,11 @@ pub struct Document {
     #[serde(default, deserialize_with = "nullable")]
     #[schemars(with = "Option<BTreeMap<String, FunctionSpec>>")]
     pub functions: BTreeMap<String, FunctionSpec>,
+    /// SQS queues, by logical name (`${queues.NAME.name}`, `.arn`, `.url`): where a function's
+    /// failed events and refused uploads are recorded (`functions.NAME.on_failure`).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schemars(with = "Option<BTreeMap<String, QueueSpec>>")]
+    pub queues: BTreeMap<String, QueueSpec>,
 }
 
 /// One environment: where it deploys, plus a patch deep-merged over the base document.
@@ -100,6 +108,10 @@ pub struct Overlay {
     #[serde(rename = "functions")]
     #[schemars(schema_with = "function_patches_schema")]
     _functions: Option<IgnoredAny>,
+    /// Settings deep-merged over the document's queues.
+    #[serde(rename = "queues")]
+    #[schemars(with = "Option<BTreeMap<String, QueueSpec>>")]
+    _queues: Option<IgnoredAny>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -296,6 +308,31 @@ pub struct FunctionSpec {
     /// 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653.
     #[serde(default = "default_log_retention_days")]
     pub log_retention_days: u32,
+    /// The queue (a key of `queues`) that receives every event whose asynchronous
+    /// invocations all failed, and the function's records of refused uploads. The role may
+    /// send to it, and the function finds it in `FAILURE_QUEUE_URL`. None (the default):
+    /// Lambda drops such events after its retries.
+    pub on_failure: Option<String>,
+    /// Times Lambda retries a failed asynchronous invocation (0–2; Lambda's default: 2).
+    pub retry_attempts: Option<u32>,
+    /// Seconds an asynchronous event may wait for a successful try, retries and throttling
+    /// included, before it goes to `on_failure` (60–21600; Lambda's default: 21600, 6 hours).
+    pub max_event_age_seconds: Option<u32>,
+}
+
+/// An SQS standard queue, encrypted at rest with SQS's own keys (SSE-SQS).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a queue definition (a mapping; `{}` for all defaults)"
+)]
+pub struct QueueSpec {
+    /// Days a message is kept (1–14; default 14, the longest SQS allows).
+    #[serde(default = "default_queue_retention_days")]
+    pub retention_days: u32,
+    /// `destroy` may delete the queue while it still holds messages (failure records).
+    #[serde(default)]
+    pub force_destroy: bool,
 }
 
 /// A Lambda function's instruction set.
@@ -368,6 +405,10 @@ fn default_timeout() -> u32 {
 
 fn default_log_retention_days() -> u32 {
     DEFAULT_LOG_RETENTION_DAYS
+}
+
+fn default_queue_retention_days() -> u32 {
+    DEFAULT_QUEUE_RETENTION_DAYS
 }
 
 fn default_events() -> Vec<EventSpec> {
@@ -446,6 +487,9 @@ mod tests {
         let trigger: TriggerSpec = parse("bucket: source").expect("valid");
         assert_eq!(trigger.events, vec![EventSpec::Created]);
         assert_eq!(trigger.prefix, "");
+        let queue: QueueSpec = parse("{}").expect("valid");
+        assert_eq!((queue.retention_days, queue.force_destroy), (14, false));
+        assert!(function.on_failure.is_none() && function.retry_attempts.is_none());
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! - `${stack}`, `${env}`, `${region}`, `${account}`, `${partition}` (`aws`, `aws-cn`, `aws-us-gov`);
 //! - `${buckets.NAME.name}`, `${buckets.NAME.arn}`;
 //! - `${users.NAME.name}`, `${users.NAME.arn}`;
-//! - `${functions.NAME.name}`, `${functions.NAME.arn}`.
+//! - `${functions.NAME.name}`, `${functions.NAME.arn}`;
+//! - `${queues.NAME.name}`, `${queues.NAME.arn}`, `${queues.NAME.url}`.
 //!
 //! Interpolated: bucket `name`, lifecycle `prefix`, tag values, parameter names, values and
 //! descriptions, `allow` actions and resources, function `environment` values, trigger
@@ -23,13 +24,18 @@ use super::graph::{DependencyGraph, Node, NodeKind};
 use super::interpolate::{self, Piece};
 use super::model::{BucketSpec, Document, EventSpec, StatementSpec};
 use super::resolved::{
-    Bucket, Function, LifecycleRule, Parameter, ResolvedStack, Statement, Trigger, TriggerEvent,
-    User,
+    AsyncInvoke, Bucket, Function, LifecycleRule, Parameter, Queue, ResolvedStack, Statement,
+    Trigger, TriggerEvent, User,
 };
 use super::source::{Locator, NodePath};
 
 /// The tag every managed resource carries, with `stack` and `env`.
 pub const MANAGED_BY: (&str, &str) = ("managed-by", "stripstack");
+
+/// The variable that tells a function with `on_failure` its queue's URL.
+pub const FAILURE_QUEUE_VARIABLE: &str = "FAILURE_QUEUE_URL";
+/// What a function with `on_failure` may do to its queue.
+const FAILURE_QUEUE_ACTION: &str = "sqs:SendMessage";
 
 /// The AWS partition a region belongs to (ARNs start `arn:<partition>:`).
 pub fn partition(region: &str) -> &'static str {
@@ -80,6 +86,30 @@ impl Names<'_> {
             self.account
         )
     }
+    pub fn queue_arn(&self, name: &str) -> String {
+        format!(
+            "arn:{}:sqs:{}:{}:{name}",
+            self.partition(),
+            self.region,
+            self.account
+        )
+    }
+    /// A queue's URL: SQS's regional endpoint, or the environment's (the emulator serves
+    /// queues under `<endpoint>/<account>/<name>` too).
+    pub fn queue_url(&self, endpoint: Option<&str>, name: &str) -> String {
+        let base = match endpoint {
+            Some(endpoint) => endpoint.trim_end_matches('/').to_owned(),
+            None => {
+                let suffix = if self.partition() == "aws-cn" {
+                    "amazonaws.com.cn"
+                } else {
+                    "amazonaws.com"
+                };
+                format!("https://sqs.{}.{suffix}", self.region)
+            }
+        };
+        format!("{base}/{}/{name}", self.account)
+    }
     pub fn secret_parameter(&self, user: &str) -> String {
         format!(
             "/{}/{}/users/{user}/secret-access-key",
@@ -123,6 +153,8 @@ struct Edge {
 struct Resolver<'a> {
     doc: &'a Document,
     names: Names<'a>,
+    /// The environment's endpoint (the emulator's), which queue URLs are under.
+    endpoint: Option<&'a str>,
     loc: Locator<'a>,
     bucket_names: BTreeMap<String, BucketName>,
     edges: BTreeMap<(Node, Node), Edge>,
@@ -147,12 +179,13 @@ pub fn resolve(
             region,
             account,
         },
+        endpoint,
         loc,
         bucket_names: BTreeMap::new(),
         edges: BTreeMap::new(),
         diagnostics: Vec::new(),
     };
-    let (resolved, parameter_names) = resolver.build(endpoint);
+    let (resolved, parameter_names) = resolver.build();
     let graph = resolver.graph(&parameter_names);
     if let Some(cycle) = graph.find_cycle() {
         let diagnostic = resolver.cycle_diagnostic(&cycle);
@@ -245,6 +278,17 @@ impl Resolver<'_> {
         }
         let (kind, rest) = name.split_once('.')?;
         let (logical, attribute) = rest.rsplit_once('.')?;
+        if kind == "queues" {
+            self.doc.queues.get(logical)?;
+            let queue = self.names.prefixed(logical);
+            let value = match attribute {
+                "name" => queue,
+                "arn" => self.names.queue_arn(&queue),
+                "url" => self.names.queue_url(self.endpoint, &queue),
+                _ => return None,
+            };
+            return Some((value, Some(Node::new(NodeKind::Queue, logical))));
+        }
         let arn = match attribute {
             "name" => false,
             "arn" => true,
@@ -298,6 +342,11 @@ impl Resolver<'_> {
                 refs.push(format!("{kind}.{logical}.arn"));
             }
         }
+        for logical in self.doc.queues.keys() {
+            for attribute in ["name", "arn", "url"] {
+                refs.push(format!("queues.{logical}.{attribute}"));
+            }
+        }
         refs
     }
 
@@ -315,7 +364,8 @@ impl Resolver<'_> {
         }
         diagnostic.with_note(
             "references: ${stack}, ${env}, ${region}, ${account}, ${partition}, \
-             ${buckets.NAME.name|arn}, ${users.NAME.name|arn}, ${functions.NAME.name|arn}",
+             ${buckets.NAME.name|arn}, ${users.NAME.name|arn}, ${functions.NAME.name|arn}, \
+             ${queues.NAME.name|arn|url}",
         )
     }
 
@@ -377,9 +427,10 @@ impl Resolver<'_> {
             .collect()
     }
 
-    fn build(&mut self, endpoint: Option<&str>) -> (ResolvedStack, BTreeMap<String, String>) {
+    fn build(&mut self) -> (ResolvedStack, BTreeMap<String, String>) {
         let doc = self.doc;
         let names = self.names;
+        let endpoint = self.endpoint;
 
         let mut tags = BTreeMap::new();
         for (key, value) in &doc.tags {
@@ -500,6 +551,23 @@ impl Resolver<'_> {
             );
         }
 
+        let queues: BTreeMap<String, Queue> = doc
+            .queues
+            .iter()
+            .map(|(logical, spec)| {
+                let name = names.prefixed(logical);
+                let queue = Queue {
+                    logical: logical.clone(),
+                    arn: names.queue_arn(&name),
+                    url: names.queue_url(endpoint, &name),
+                    name,
+                    retention_days: spec.retention_days,
+                    force_destroy: spec.force_destroy,
+                };
+                (logical.clone(), queue)
+            })
+            .collect();
+
         let mut functions = BTreeMap::new();
         for (logical, spec) in &doc.functions {
             let owner = Node::new(NodeKind::Function, logical);
@@ -511,7 +579,30 @@ impl Resolver<'_> {
                 let site = Site::value(base.key("environment").key(key.clone()));
                 environment.insert(key.clone(), self.expand(Some(&owner), &site, value));
             }
-            let allow = self.statements(&owner, &base.key("allow"), &spec.allow);
+            let mut allow = self.statements(&owner, &base.key("allow"), &spec.allow);
+            if let Some(queue) = spec.on_failure.as_ref().and_then(|q| queues.get(q)) {
+                // What `on_failure` implies, as the CDK's `SqsDestination` grants it: Lambda
+                // checks the role may send there, and the function sends its refusal records.
+                allow.push(Statement {
+                    actions: vec![FAILURE_QUEUE_ACTION.to_owned()],
+                    resources: vec![queue.arn.clone()],
+                });
+                environment.insert(FAILURE_QUEUE_VARIABLE.to_owned(), queue.url.clone());
+                self.record_edge(
+                    &owner,
+                    Node::new(NodeKind::Queue, &queue.logical),
+                    &Site::value(base.key("on_failure")),
+                    &queue.logical,
+                );
+            }
+            let async_invoke = (spec.on_failure.is_some()
+                || spec.retry_attempts.is_some()
+                || spec.max_event_age_seconds.is_some())
+            .then(|| AsyncInvoke {
+                on_failure: spec.on_failure.clone(),
+                retry_attempts: spec.retry_attempts,
+                max_event_age_seconds: spec.max_event_age_seconds,
+            });
             let triggers = spec
                 .triggers
                 .iter()
@@ -573,6 +664,7 @@ impl Resolver<'_> {
                     },
                     reserved_concurrency: spec.reserved_concurrency,
                     log_retention_days: spec.log_retention_days,
+                    async_invoke,
                 },
             );
         }
@@ -588,6 +680,7 @@ impl Resolver<'_> {
             parameters,
             users,
             functions,
+            queues,
         };
         (resolved, parameter_names)
     }
@@ -612,6 +705,9 @@ impl Resolver<'_> {
         doc.functions
             .keys()
             .for_each(|n| graph.add_node(Node::new(NodeKind::Function, n)));
+        doc.queues
+            .keys()
+            .for_each(|n| graph.add_node(Node::new(NodeKind::Queue, n)));
         parameter_names
             .values()
             .for_each(|n| graph.add_node(Node::new(NodeKind::Parameter, n.clone())));

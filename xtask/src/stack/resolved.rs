@@ -23,6 +23,23 @@ pub struct ResolvedStack {
     pub users: BTreeMap<String, User>,
     /// Keyed by logical name (`strip`).
     pub functions: BTreeMap<String, Function>,
+    /// Keyed by logical name (`failures`).
+    pub queues: BTreeMap<String, Queue>,
+}
+
+/// An SQS standard queue (SSE-SQS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queue {
+    pub logical: String,
+    /// Physical queue name: `<stack>-<env>-<logical>` (SQS names are per account and region).
+    pub name: String,
+    pub arn: String,
+    /// Where the SQS API finds it (`https://sqs.<region>.amazonaws.com/<account>/<name>`,
+    /// or under the environment's endpoint).
+    pub url: String,
+    pub retention_days: u32,
+    /// `destroy` may delete it while it holds messages.
+    pub force_destroy: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,6 +129,19 @@ pub struct Function {
     /// Its CloudWatch Logs group: `/aws/lambda/<name>`, where Lambda writes its logs.
     pub log_group: String,
     pub log_retention_days: u32,
+    /// How asynchronous invocations (S3's) are retried and where the failed ones go;
+    /// `None`: Lambda's defaults, and failed events are dropped.
+    pub async_invoke: Option<AsyncInvoke>,
+}
+
+/// A function's asynchronous invocation settings (Lambda's event invoke configuration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AsyncInvoke {
+    /// Logical name of the queue (a key of `ResolvedStack::queues`) that receives the events
+    /// that failed every try, and the function's refusal records.
+    pub on_failure: Option<String>,
+    pub retry_attempts: Option<u32>,
+    pub max_event_age_seconds: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

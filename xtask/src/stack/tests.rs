@@ -861,7 +861,7 @@ fn exif_pipeline_loads_without_warnings() {
     );
     assert_eq!(
         stack.counts(),
-        "2 buckets, 2 parameters, 2 users, 1 function"
+        "2 buckets, 2 parameters, 2 users, 1 function, 1 queue"
     );
     assert_eq!(
         stack.env_settings("local").expect("declared"),
@@ -1046,7 +1046,7 @@ fn exif_pipeline_dependencies() {
     assert_eq!(deps(NodeKind::User, "user-a"), ["bucket.source"]);
     assert_eq!(
         deps(NodeKind::Function, "strip"),
-        ["bucket.destination", "bucket.source"]
+        ["bucket.destination", "bucket.source", "queue.failures"]
     );
     assert_eq!(
         deps(NodeKind::Parameter, "/exif-pipeline/dev/destination-bucket"),
@@ -1067,6 +1067,7 @@ fn exif_pipeline_dependencies() {
             "parameter./exif-pipeline/dev/source-bucket",
             "user.user-a",
             "user.user-b",
+            "queue.failures",
             "function.strip",
         ]
     );

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::diagnostic::{did_you_mean, Diagnostic, Span};
 use super::iam::{self, ActionProblem, S3Scope};
 use super::model::{Document, StatementSpec};
-use super::resolve::{Names, Resolution, MANAGED_BY};
+use super::resolve::{Names, Resolution, FAILURE_QUEUE_VARIABLE, MANAGED_BY};
 use super::resolved::{Statement, TriggerEvent};
 use super::source::{Locator, NodePath};
 
@@ -27,6 +27,13 @@ const MAX_IAM_ROLE: usize = 64;
 const MAX_IAM_POLICY: usize = 128;
 const MAX_FUNCTION_NAME: usize = 64;
 const MAX_TAGS: usize = 50;
+/// SQS queue names: 1–80 characters.
+const MAX_QUEUE_NAME: usize = 80;
+/// How long SQS can keep a message, in days (`MessageRetentionPeriod`: 60 s to 14 days).
+const MAX_QUEUE_RETENTION_DAYS: u32 = 14;
+/// Lambda's bounds on an asynchronous invocation's retries and age.
+const MAX_RETRY_ATTEMPTS: u32 = 2;
+const EVENT_AGE_SECONDS: std::ops::RangeInclusive<u32> = 60..=21_600;
 
 /// The tags stripstack puts on every resource itself (`resolve.rs`).
 const STRIPSTACK_TAGS: &[&str] = &["stack", "env", "region", MANAGED_BY.0];
@@ -272,6 +279,7 @@ pub fn check_env(
     check.buckets();
     check.parameters();
     check.users();
+    check.queues();
     check.functions();
     check.triggers();
     check.out
@@ -693,6 +701,103 @@ impl<'a> Check<'a> {
         }
     }
 
+    fn queues(&mut self) {
+        let queues: Vec<_> = self.res.resolved.queues.values().cloned().collect();
+        for queue in queues {
+            self.logical("queue", "queues", &queue.logical);
+            let base = NodePath::keys(&["queues", &queue.logical]);
+            self.length("SQS queue name", &queue.name, MAX_QUEUE_NAME, &base);
+            if !(1..=MAX_QUEUE_RETENTION_DAYS).contains(&queue.retention_days) {
+                let span = self.at_value(&base.key("retention_days"));
+                self.error(
+                    format!(
+                        "SQS cannot keep messages for {} days: 1 to {MAX_QUEUE_RETENTION_DAYS}",
+                        queue.retention_days
+                    ),
+                    span,
+                );
+            }
+        }
+    }
+
+    /// `on_failure`, `retry_attempts`, `max_event_age_seconds`: Lambda's bounds, and a queue
+    /// that exists.
+    fn async_invoke(&mut self, function: &crate::stack::resolved::Function, base: &NodePath) {
+        let Some(invoke) = &function.async_invoke else {
+            return;
+        };
+        if let Some(queue) = &invoke.on_failure {
+            if !self.res.resolved.queues.contains_key(queue) {
+                let queues: Vec<String> = self.res.resolved.queues.keys().cloned().collect();
+                let span = self.at_value(&base.key("on_failure"));
+                let d = self.error(
+                    format!("`on_failure` names undeclared queue `{queue}`"),
+                    span,
+                );
+                if let Some(best) = did_you_mean(queue, queues.iter().map(String::as_str)) {
+                    d.label = Some(format!("did you mean `{best}`?"));
+                }
+                d.notes.push(if queues.is_empty() {
+                    "declare it under `queues:` (e.g. `queues: { failures: {} }`)".to_owned()
+                } else {
+                    format!("declared queues: {}", queues.join(", "))
+                });
+            }
+            let declared = self
+                .raw
+                .functions
+                .get(&function.logical)
+                .is_some_and(|f| f.environment.contains_key(FAILURE_QUEUE_VARIABLE));
+            if declared {
+                let span = self.at_key(
+                    &base
+                        .key("environment")
+                        .key(FAILURE_QUEUE_VARIABLE.to_owned()),
+                );
+                self.error(
+                    format!("`{FAILURE_QUEUE_VARIABLE}` is set by stripstack from `on_failure`"),
+                    span,
+                )
+                .help = Some(format!(
+                    "remove `{FAILURE_QUEUE_VARIABLE}` from `environment`"
+                ));
+            }
+        }
+        if let Some(attempts) = invoke.retry_attempts.filter(|a| *a > MAX_RETRY_ATTEMPTS) {
+            let span = self.at_value(&base.key("retry_attempts"));
+            self.error(
+                format!("Lambda retries an asynchronous invocation at most {MAX_RETRY_ATTEMPTS} times, not {attempts}"),
+                span,
+            );
+        }
+        if let Some(age) = invoke
+            .max_event_age_seconds
+            .filter(|age| !EVENT_AGE_SECONDS.contains(age))
+        {
+            let span = self.at_value(&base.key("max_event_age_seconds"));
+            self.error(
+                format!(
+                    "`max_event_age_seconds` {age} is out of range: Lambda allows {} to {} (6 hours)",
+                    EVENT_AGE_SECONDS.start(),
+                    EVENT_AGE_SECONDS.end()
+                ),
+                span,
+            );
+        }
+        if invoke.on_failure.is_none() {
+            let span = self.at_key(base);
+            self.warning(
+                format!(
+                    "`{}` sets how its asynchronous invocations are retried but has no `on_failure`",
+                    function.logical
+                ),
+                span,
+            )
+            .notes
+            .push("an event that fails every try is dropped: name a queue in `on_failure` to keep a record of it".to_owned());
+        }
+    }
+
     fn functions(&mut self) {
         let functions: Vec<_> = self.res.resolved.functions.values().cloned().collect();
         for function in functions {
@@ -726,6 +831,7 @@ impl<'a> Check<'a> {
                 );
             }
             self.reserved_concurrency(&function, &base);
+            self.async_invoke(&function, &base);
             if !LOG_RETENTION_DAYS.contains(&function.log_retention_days) {
                 let span = self.at_value(&base.key("log_retention_days"));
                 let nearest = LOG_RETENTION_DAYS
