@@ -78,6 +78,21 @@ pub enum StripError {
 }
 
 impl StripError {
+    /// The byte of the input where the problem was found, when there is one.
+    pub fn offset(&self) -> Option<u64> {
+        match self {
+            StripError::Truncated { offset, .. }
+            | StripError::SegmentOverrun { offset, .. }
+            | StripError::BadSegmentLength { offset, .. }
+            | StripError::UnexpectedMarker { offset, .. }
+            | StripError::UnsupportedMarker { offset, .. }
+            | StripError::MarkerExpected { offset, .. }
+            | StripError::MissingEoi { offset, .. } => Some(*offset),
+            StripError::NotJpeg { .. } => Some(0),
+            StripError::Poisoned | StripError::Io(_) => None,
+        }
+    }
+
     /// A short stable name of the error's kind (`not-jpeg`, `missing-eoi`, ...), for logs and
     /// metrics where the full message is too specific.
     pub fn kind(&self) -> &'static str {

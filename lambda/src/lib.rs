@@ -50,6 +50,11 @@ pub use stripper::Stripper;
 pub use summary::{Removed, Summary};
 pub use walk::{segments, Segment};
 
+/// The `kind` of the record the function sends to its failures queue for an upload it
+/// refused (`handler::RefusalRecord`): the contract with `cargo xtask failures`, which reads
+/// the queue without the function's runtime.
+pub const REFUSAL_KIND: &str = "refusal";
+
 /// What to keep besides the picture itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StripOptions {

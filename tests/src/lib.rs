@@ -169,6 +169,14 @@ pub fn lambda() -> aws_sdk_lambda::Client {
     aws_sdk_lambda::Client::new(&config())
 }
 
+pub fn sqs() -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(&config())
+}
+
+pub fn logs() -> aws_sdk_cloudwatchlogs::Client {
+    aws_sdk_cloudwatchlogs::Client::new(&config())
+}
+
 /// A second emulator, private to one test, for tests that must stop or wipe it. It stops when
 /// the guard is dropped (or the process exits).
 pub fn private_emulator(name: &str) -> (Emulator, StopGuard) {

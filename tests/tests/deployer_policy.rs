@@ -57,7 +57,12 @@ fn policy_for(stack: &TestStack) -> Value {
         }
         let document: Value = serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", output_text(&out)));
-        all.extend(document["Statement"].as_array().cloned().expect("statements"));
+        all.extend(
+            document["Statement"]
+                .as_array()
+                .cloned()
+                .expect("statements"),
+        );
     }
     let mut policy = serde_json::json!({ "Version": "2012-10-17", "Statement": all });
     let statements = policy["Statement"].as_array_mut().expect("statements");

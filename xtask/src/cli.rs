@@ -53,6 +53,14 @@ pub enum Command {
     /// Check a deployed environment end to end: a picture through the pipeline, the users'
     /// permissions and the configuration; exits non-zero when any check fails.
     Verify(VerifyArgs),
+    /// Show the failure records of the stack's failures queues (events Lambda gave up on,
+    /// uploads the function refused) without consuming them; re-run or drop them.
+    Failures(FailuresArgs),
+    /// Print a function's log lines, formatted (like `sls logs`).
+    Logs(LogsArgs),
+    /// Run the deployed function on one existing object of its source bucket and print its
+    /// answer and the end of its log.
+    Invoke(InvokeArgs),
     /// Strip metadata from local JPEG files and print what was removed.
     Strip(crate::strip_cmd::StripArgs),
     /// Measure the stripper, the Lambda and the deployer (median of several runs, against a
@@ -197,6 +205,54 @@ pub struct OutputsArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct FailuresArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Re-run the function on the events that failed; delete the records it then handled.
+    #[arg(long, conflicts_with_all = ["purge", "all"])]
+    pub retry: bool,
+    /// Delete the records of this object key (after a person has looked at them).
+    #[arg(long, value_name = "KEY", conflicts_with = "all")]
+    pub purge: Option<String>,
+    /// Delete every record.
+    #[arg(long)]
+    pub all: bool,
+    /// Read at most this many records per queue.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The function (logical name); default: the stack's only function.
+    #[arg(long)]
+    pub function: Option<String>,
+    /// How far back to start: `90s`, `15m`, `2h`, `1d`.
+    #[arg(long, default_value = "15m", value_parser = crate::commands::logs::parse_since)]
+    pub since: std::time::Duration,
+    /// Keep printing new lines as they arrive (Ctrl-C ends).
+    #[arg(long)]
+    pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InvokeArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The object key in the function's source bucket (e.g. `uploads/photo.jpg`).
+    #[arg(long)]
+    pub key: String,
+    /// The function (logical name); default: the stack's only function.
+    #[arg(long)]
+    pub function: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct VerifyArgs {
     #[command(flatten)]
     pub target: TargetArgs,
@@ -241,6 +297,31 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Credentials(args) => runtime()?.block_on(crate::outputs::credentials(args.into())),
         Command::Outputs(args) => runtime()?.block_on(crate::outputs::outputs(args.into())),
         Command::Verify(args) => runtime()?.block_on(crate::verify::run(args.into())),
+        Command::Failures(args) => runtime()?.block_on(crate::commands::failures::run(
+            crate::commands::failures::FailuresOptions {
+                target: args.target.into(),
+                json: args.json,
+                retry: args.retry,
+                purge: args.purge,
+                purge_all: args.all,
+                limit: args.limit,
+            },
+        )),
+        Command::Logs(args) => runtime()?.block_on(crate::commands::logs::run(
+            crate::commands::logs::LogsOptions {
+                target: args.target.into(),
+                function: args.function,
+                since: args.since,
+                follow: args.follow,
+            },
+        )),
+        Command::Invoke(args) => runtime()?.block_on(crate::commands::invoke::run(
+            crate::commands::invoke::InvokeOptions {
+                target: args.target.into(),
+                key: args.key,
+                function: args.function,
+            },
+        )),
         Command::Strip(args) => crate::strip_cmd::run(args),
         Command::Bench(args) => crate::bench::run(args),
         Command::Emulator { action } => {

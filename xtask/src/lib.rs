@@ -17,5 +17,6 @@ mod strip_cmd;
 mod style;
 #[cfg(test)]
 mod tidy;
+mod utc;
 mod verify;
 pub mod workspace;

@@ -27,13 +27,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             return Err(e.into());
         }
     };
-    let handler = Handler::new(s3_client().await, config.clone());
+    let shared = shared_config().await;
+    let mut handler = Handler::new(s3_client(&shared), config.clone());
+    if config.failure_queue_url.is_some() {
+        handler = handler.with_failure_queue(aws_sdk_sqs::Client::new(&shared));
+    }
     println!(
         "{}",
         serde_json::json!({
             "level": "INFO",
             "event": "ready",
             "destination_bucket": config.destination_bucket,
+            "failure_queue": config.failure_queue_url,
             "init_ms": started.elapsed().as_secs_f64() * 1000.0,
         })
     );
@@ -43,20 +48,25 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     .await
 }
 
-/// The S3 client, from the standard chain (Lambda's environment credentials and region),
-/// over rustls with ring (see `Cargo.toml`: the SDK's default HTTPS client is not built in).
-async fn s3_client() -> aws_sdk_s3::Client {
+/// The clients' configuration, from the standard chain (Lambda's environment credentials
+/// and region), over rustls with ring (see `Cargo.toml`: the SDK's default HTTPS client is
+/// not built in).
+async fn shared_config() -> aws_config::SdkConfig {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .build_https();
-    let shared = aws_config::defaults(BehaviorVersion::latest())
+    aws_config::defaults(BehaviorVersion::latest())
         .http_client(http)
         .load()
-        .await;
+        .await
+}
+
+/// The S3 client.
+fn s3_client(shared: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
     // A custom endpoint (`AWS_ENDPOINT_URL`, e.g. a local emulator) rarely resolves
     // virtual-hosted bucket names such as `bucket.localhost`: address buckets by path there.
     let path_style = shared.endpoint_url().is_some();
-    let config = aws_sdk_s3::config::Builder::from(&shared)
+    let config = aws_sdk_s3::config::Builder::from(shared)
         .force_path_style(path_style)
         .build();
     aws_sdk_s3::Client::from_conf(config)

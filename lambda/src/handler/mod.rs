@@ -25,6 +25,7 @@
 
 mod classify;
 mod event;
+mod refusal;
 mod report;
 mod stamp;
 mod upload;
@@ -41,6 +42,7 @@ use serde_json::{json, Map, Value};
 use self::classify::{classify, describe, ErrorClass};
 use self::event::{parse_record, Action, ObjectEvent, RECENT_EVENT};
 pub use self::event::{Notification, TestEvent};
+pub use self::refusal::RefusalRecord;
 use self::report::Metrics;
 use self::stamp::SourceStamp;
 use self::upload::{Destination, Precondition, WriteError, Written};
@@ -61,6 +63,9 @@ pub struct Config {
     pub part_size: usize,
     /// `AWS_LAMBDA_FUNCTION_NAME`: the dimension of the function's metrics.
     pub function_name: Option<String>,
+    /// `FAILURE_QUEUE_URL`: where refusal records go (the stack's `on_failure` queue);
+    /// `None`: refusals are only logged.
+    pub failure_queue_url: Option<String>,
 }
 
 /// The configuration cannot work.
@@ -86,6 +91,9 @@ impl Config {
             options: StripOptions::default(),
             part_size: upload::DEFAULT_PART_SIZE,
             function_name: lookup("AWS_LAMBDA_FUNCTION_NAME").filter(|n| !n.is_empty()),
+            failure_queue_url: lookup("FAILURE_QUEUE_URL")
+                .map(|u| u.trim().to_owned())
+                .filter(|u| !u.is_empty()),
         })
     }
 }
@@ -125,6 +133,8 @@ impl From<HandlerError> for lambda_runtime::Diagnostic {
 /// Handles S3 events; built once per container.
 pub struct Handler {
     s3: Client,
+    /// Sends refusal records to `Config::failure_queue_url`.
+    sqs: Option<aws_sdk_sqs::Client>,
     config: Config,
 }
 
@@ -144,10 +154,15 @@ enum Outcome {
     Skipped {
         why: &'static str,
     },
-    /// A permanent failure: logged, nothing written, the invocation still succeeds.
+    /// A permanent failure: logged and recorded in the failures queue, nothing written, the
+    /// invocation still succeeds.
     Rejected {
         reason: &'static str,
         error: String,
+        /// Where in the object the stripper stopped.
+        offset: Option<u64>,
+        /// The object's size, once it was read.
+        size: Option<u64>,
     },
     /// A failure worth retrying: the invocation fails.
     Failed {
@@ -176,7 +191,17 @@ enum Current {
 
 impl Handler {
     pub fn new(s3: Client, config: Config) -> Self {
-        Handler { s3, config }
+        Handler {
+            s3,
+            sqs: None,
+            config,
+        }
+    }
+
+    /// Refusal records are sent with `sqs` to the configuration's `failure_queue_url`.
+    pub fn with_failure_queue(mut self, sqs: aws_sdk_sqs::Client) -> Self {
+        self.sqs = Some(sqs);
+        self
     }
 
     /// Handles one invocation: S3 event records (an [`S3Event`] converts), or S3's test
@@ -214,15 +239,65 @@ impl Handler {
         let mut first = None;
         for record in &event.records {
             let started = Instant::now();
-            let (fields, outcome) = match parse_record(record) {
-                Ok(object) => (object_fields(&object), self.process(&object).await),
+            let (fields, outcome, object) = match parse_record(record) {
+                Ok(object) => {
+                    let outcome = self.process(&object).await;
+                    (object_fields(&object), outcome, Some(object))
+                }
                 Err(e) => (
                     json!({ "bucket": record.s3.bucket.name, "raw_key": record.s3.object.key }),
                     Outcome::Rejected {
                         reason: "malformed_record",
                         error: e.to_string(),
+                        offset: None,
+                        size: None,
                     },
+                    None,
                 ),
+            };
+            let outcome = match outcome {
+                Outcome::Rejected {
+                    reason,
+                    error,
+                    offset,
+                    size,
+                } => {
+                    let refusal = RefusalRecord {
+                        kind: refusal::KIND,
+                        bucket: object
+                            .as_ref()
+                            .map(|o| o.bucket.clone())
+                            .or_else(|| record.s3.bucket.name.clone()),
+                        key: object
+                            .as_ref()
+                            .map(|o| o.key.clone())
+                            .or_else(|| record.s3.object.key.clone()),
+                        version_id: object.as_ref().and_then(|o| o.version_id.clone()),
+                        etag: object.as_ref().and_then(|o| o.etag.clone()),
+                        size,
+                        reason: reason.to_owned(),
+                        error: error.clone(),
+                        offset,
+                        time_ms: report::now_millis(),
+                        event_time_ms: object.as_ref().map(|o| millis(o.event_time)),
+                        function: self.config.function_name.clone(),
+                    };
+                    match self.record_refusal(&refusal).await {
+                        Ok(()) => Outcome::Rejected {
+                            reason,
+                            error,
+                            offset,
+                            size,
+                        },
+                        Err(send) => Outcome::Failed {
+                            error: format!(
+                                "{error}; and its refusal record could not be sent to the \
+                                 failures queue ({send}): failing so that Lambda keeps the event"
+                            ),
+                        },
+                    }
+                }
+                other => other,
             };
             if let Outcome::Failed { error } = &outcome {
                 failed += 1;
@@ -238,6 +313,23 @@ impl Handler {
             }),
             None => Ok(()),
         }
+    }
+
+    /// Sends `refusal` to the failures queue, when the function has one.
+    async fn record_refusal(&self, refusal: &RefusalRecord) -> Result<(), String> {
+        let (Some(sqs), Some(url)) = (&self.sqs, &self.config.failure_queue_url) else {
+            return Ok(());
+        };
+        sqs.send_message()
+            .queue_url(url)
+            .message_body(refusal.body())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                let e = aws_sdk_sqs::error::DisplayErrorContext(&e);
+                e.to_string()
+            })
     }
 
     async fn process(&self, object: &ObjectEvent) -> Outcome {
@@ -319,14 +411,20 @@ impl Handler {
                     ErrorClass::NotFound => Outcome::Rejected {
                         reason: "source_not_found",
                         error,
+                        offset: None,
+                        size: None,
                     },
                     ErrorClass::Denied => Outcome::Rejected {
                         reason: "source_access_denied",
                         error,
+                        offset: None,
+                        size: None,
                     },
                     ErrorClass::Rejected => Outcome::Rejected {
                         reason: "source_request_rejected",
                         error,
+                        offset: None,
+                        size: None,
                     },
                     ErrorClass::Conflict => Outcome::Skipped {
                         why: "the source was overwritten since the event",
@@ -347,10 +445,8 @@ impl Handler {
                 .or_else(|| object.version_id.clone()),
             sequencer: object.sequencer.clone(),
         };
-        let size_hint = source
-            .content_length
-            .and_then(|n| usize::try_from(n).ok())
-            .unwrap_or(0);
+        let size = source.content_length.and_then(|n| u64::try_from(n).ok());
+        let size_hint = size.and_then(|n| usize::try_from(n).ok()).unwrap_or(0);
         let destination = Destination {
             s3: &self.s3,
             bucket: &self.config.destination_bucket,
@@ -368,6 +464,8 @@ impl Handler {
             Err(WriteError::Strip(e)) => Err(Stop::Done(Outcome::Rejected {
                 reason: strip_reason(&e),
                 error: e.to_string(),
+                offset: e.offset(),
+                size,
             })),
             Err(WriteError::S3 {
                 class: ErrorClass::Conflict,
@@ -480,10 +578,22 @@ impl Handler {
                 };
                 report::object("INFO", "stripped", fields, metrics, function_name);
             }
-            Outcome::Rejected { reason, error } => {
+            Outcome::Rejected {
+                reason,
+                error,
+                offset,
+                size,
+            } => {
                 extend(
                     &mut fields,
-                    json!({ "reason": reason, "error": error, "written": false }),
+                    json!({
+                        "reason": reason,
+                        "error": error,
+                        "offset": offset,
+                        "size": size,
+                        "written": false,
+                        "recorded": self.config.failure_queue_url.is_some(),
+                    }),
                 );
                 let metrics = Metrics {
                     failures: 1,
@@ -555,6 +665,11 @@ fn extend(fields: &mut Value, more: Value) {
     if let (Value::Object(map), Value::Object(more)) = (fields, more) {
         map.extend(more);
     }
+}
+
+fn millis(time: SystemTime) -> u64 {
+    time.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// The log's `reason` for a picture the stripper refused.

@@ -58,8 +58,103 @@ fn handler(rules: &[&Rule], part_size: usize) -> Handler {
         options: StripOptions::default(),
         part_size,
         function_name: Some("strip-test".into()),
+        failure_queue_url: None,
     };
     Handler::new(Client::from_conf(conf), config)
+}
+
+const QUEUE_URL: &str = "https://sqs.eu-west-2.amazonaws.com/123456789012/failures";
+
+/// As [`handler`], with a failures queue whose SendMessage calls `sqs` answers.
+fn handler_with_queue(rules: &[&Rule], sqs: &[&Rule]) -> Handler {
+    let mut handler = handler(rules, 1 << 20);
+    handler.config.failure_queue_url = Some(QUEUE_URL.into());
+    let interceptor = sqs.iter().fold(
+        MockResponseInterceptor::new().rule_mode(RuleMode::Sequential),
+        |i, r| i.with_rule(r),
+    );
+    let conf = aws_sdk_sqs::Config::builder()
+        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+        .region(aws_sdk_sqs::config::Region::new("eu-west-2"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "AKIDTEST", "secret", None, None, "test",
+        ))
+        .http_client(create_mock_http_client())
+        .interceptor(interceptor)
+        .retry_config(aws_sdk_sqs::config::retry::RetryConfig::disabled())
+        .build();
+    handler.with_failure_queue(aws_sdk_sqs::Client::from_conf(conf))
+}
+
+/// The refusal record a SendMessage carried.
+fn sent_record(
+    request: &aws_sdk_sqs::operation::send_message::SendMessageInput,
+) -> serde_json::Value {
+    serde_json::from_str(request.message_body().unwrap_or_default()).unwrap_or_default()
+}
+
+/// A PNG uploaded as `.jpg`: refused without retry, one record in the failures queue with
+/// the key, version, size, reason and offset; nothing written.
+#[tokio::test]
+async fn a_refused_upload_leaves_one_record_in_the_failures_queue() {
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    let records = Arc::new(Mutex::new(Vec::new()));
+    let seen = records.clone();
+    let send = mock!(aws_sdk_sqs::Client::send_message)
+        .match_requests(move |r| {
+            seen.lock().unwrap().push(sent_record(r));
+            r.queue_url() == Some(QUEUE_URL)
+        })
+        .then_output(|| {
+            aws_sdk_sqs::operation::send_message::SendMessageOutput::builder()
+                .message_id("m-1")
+                .build()
+        });
+    handler_with_queue(&[&head_missing(), &get_returns(png)], &[&send])
+        .handle(created("uploads/picture.jpg"))
+        .await
+        .unwrap_or_else(|e| panic!("a refusal is not retried: {e}"));
+    assert_eq!(send.num_calls(), 1);
+    let records = records.lock().unwrap();
+    let record = &records[0];
+    assert_eq!(record["kind"], "refusal");
+    assert_eq!(record["key"], "uploads/picture.jpg");
+    assert_eq!(record["bucket"], SOURCE);
+    assert_eq!(record["reason"], "not_a_jpeg");
+    assert_eq!(record["offset"], 0);
+    assert_eq!(record["function"], "strip-test");
+    assert!(
+        record["time_ms"].as_u64().is_some_and(|t| t > 0),
+        "{record}"
+    );
+    assert!(
+        record["error"].as_str().is_some_and(|e| e.contains("PNG")),
+        "{record}"
+    );
+}
+
+/// A refusal whose record cannot be sent fails the invocation: Lambda retries it, and its
+/// on-failure destination keeps the event; nothing is lost.
+#[tokio::test]
+async fn a_refusal_that_cannot_be_recorded_fails_the_invocation() {
+    let mut cut = corpus("DSCN0010.jpg");
+    cut.truncate(5_000);
+    let send = mock!(aws_sdk_sqs::Client::send_message)
+        .sequence()
+        .http_status(
+            400,
+            Some(r#"{"__type":"com.amazonaws.sqs#AccessDenied","message":"not allowed"}"#.into()),
+        )
+        .build();
+    let err = handler_with_queue(&[&head_missing(), &get_returns(cut)], &[&send])
+        .handle(created("uploads/cut.jpg"))
+        .await
+        .expect_err("the record was not sent");
+    let text = err.to_string();
+    assert!(
+        text.contains("refusal record could not be sent") && text.contains("AccessDenied"),
+        "{text}"
+    );
 }
 
 /// An S3 notification with one record, shaped like S3's own (key form-URL-encoded).
@@ -269,7 +364,7 @@ async fn a_missing_source_is_permanent_once_its_event_is_old() {
     // The outcome the log line is written from: rejected, with its reason.
     let outcome = h.process(&object).await;
     assert!(
-        matches!(&outcome, Outcome::Rejected { reason: "source_not_found", error } if error.contains("NoSuchKey")),
+        matches!(&outcome, Outcome::Rejected { reason: "source_not_found", error, .. } if error.contains("NoSuchKey")),
         "{outcome:?}"
     );
     h.handle(ev)
@@ -652,4 +747,17 @@ fn config_requires_a_destination() {
     assert_eq!(config.destination_bucket, "dest");
     assert_eq!(config.function_name.as_deref(), Some("f"));
     assert_eq!(config.part_size, 8 * 1024 * 1024);
+    assert_eq!(config.failure_queue_url, None);
+    let config = Config::from_lookup(env(&[
+        ("DESTINATION_BUCKET", "dest"),
+        (
+            "FAILURE_QUEUE_URL",
+            " https://sqs.eu-west-2.amazonaws.com/1/q ",
+        ),
+    ]))
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        config.failure_queue_url.as_deref(),
+        Some("https://sqs.eu-west-2.amazonaws.com/1/q")
+    );
 }

@@ -557,6 +557,40 @@ fn lifecycle_rule_sdk(rule: &Value) -> anyhow::Result<aws_sdk_s3::types::Lifecyc
 }
 
 /// Object and version counts (versions include delete markers), for `destroy`'s report.
+/// What HeadObject tells of one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ObjectHead {
+    pub size: i64,
+    /// Without quotes, as S3 puts it in events.
+    pub etag: Option<String>,
+    pub version_id: Option<String>,
+}
+
+/// The current version of object `key` of bucket `name`; `None` when there is none.
+pub(crate) async fn head_object(
+    clients: &Clients,
+    name: &str,
+    key: &str,
+) -> anyhow::Result<Option<ObjectHead>> {
+    match clients
+        .s3
+        .head_object()
+        .bucket(name)
+        .key(key)
+        .send()
+        .await
+        .with_aws_context(|| format!("while looking at s3://{name}/{key}"))
+    {
+        Ok(head) => Ok(Some(ObjectHead {
+            size: head.content_length.unwrap_or_default(),
+            etag: head.e_tag.map(|e| e.trim_matches('"').to_owned()),
+            version_id: head.version_id,
+        })),
+        Err(err) if err.is("NotFound") || err.is("NoSuchKey") => Ok(None),
+        Err(err) => Err(err.into()),
+    }
+}
+
 pub async fn contents(clients: &Clients, name: &str) -> anyhow::Result<(usize, usize)> {
     let mut objects = 0;
     let mut versions = 0;

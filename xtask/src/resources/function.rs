@@ -118,6 +118,51 @@ pub async fn read(
     }))
 }
 
+/// What one synchronous invocation returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Invocation {
+    /// `Unhandled` / `Handled` when the function failed (Lambda's `X-Amz-Function-Error`).
+    pub function_error: Option<String>,
+    /// The function's response (its error object when it failed).
+    pub payload: String,
+    /// The end of the function's log for this invocation (at most 4 KB, Lambda's tail).
+    pub log_tail: Option<String>,
+}
+
+/// Invokes function `name` with `payload` and waits for its answer (`RequestResponse`),
+/// with the tail of its log.
+pub(crate) async fn invoke(
+    clients: &Clients,
+    name: &str,
+    payload: &Value,
+) -> anyhow::Result<Invocation> {
+    use aws_sdk_lambda::primitives::Blob;
+    use aws_sdk_lambda::types::{InvocationType, LogType};
+    use base64::Engine as _;
+    let out = clients
+        .lambda
+        .invoke()
+        .function_name(name)
+        .invocation_type(InvocationType::RequestResponse)
+        .log_type(LogType::Tail)
+        .payload(Blob::new(payload.to_string()))
+        .send()
+        .await
+        .with_aws_context(|| format!("while invoking Lambda function `{name}`"))?;
+    let log_tail = out
+        .log_result()
+        .and_then(|tail| base64::engine::general_purpose::STANDARD.decode(tail).ok())
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+    Ok(Invocation {
+        function_error: out.function_error().map(str::to_owned),
+        payload: out
+            .payload()
+            .map(|p| String::from_utf8_lossy(p.as_ref()).into_owned())
+            .unwrap_or_default(),
+        log_tail,
+    })
+}
+
 /// How long a function may take to become Active / finish an update.
 const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 

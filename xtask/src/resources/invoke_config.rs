@@ -295,3 +295,130 @@ impl ResourceKind for InvokeConfig {
         Ok(Removal::Deleted)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use aws_sdk_lambda::operation as op;
+    use aws_smithy_mocks::mock;
+
+    use super::*;
+    use crate::aws::mock::{self, assert_all_used, json_error};
+    use crate::resources::fixtures::dev_stack;
+
+    fn the_config() -> Desired {
+        desired(&dev_stack())
+            .into_iter()
+            .next()
+            .expect("the shipped function has on_failure")
+    }
+
+    /// Lambda's answer for error `code` with `message`.
+    fn lambda_error(code: &str, message: &str) -> (u16, Option<String>) {
+        (
+            400,
+            Some(json!({ "__type": code, "Type": "User", "message": message }).to_string()),
+        )
+    }
+
+    /// The shipped stack: failed events go to its failures queue, Lambda's default retries.
+    #[test]
+    fn the_shipped_function_sends_failed_events_to_its_queue() {
+        let want = the_config();
+        let props = InvokeConfigProps::of(&want.props).expect("typed");
+        assert_eq!(
+            props,
+            InvokeConfigProps {
+                on_failure: Some(
+                    "arn:aws:sqs:eu-west-2:123456789012:exif-pipeline-dev-failures".into()
+                ),
+                retry_attempts: 2,
+                max_event_age_seconds: 21_600,
+            }
+        );
+        assert!(want
+            .depends_on
+            .contains(&Address::new(Kind::Queue, "failures")));
+    }
+
+    /// Right after the role gained sqs:SendMessage, Lambda may not see it yet: the Put is
+    /// repeated on that answer, shown, until it is accepted.
+    #[tokio::test]
+    async fn the_roles_new_permission_is_waited_for() {
+        let want = the_config();
+        let (status, body) = lambda_error(
+            "InvalidParameterValueException",
+            "The function's execution role does not have permissions to call SendMessage on arn:aws:sqs:eu-west-2:123456789012:exif-pipeline-dev-failures",
+        );
+        let rule = mock!(aws_sdk_lambda::Client::put_function_event_invoke_config)
+            .sequence()
+            .http_status(status, body)
+            .output(|| {
+                op::put_function_event_invoke_config::PutFunctionEventInvokeConfigOutput::builder()
+                    .build()
+            })
+            .build();
+        let clients = mock::sqs_clients(&[], &[&rule]);
+        let waits = Mutex::new(Vec::new());
+        let on_wait = |line: &str| waits.lock().unwrap().push(line.to_owned());
+        put(&clients, &want, &on_wait).await.expect("put");
+        assert_eq!(rule.num_calls(), 2);
+        let waits = waits.into_inner().unwrap();
+        assert!(
+            waits.len() == 1 && waits[0].contains("InvalidParameterValueException"),
+            "{waits:?}"
+        );
+    }
+
+    /// Any other invalid parameter is a mistake, not propagation: refused at once.
+    #[tokio::test]
+    async fn other_invalid_parameters_are_not_waited_out() {
+        let want = the_config();
+        let (status, body) = lambda_error(
+            "InvalidParameterValueException",
+            "1 validation error detected: MaximumRetryAttempts must be at most 2",
+        );
+        let rule = mock!(aws_sdk_lambda::Client::put_function_event_invoke_config)
+            .sequence()
+            .http_status(status, body)
+            .build();
+        let clients = mock::sqs_clients(&[], &[&rule]);
+        let err = put(&clients, &want, &|_| panic!("nothing is waited for"))
+            .await
+            .expect_err("refused");
+        assert!(
+            format!("{err:#}").contains("MaximumRetryAttempts"),
+            "{err:#}"
+        );
+    }
+
+    /// No configuration reads as absent; Lambda's unset values read as its defaults.
+    #[tokio::test]
+    async fn reads_absent_and_defaults() {
+        let (status, body) = json_error("ResourceNotFoundException");
+        let none = mock!(aws_sdk_lambda::Client::get_function_event_invoke_config)
+            .sequence()
+            .http_status(status, body)
+            .build();
+        let clients = mock::sqs_clients(&[], &[&none]);
+        assert_eq!(read(&clients, "f").await.expect("read"), None);
+
+        let bare =
+            mock!(aws_sdk_lambda::Client::get_function_event_invoke_config).then_output(|| {
+                op::get_function_event_invoke_config::GetFunctionEventInvokeConfigOutput::builder()
+                    .build()
+            });
+        let clients = mock::sqs_clients(&[], &[&bare]);
+        let have = read(&clients, "f").await.expect("read").expect("exists");
+        assert_eq!(
+            InvokeConfigProps::of(&have.props).expect("typed"),
+            InvokeConfigProps {
+                on_failure: None,
+                retry_attempts: 2,
+                max_event_age_seconds: 21_600
+            }
+        );
+        assert_all_used(&[&none, &bare]);
+    }
+}

@@ -253,6 +253,56 @@ fn check_ours(
     )
 }
 
+/// One line of a log group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LogEvent {
+    /// When it was logged, in milliseconds since the Unix epoch.
+    pub timestamp_ms: u64,
+    pub message: String,
+    /// CloudWatch's id of the event (what tells a line seen twice by overlapping polls);
+    /// `None` where the service gives none (the emulator).
+    pub id: Option<String>,
+    pub stream: Option<String>,
+}
+
+/// The lines of group `name` logged at or after `start_ms`, oldest first, following every
+/// page (a page may be empty while more follow: only the absence of a next token ends it).
+/// A group that does not exist yet (the function never ran) has no lines.
+pub(crate) async fn events(
+    clients: &Clients,
+    name: &str,
+    start_ms: u64,
+) -> anyhow::Result<Vec<LogEvent>> {
+    let mut pages = clients
+        .logs
+        .filter_log_events()
+        .log_group_name(name)
+        .start_time(i64::try_from(start_ms).unwrap_or(i64::MAX))
+        .into_paginator()
+        .send();
+    let mut lines = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = match page.with_aws_context(|| format!("while reading log group `{name}`")) {
+            Ok(page) => page,
+            Err(err) if err.is("ResourceNotFoundException") => return Ok(Vec::new()),
+            Err(err) => return Err(err.into()),
+        };
+        for event in page.events() {
+            lines.push(LogEvent {
+                timestamp_ms: event
+                    .timestamp()
+                    .and_then(|t| u64::try_from(t).ok())
+                    .unwrap_or_default(),
+                message: event.message().unwrap_or_default().trim_end().to_owned(),
+                id: event.event_id().map(str::to_owned),
+                stream: event.log_stream_name().map(str::to_owned),
+            });
+        }
+    }
+    lines.sort_by_key(|l| l.timestamp_ms);
+    Ok(lines)
+}
+
 pub async fn delete(clients: &Clients, name: &str) -> anyhow::Result<()> {
     match clients
         .logs

@@ -364,6 +364,150 @@ pub async fn delete(clients: &Clients, name: &str, force_destroy: bool) -> anyho
     }
 }
 
+/// One message of a queue, as `cargo xtask failures` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Message {
+    pub id: String,
+    /// What deletes it, valid while it is hidden from other readers.
+    pub receipt_handle: String,
+    pub body: String,
+    /// When it was sent, in milliseconds since the Unix epoch.
+    pub sent_ms: Option<u64>,
+}
+
+/// How long [`peek`] hides what it read from other readers: long enough to page through
+/// the queue and act on what it found (`--retry`, `--purge`), then it is shown again.
+const PEEK_VISIBILITY_SECONDS: i32 = 60;
+/// The most messages one ReceiveMessage returns.
+const RECEIVE_BATCH: i32 = 10;
+
+/// Reads up to `limit` messages of queue `name` without consuming them: each is hidden
+/// while the queue is paged through (SQS returns at most 10 per call and only those
+/// visible), then made visible again by `release`; nothing is deleted. Long polling (1 s)
+/// asks every SQS server, so a page is empty only when the queue is.
+pub(crate) async fn peek(
+    clients: &Clients,
+    name: &str,
+    limit: usize,
+) -> anyhow::Result<(String, Vec<Message>)> {
+    use aws_sdk_sqs::types::MessageSystemAttributeName as A;
+    let url = url_of(clients, name)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("SQS queue `{name}` does not exist: deploy the stack"))?;
+    let mut messages: Vec<Message> = Vec::new();
+    while messages.len() < limit {
+        let want =
+            i32::try_from(limit - messages.len()).map_or(RECEIVE_BATCH, |n| n.min(RECEIVE_BATCH));
+        let page = clients
+            .sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(want)
+            .visibility_timeout(PEEK_VISIBILITY_SECONDS)
+            .wait_time_seconds(1)
+            .message_system_attribute_names(A::SentTimestamp)
+            .send()
+            .await
+            .with_aws_context(|| format!("while reading the messages of SQS queue `{name}`"))?;
+        let received = page.messages.unwrap_or_default();
+        if received.is_empty() {
+            break;
+        }
+        for message in received {
+            let (Some(id), Some(receipt_handle)) = (message.message_id, message.receipt_handle)
+            else {
+                continue;
+            };
+            if messages.iter().any(|m| m.id == id) {
+                continue;
+            }
+            let sent_ms = message
+                .attributes
+                .as_ref()
+                .and_then(|a| a.get(&A::SentTimestamp))
+                .and_then(|t| t.parse().ok());
+            messages.push(Message {
+                id,
+                receipt_handle,
+                body: message.body.unwrap_or_default(),
+                sent_ms,
+            });
+        }
+    }
+    Ok((url, messages))
+}
+
+/// Shows `messages` (read by [`peek`]) to other readers again at once.
+pub(crate) async fn release(
+    clients: &Clients,
+    url: &str,
+    messages: &[&Message],
+) -> anyhow::Result<()> {
+    use aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry as Entry;
+    for chunk in messages.chunks(10) {
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                Entry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(&m.receipt_handle)
+                    .visibility_timeout(0)
+                    .build()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        clients
+            .sqs
+            .change_message_visibility_batch()
+            .queue_url(url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .with_aws_context(|| "while showing the failure records again".to_owned())?;
+    }
+    Ok(())
+}
+
+/// Deletes `messages` (read by [`peek`]); returns how many SQS deleted.
+pub(crate) async fn delete_messages(
+    clients: &Clients,
+    url: &str,
+    messages: &[&Message],
+) -> anyhow::Result<usize> {
+    use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry as Entry;
+    let mut deleted = 0;
+    for chunk in messages.chunks(10) {
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                Entry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(&m.receipt_handle)
+                    .build()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let out = clients
+            .sqs
+            .delete_message_batch()
+            .queue_url(url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .with_aws_context(|| "while deleting failure records".to_owned())?;
+        deleted += out.successful.len();
+        if let Some(failed) = out.failed.first() {
+            anyhow::bail!(
+                "SQS did not delete {} record(s): {} ({})",
+                out.failed.len(),
+                failed.message.as_deref().unwrap_or("no reason given"),
+                failed.code
+            );
+        }
+    }
+    Ok(deleted)
+}
+
 /// What the state keeps for a queue's delete.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct DeleteSettings {
@@ -487,5 +631,150 @@ impl ResourceKind for Queue {
             serde_json::from_value::<DeleteSettings>(Value::Object(settings.clone()))
                 .is_ok_and(|s| s.force_destroy);
         delete(clients, physical, force_destroy).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use aws_sdk_sqs::operation as op;
+    use aws_smithy_mocks::mock;
+
+    use super::*;
+    use crate::aws::mock::{self, assert_all_used};
+    use crate::resources::fixtures::{dev_ctx, dev_stack};
+
+    fn the_queue() -> Desired {
+        desired(&dev_stack()).into_iter().next().expect("a queue")
+    }
+
+    const URL: &str = "https://sqs.eu-west-2.amazonaws.com/123456789012/exif-pipeline-dev-failures";
+
+    /// SQS's JSON-protocol error body for `code`.
+    fn error_response(code: &str) -> (u16, Option<String>) {
+        (
+            400,
+            Some(format!(
+                "{{\"__type\":\"com.amazonaws.sqs#{code}\",\"message\":\"mock {code}\"}}"
+            )),
+        )
+    }
+
+    fn url_found() -> aws_smithy_mocks::Rule {
+        mock!(aws_sdk_sqs::Client::get_queue_url).then_output(|| {
+            op::get_queue_url::GetQueueUrlOutput::builder()
+                .queue_url(URL)
+                .build()
+        })
+    }
+
+    fn counts(visible: &str) -> aws_smithy_mocks::Rule {
+        let visible = visible.to_owned();
+        mock!(aws_sdk_sqs::Client::get_queue_attributes).then_output(move || {
+            use aws_sdk_sqs::types::QueueAttributeName as A;
+            op::get_queue_attributes::GetQueueAttributesOutput::builder()
+                .attributes(A::ApproximateNumberOfMessages, visible.clone())
+                .attributes(A::ApproximateNumberOfMessagesNotVisible, "0")
+                .attributes(A::ApproximateNumberOfMessagesDelayed, "0")
+                .build()
+        })
+    }
+
+    /// A destroy then deploy within a minute: SQS refuses the name (`QueueDeletedRecently`)
+    /// until it is released; the create is repeated, shown, and succeeds.
+    #[tokio::test]
+    async fn a_name_deleted_in_the_last_minute_is_waited_for() {
+        let want = the_queue();
+        let (status, body) = error_response("QueueDeletedRecently");
+        let create = mock!(aws_sdk_sqs::Client::create_queue)
+            .sequence()
+            .http_status(status, body)
+            .output(|| {
+                op::create_queue::CreateQueueOutput::builder()
+                    .queue_url(URL)
+                    .build()
+            })
+            .build();
+        let clients = mock::sqs_clients(&[&create], &[]);
+        let waits = Mutex::new(Vec::new());
+        let on_wait = |line: &str| waits.lock().unwrap().push(line.to_owned());
+        converge(&clients, &dev_ctx(), &want, None, &on_wait)
+            .await
+            .expect("created");
+        assert_eq!(create.num_calls(), 2);
+        let waits = waits.into_inner().unwrap();
+        assert_eq!(waits.len(), 1, "{waits:?}");
+        assert!(waits[0].contains("deleted in the last minute"), "{waits:?}");
+    }
+
+    /// A queue of that name tagged for another stack is not taken over.
+    #[tokio::test]
+    async fn a_queue_of_another_stack_is_refused() {
+        let want = the_queue();
+        let (status, body) = error_response("QueueNameExists");
+        let create = mock!(aws_sdk_sqs::Client::create_queue)
+            .sequence()
+            .http_status(status, body)
+            .build();
+        let url = url_found();
+        let attributes = counts("0");
+        let tags = mock!(aws_sdk_sqs::Client::list_queue_tags).then_output(|| {
+            op::list_queue_tags::ListQueueTagsOutput::builder()
+                .tags("stack", "someone-else")
+                .tags("env", "dev")
+                .build()
+        });
+        let clients = mock::sqs_clients(&[&create, &url, &attributes, &tags], &[]);
+        let err = converge(&clients, &dev_ctx(), &want, None, &|_| {})
+            .await
+            .expect_err("not ours");
+        assert!(format!("{err:#}").contains("someone-else"), "{err:#}");
+        assert_all_used(&[&create, &url, &attributes, &tags]);
+    }
+
+    /// Records are data: a queue holding messages is kept by `destroy` unless the stack said
+    /// `force_destroy`, and says how to see them.
+    #[tokio::test]
+    async fn a_queue_holding_records_is_kept_without_force_destroy() {
+        let url = url_found();
+        let attributes = counts("3");
+        let clients = mock::sqs_clients(&[&url, &attributes], &[]);
+        let removal = delete(&clients, "exif-pipeline-dev-failures", false)
+            .await
+            .expect("no error");
+        assert_eq!(
+            removal,
+            Removal::KeptNotEmpty {
+                holds: "3 messages; `cargo xtask failures` shows them".into()
+            }
+        );
+        let url = url_found();
+        let deleted = mock!(aws_sdk_sqs::Client::delete_queue)
+            .then_output(|| op::delete_queue::DeleteQueueOutput::builder().build());
+        let clients = mock::sqs_clients(&[&url, &deleted], &[]);
+        let removal = delete(&clients, "exif-pipeline-dev-failures", true)
+            .await
+            .expect("deleted");
+        assert_eq!(removal, Removal::Deleted);
+        assert_all_used(&[&url, &deleted]);
+    }
+
+    /// "No such queue", in the form the SDK reports it (the query-compatible code), reads as
+    /// absent.
+    #[tokio::test]
+    async fn a_missing_queue_reads_as_absent() {
+        let missing = mock!(aws_sdk_sqs::Client::get_queue_url)
+            .sequence()
+            .http_status(
+                400,
+                Some(
+                    "{\"__type\":\"com.amazonaws.sqs#QueueDoesNotExist\",\"message\":\"The specified queue does not exist.\"}"
+                        .into(),
+                ),
+            )
+            .build();
+        let clients = mock::sqs_clients(&[&missing], &[]);
+        assert_eq!(read(&clients, "nope").await.expect("read"), None);
     }
 }

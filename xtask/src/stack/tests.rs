@@ -609,6 +609,74 @@ fn log_retention_is_one_cloudwatch_accepts() {
 }
 
 #[test]
+fn on_failure_names_a_queue_and_gives_the_function_its_url_and_permission() {
+    let text = format!(
+        "{HEAD}queues:\n  failures: {{}}\nfunctions:\n  f:\n    package: lambda\n    on_failure: failures\n"
+    );
+    assert!(check(&text).is_empty(), "{:?}", check(&text));
+    let (stack, _) = resolve_text(&text, "dev");
+    let queue = &stack.queues["failures"];
+    assert_eq!(queue.name, "demo-dev-failures");
+    assert_eq!(queue.retention_days, 14);
+    assert!(!queue.force_destroy);
+    let f = &stack.functions["f"];
+    assert_eq!(f.environment["FAILURE_QUEUE_URL"], queue.url);
+    assert!(queue.url.ends_with("/demo-dev-failures"), "{}", queue.url);
+    assert!(
+        f.allow
+            .iter()
+            .any(|s| s.actions == ["sqs:SendMessage"] && s.resources == [queue.arn.clone()]),
+        "{:?}",
+        f.allow
+    );
+    let invoke = f.async_invoke.as_ref().expect("async settings");
+    assert_eq!(invoke.on_failure.as_deref(), Some("failures"));
+    assert_eq!(invoke.retry_attempts, None);
+
+    let typo = format!(
+        "{HEAD}queues:\n  failures: {{}}\nfunctions:\n  f:\n    package: lambda\n    on_failure: failure\n"
+    );
+    assert_has(
+        &typo,
+        "10:17: error: `on_failure` names undeclared queue `failure` [did you mean `failures`?]",
+    );
+    let d = diagnostic(&typo, "`on_failure` names undeclared queue");
+    assert_eq!(d.label.as_deref(), Some("did you mean `failures`?"));
+
+    let declared = format!(
+        "{HEAD}queues:\n  q: {{}}\nfunctions:\n  f:\n    package: lambda\n    on_failure: q\n    environment: {{ FAILURE_QUEUE_URL: x }}\n"
+    );
+    assert_has(
+        &declared,
+        "11:20: error: `FAILURE_QUEUE_URL` is set by stripstack from `on_failure`",
+    );
+}
+
+#[test]
+fn asynchronous_retries_and_queues_stay_within_aws_bounds() {
+    let with = |settings: &str| {
+        format!("{HEAD}queues:\n  q: {{ retention_days: 15 }}\nfunctions:\n  f:\n    package: lambda\n{settings}")
+    };
+    let text = with("    on_failure: q\n    retry_attempts: 3\n    max_event_age_seconds: 30\n");
+    assert_has(
+        &text,
+        "6:24: error: SQS cannot keep messages for 15 days: 1 to 14",
+    );
+    assert_has(
+        &text,
+        "11:21: error: Lambda retries an asynchronous invocation at most 2 times, not 3",
+    );
+    assert_has(
+        &text,
+        "12:28: error: `max_event_age_seconds` 30 is out of range: Lambda allows 60 to 21600 (6 hours)",
+    );
+    assert_has(
+        &with("    retry_attempts: 0\n"),
+        "8:3: warning: `f` sets how its asynchronous invocations are retried but has no `on_failure`",
+    );
+}
+
+#[test]
 fn lifecycle_rules() {
     let text = format!(
         "{HEAD}buckets:\n  b:\n    versioning: false\n    lifecycle:\n      - {{ id: t, transition_days: 10, storage_class: STANDARD_IA }}\n      - {{ id: u, transition_days: 30, storage_class: INTELIGENT_TIERING }}\n      - {{ id: v, noncurrent_expiration_days: 30 }}\n      - {{ id: v, expiration_days: 1, transition_days: 5, storage_class: GLACIER }}\n      - {{ id: w, abort_incomplete_multipart_days: 0 }}\n      - {{ id: x, expiration_days: 3000000000 }}\n"
