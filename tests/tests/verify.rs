@@ -106,6 +106,9 @@ const CHECKS: &[&str] = &[
     "pipeline: image data identical",
     "pipeline: orientation kept",
     "pipeline: non-JPEG refused",
+    "pipeline: refusal recorded",
+    "strip function: log retention",
+    "strip function: failed events kept",
     "clean-up of test objects",
 ];
 
@@ -227,6 +230,7 @@ async fn verify_passes_on_a_fresh_deploy_and_names_what_was_broken() {
             "pipeline: no metadata left",
             "pipeline: non-JPEG refused",
             "pipeline: orientation kept",
+            "pipeline: refusal recorded",
             "pipeline: stripped copy appears",
             "source bucket: trigger",
             "strip role: cannot write source bucket",

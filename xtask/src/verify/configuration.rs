@@ -1,21 +1,106 @@
 //! The configuration checks, read with the deployer's credentials: buckets private,
 //! encrypted and versioned, their SSM parameters, the trigger, the function's role (its exact
-//! inline policy; it cannot write to the source bucket).
+//! inline policy; it cannot write to the source bucket), its log group's retention and where
+//! its failed events go.
 
 use super::*;
 
 pub(super) async fn configuration(deployed: &Deployed<'_>) -> Vec<Row> {
-    let (source, destination, trigger, role_policy, role_probe) = tokio::join!(
+    let (source, destination, trigger, role_policy, role_probe, log_group, failed_events) = tokio::join!(
         bucket_rows(deployed, deployed.source),
         bucket_rows(deployed, deployed.destination),
         trigger_row(deployed),
         role_policy_row(deployed),
         role_cannot_write_source(deployed),
+        log_group_row(deployed),
+        failed_events_row(deployed),
     );
     let mut rows = source;
     rows.extend(destination);
-    rows.extend([trigger, role_policy, role_probe]);
+    rows.extend([trigger, role_policy, role_probe, log_group, failed_events]);
     rows
+}
+
+/// The function's log group exists, with the stack's retention (logs not kept for ever).
+async fn log_group_row(deployed: &Deployed<'_>) -> Row {
+    let function = deployed.function;
+    let check = format!("{} function: log retention", function.logical);
+    match resources::log_group::read(deployed.clients, &deployed.ctx, &function.log_group).await {
+        Ok(Some(group)) => {
+            let days = group.props.get("retention_days").and_then(Value::as_u64);
+            if days == Some(u64::from(function.log_retention_days)) {
+                Row::pass(
+                    check,
+                    format!(
+                        "{} keeps lines {} days",
+                        function.log_group, function.log_retention_days
+                    ),
+                )
+            } else {
+                Row::fail(
+                    check,
+                    format!(
+                        "{} keeps lines {}, the stack says {} days",
+                        function.log_group,
+                        days.map_or_else(|| "for ever".to_owned(), |d| format!("{d} days")),
+                        function.log_retention_days
+                    ),
+                )
+            }
+        }
+        Ok(None) => Row::fail(check, format!("{} does not exist", function.log_group)),
+        Err(err) => Row::fail(check, format!("{err:#}")),
+    }
+}
+
+/// An event that fails every try goes to the stack's failures queue, not nowhere.
+async fn failed_events_row(deployed: &Deployed<'_>) -> Row {
+    let function = deployed.function;
+    let check = format!("{} function: failed events kept", function.logical);
+    let Some(queue) = function
+        .async_invoke
+        .as_ref()
+        .and_then(|a| a.on_failure.as_ref())
+        .and_then(|q| deployed.stack.queues.get(q))
+    else {
+        return Row::fail(
+            check,
+            "no `on_failure` queue: Lambda drops an event after its retries",
+        );
+    };
+    match resources::invoke_config::read(deployed.clients, &function.name).await {
+        Ok(Some(config)) => {
+            let destination = config.props.get("on_failure").and_then(Value::as_str);
+            if destination == Some(queue.arn.as_str()) {
+                Row::pass(
+                    check,
+                    format!(
+                        "after {} retries, to queue {}",
+                        config
+                            .props
+                            .get("retry_attempts")
+                            .cloned()
+                            .unwrap_or(Value::Null),
+                        queue.name
+                    ),
+                )
+            } else {
+                Row::fail(
+                    check,
+                    format!(
+                        "failed events go to {}, not to queue {}",
+                        destination.unwrap_or("nowhere"),
+                        queue.name
+                    ),
+                )
+            }
+        }
+        Ok(None) => Row::fail(
+            check,
+            "no asynchronous invocation settings: failed events are dropped",
+        ),
+        Err(err) => Row::fail(check, format!("{err:#}")),
+    }
 }
 
 /// Private, encrypted, versioned, and named by an SSM parameter.

@@ -15,7 +15,9 @@
 //!   Orientation 6) are uploaded under the trigger's prefix, with spaces in their keys; the
 //!   picture's copy must appear in the destination bucket within the timeout, hold no metadata
 //!   but the Orientation, and carry the original's compressed picture byte for byte. Once the
-//!   later upload's copy is there, the non-JPEG must still have none.
+//!   later upload's copy is there, the non-JPEG must still have none, and its refusal record
+//!   must be in the function's failures queue (then removed). The configuration group also
+//!   checks the function's log retention and that its failed events go to that queue.
 //!
 //! Every test object lives under a per-run prefix and every version of it is deleted at the
 //! end, whatever happened (Ctrl-C included).
@@ -92,6 +94,9 @@ const CHECK_CLEAN: &str = "pipeline: no metadata left";
 const CHECK_DATA: &str = "pipeline: image data identical";
 const CHECK_ORIENTATION: &str = "pipeline: orientation kept";
 const CHECK_REFUSED: &str = "pipeline: non-JPEG refused";
+const CHECK_RECORDED: &str = "pipeline: refusal recorded";
+/// The most failure records read while looking for the run's own refusal.
+const PEEK_LIMIT: usize = 100;
 const CHECK_CLEANUP: &str = "clean-up of test objects";
 
 pub(crate) async fn run(args: VerifyOptions) -> anyhow::Result<ExitCode> {

@@ -1,6 +1,7 @@
 //! The pipeline checks: a non-JPEG and a real picture uploaded under the trigger's prefix;
 //! the picture's copy must appear, hold no metadata but the Orientation and carry the
-//! original's compressed picture byte for byte; the non-JPEG must get none.
+//! original's compressed picture byte for byte; the non-JPEG must get none, and leave a
+//! refusal record in the function's failures queue.
 
 use super::*;
 
@@ -28,6 +29,7 @@ pub(super) async fn pipeline(deployed: &Deployed<'_>) -> Vec<Row> {
             CHECK_REFUSED,
             "no later upload's copy appeared to wait for",
         ));
+        rows.push(Row::skip(CHECK_RECORDED, "no later upload's copy appeared"));
         rows
     };
     if let Err(err) = uploaded.await {
@@ -89,7 +91,71 @@ pub(super) async fn pipeline(deployed: &Deployed<'_>) -> Vec<Row> {
             Err(err) => Row::fail(CHECK_REFUSED, describe(&err)),
         },
     );
+    rows.push(refusal_recorded(deployed).await);
     rows
+}
+
+/// The non-JPEG left a refusal record in the function's failures queue: someone can find
+/// it. The record is deleted once seen (it is the run's own), the queue's others left alone.
+async fn refusal_recorded(deployed: &Deployed<'_>) -> Row {
+    let Some(queue) = deployed
+        .function
+        .async_invoke
+        .as_ref()
+        .and_then(|a| a.on_failure.as_ref())
+        .and_then(|q| deployed.stack.queues.get(q))
+    else {
+        return Row::fail(
+            CHECK_RECORDED,
+            "the function has no `on_failure` queue: a refused upload is only logged",
+        );
+    };
+    let key = &deployed.keys.not_a_jpeg;
+    let started = Instant::now();
+    loop {
+        let peeked = resources::queue::peek(deployed.clients, &queue.name, PEEK_LIMIT).await;
+        let (url, messages) = match peeked {
+            Ok(found) => found,
+            Err(err) => return Row::fail(CHECK_RECORDED, format!("{err:#}")),
+        };
+        let (ours, others): (Vec<_>, Vec<_>) = messages.iter().partition(|m| {
+            serde_json::from_str::<Value>(&m.body).is_ok_and(|record| {
+                record["kind"] == lambda::REFUSAL_KIND && record["key"] == key.as_str()
+            })
+        });
+        // Others' records are shown again at once, as `failures` would leave them.
+        let released = resources::queue::release(deployed.clients, &url, &others).await;
+        if let Some(record) = ours.first() {
+            let reason = serde_json::from_str::<Value>(&record.body)
+                .ok()
+                .and_then(|r| r["reason"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            return match (
+                resources::queue::delete_messages(deployed.clients, &url, &ours).await,
+                released,
+            ) {
+                (Ok(_), Ok(())) => Row::pass(
+                    CHECK_RECORDED,
+                    format!(
+                        "`{key}`: {reason}, in queue {} (record removed)",
+                        queue.name
+                    ),
+                ),
+                (Err(err), _) | (_, Err(err)) => Row::fail(CHECK_RECORDED, format!("{err:#}")),
+            };
+        }
+        if started.elapsed() >= deployed.timeout {
+            return Row::fail(
+                CHECK_RECORDED,
+                format!(
+                    "no refusal record for `{key}` in queue {} after {} s",
+                    queue.name,
+                    deployed.timeout.as_secs()
+                ),
+            );
+        }
+        tokio::time::sleep(POLL_EVERY).await;
+    }
 }
 
 /// How long to wait for the picture's copy when `--timeout` is not given. The emulator applies
