@@ -162,6 +162,9 @@ pub enum Fault {
     NotificationUnvalidated,
     /// Lambda `ResourceConflictException` while a function is pending or updating.
     FunctionUpdateConflict,
+    /// Lambda `InvalidParameterValueException`: the role's just-written permission on an
+    /// on-failure destination is not visible to Lambda yet.
+    DestinationUnauthorized,
     /// A `GetFunction*` answer rewritten to `Pending`/`InProgress` (forwarded, not an error).
     FunctionStateRewritten,
     /// A bucket configuration read answered with its pre-write value (not an error).
@@ -205,6 +208,7 @@ pub struct FaultStats {
     pub role_not_assumable: u64,
     pub notification_unvalidated: u64,
     pub function_update_conflicts: u64,
+    pub destination_unauthorized: u64,
     pub function_states_rewritten: u64,
     pub stale_reads: u64,
     pub malformed: u64,
@@ -222,6 +226,7 @@ impl FaultStats {
             Fault::RoleNotAssumable => self.role_not_assumable,
             Fault::NotificationUnvalidated => self.notification_unvalidated,
             Fault::FunctionUpdateConflict => self.function_update_conflicts,
+            Fault::DestinationUnauthorized => self.destination_unauthorized,
             Fault::FunctionStateRewritten => self.function_states_rewritten,
             Fault::StaleRead => self.stale_reads,
             Fault::Malformed => self.malformed,
@@ -238,6 +243,7 @@ impl FaultStats {
             Fault::RoleNotAssumable => &mut self.role_not_assumable,
             Fault::NotificationUnvalidated => &mut self.notification_unvalidated,
             Fault::FunctionUpdateConflict => &mut self.function_update_conflicts,
+            Fault::DestinationUnauthorized => &mut self.destination_unauthorized,
             Fault::FunctionStateRewritten => &mut self.function_states_rewritten,
             Fault::StaleRead => &mut self.stale_reads,
             Fault::Malformed => &mut self.malformed,
@@ -253,6 +259,7 @@ impl FaultStats {
             + self.role_not_assumable
             + self.notification_unvalidated
             + self.function_update_conflicts
+            + self.destination_unauthorized
     }
 
     /// Every error answer the proxy invented: throttles, 5xx and consistency errors.
@@ -280,6 +287,10 @@ impl FaultStats {
                 self.function_update_conflicts,
                 earlier.function_update_conflicts,
             ),
+            destination_unauthorized: d(
+                self.destination_unauthorized,
+                earlier.destination_unauthorized,
+            ),
             function_states_rewritten: d(
                 self.function_states_rewritten,
                 earlier.function_states_rewritten,
@@ -296,7 +307,7 @@ impl FaultStats {
 impl FaultStats {
     /// Each fault class with its count and its name in reports, in a fixed order; the
     /// errors a deployer has to retry are the classes counted by [`Self::injected_errors`].
-    pub fn classes(&self) -> [(&'static str, u64); 11] {
+    pub fn classes(&self) -> [(&'static str, u64); 12] {
         [
             ("throttled", self.throttled),
             ("5xx", self.server_errors),
@@ -305,6 +316,7 @@ impl FaultStats {
             ("role not assumable", self.role_not_assumable),
             ("notification unvalidated", self.notification_unvalidated),
             ("function update conflicts", self.function_update_conflicts),
+            ("destination unauthorized", self.destination_unauthorized),
             ("function states rewritten", self.function_states_rewritten),
             ("stale reads", self.stale_reads),
             ("malformed", self.malformed),

@@ -28,6 +28,7 @@ struct Clients {
     sts: aws_sdk_sts::Client,
     ssm: aws_sdk_ssm::Client,
     logs: aws_sdk_cloudwatchlogs::Client,
+    sqs: aws_sdk_sqs::Client,
     lambda: aws_sdk_lambda::Client,
     cloudformation: aws_sdk_cloudformation::Client,
 }
@@ -40,6 +41,7 @@ impl Clients {
             sts: aws_sdk_sts::Client::new(config),
             ssm: aws_sdk_ssm::Client::new(config),
             logs: aws_sdk_cloudwatchlogs::Client::new(config),
+            sqs: aws_sdk_sqs::Client::new(config),
             lambda: aws_sdk_lambda::Client::new(config),
             cloudformation: aws_sdk_cloudformation::Client::new(config),
         }
@@ -117,6 +119,10 @@ async fn each_service_throttles_with_its_own_error_code() {
         code("ThrottlingException", 400)
     );
     assert_eq!(
+        failure!(aws.sqs.list_queues().send()),
+        code("ThrottlingException", 400)
+    );
+    assert_eq!(
         failure!(aws.lambda.list_functions().send()),
         code("TooManyRequestsException", 429)
     );
@@ -126,7 +132,7 @@ async fn each_service_throttles_with_its_own_error_code() {
     );
 
     let stats = proxy.stats();
-    assert_eq!(stats.throttled, 7, "{stats:?}");
+    assert_eq!(stats.throttled, 8, "{stats:?}");
     assert_eq!(
         stats.forwarded, 0,
         "a throttled request never reaches the emulator"
@@ -167,6 +173,8 @@ async fn the_sdk_retries_every_throttle_and_5xx_it_is_given() {
         attempts("ssm");
         assert!(aws.logs.describe_log_groups().send().await.is_err());
         attempts("logs");
+        assert!(aws.sqs.list_queues().send().await.is_err());
+        attempts("sqs");
         assert!(aws.lambda.list_functions().send().await.is_err());
         attempts("lambda");
         assert!(aws.s3.list_buckets().send().await.is_err());
@@ -201,13 +209,14 @@ async fn server_errors_come_in_each_services_shape() {
             failure!(aws.logs.describe_log_groups().send()),
             "ServiceUnavailableException",
         );
+        expect(failure!(aws.sqs.list_queues().send()), "InternalFailure");
         expect(
             failure!(aws.lambda.list_functions().send()),
             "ServiceException",
         );
         expect(failure!(aws.s3.list_buckets().send()), "InternalError");
     }
-    assert_eq!(proxy.stats().server_errors, 28);
+    assert_eq!(proxy.stats().server_errors, 32);
 }
 
 #[tokio::test]

@@ -2,7 +2,8 @@
 //! (`stripstack_tests::fault_proxy`), which throttles 20 % of requests in each service's own
 //! way, fails a few % with 5xx, and for a few seconds after each create answers as AWS does
 //! (NoSuchBucket, IAM NoSuchEntity, the role Lambda cannot assume yet, the notification S3
-//! cannot validate yet, a Lambda function still Pending or updating, stale lifecycle reads).
+//! cannot validate yet, a Lambda function still Pending or updating, the failures queue not
+//! yet usable as the function's on-failure destination, stale lifecycle reads).
 //! For several seeds, a full deploy → empty plan → destroy cycle must converge, and nothing
 //! may be left behind. The same cycle through a proxy that only adds latency is the control.
 //!
@@ -95,6 +96,16 @@ async fn converges_under_faults(seed: u64) {
     assert!(
         consistency > 0,
         "seed {seed}: no consistency window was hit"
+    );
+    // The failures queue's invoke configuration is put while the role's new permission on
+    // the queue is still propagating: the deployer waited it out.
+    let unauthorized: u64 = steps
+        .iter()
+        .map(|(_, s)| s.count(fault_proxy::Fault::DestinationUnauthorized))
+        .sum();
+    assert!(
+        unauthorized > 0,
+        "seed {seed}: the destination window was not hit"
     );
 }
 

@@ -15,6 +15,9 @@
 //!   internal error is `ServiceUnavailableException`, HTTP 500, "The service cannot complete
 //!   the request": the errors of e.g.
 //!   <https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html>).
+//!   SQS (awsJson 1.0) answers the common errors: `ThrottlingException` ("The request was
+//!   denied due to request throttling", HTTP 400) and `InternalFailure` (HTTP 500)
+//!   (<https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/CommonErrors.html>).
 //! - restJson1 (Lambda): the code in the `x-amzn-ErrorType` header and a JSON body; Lambda
 //!   throttles with 429 `TooManyRequestsException`, "The request throughput limit was
 //!   exceeded" (listed among the errors of every operation in the API reference, e.g.
@@ -83,7 +86,7 @@ pub fn throttle(service: &Service, request_id: &str) -> Option<Answer> {
             "Rate exceeded",
             request_id,
         ),
-        Service::Ssm | Service::Logs => json_error(
+        Service::Ssm | Service::Logs | Service::Sqs => json_error(
             StatusCode::BAD_REQUEST,
             "ThrottlingException",
             "Rate exceeded",
@@ -149,6 +152,14 @@ pub fn server_error(service: &Service, kind: ServerError, request_id: &str) -> O
                 "ServiceUnavailable"
             } else {
                 "ServiceUnavailableException"
+            };
+            json_error(status, code, message, request_id)
+        }
+        Service::Sqs => {
+            let code = if unavailable {
+                "ServiceUnavailable"
+            } else {
+                "InternalFailure"
             };
             json_error(status, code, message, request_id)
         }

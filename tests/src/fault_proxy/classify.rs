@@ -16,6 +16,8 @@ pub enum Service {
     Ssm,
     /// CloudWatch Logs (awsJson 1.1, like SSM).
     Logs,
+    /// SQS (awsJson 1.0, `AmazonSQS.CreateQueue`).
+    Sqs,
     Lambda,
     CloudFormation,
     Other(String),
@@ -29,6 +31,7 @@ impl Service {
             "sts" => Service::Sts,
             "ssm" => Service::Ssm,
             "logs" => Service::Logs,
+            "sqs" => Service::Sqs,
             "lambda" => Service::Lambda,
             "cloudformation" => Service::CloudFormation,
             other => Service::Other(other.to_string()),
@@ -43,6 +46,7 @@ impl Service {
             Service::Sts => "sts",
             Service::Ssm => "ssm",
             Service::Logs => "logs",
+            Service::Sqs => "sqs",
             Service::Lambda => "lambda",
             Service::CloudFormation => "cloudformation",
             Service::Other(name) => name,
@@ -193,7 +197,8 @@ pub fn classify(
         params: Vec::new(),
     };
     // awsJson services (SSM: `AmazonSSM.PutParameter`, CloudWatch Logs:
-    // `Logs_20140328.CreateLogGroup`) name the operation in a header.
+    // `Logs_20140328.CreateLogGroup`, SQS: `AmazonSQS.CreateQueue`) name the operation in a
+    // header.
     if let Some(target) = parts.headers.get("x-amz-target") {
         let target = target
             .to_str()
@@ -460,6 +465,15 @@ fn lambda_operation(method: &Method, path: &str) -> Result<(String, Option<Strin
         (Method::PUT, [_, "functions", name, "concurrency"]) => {
             ("PutFunctionConcurrency", function(name))
         }
+        (Method::PUT, [_, "functions", name, "event-invoke-config"]) => {
+            ("PutFunctionEventInvokeConfig", function(name))
+        }
+        (Method::GET, [_, "functions", name, "event-invoke-config"]) => {
+            ("GetFunctionEventInvokeConfig", function(name))
+        }
+        (Method::DELETE, [_, "functions", name, "event-invoke-config"]) => {
+            ("DeleteFunctionEventInvokeConfig", function(name))
+        }
         (Method::POST, [_, "tags", arn]) => ("TagResource", function(arn)),
         (Method::GET, [_, "tags", arn]) => ("ListTags", function(arn)),
         (Method::DELETE, [_, "tags", arn]) => ("UntagResource", function(arn)),
@@ -656,6 +670,12 @@ mod tests {
                 Some("strip"),
             ),
             ("PUT", "/2015-03-31/functions/strip/code", "UpdateFunctionCode", Some("strip")),
+            (
+                "PUT",
+                "/2019-09-25/functions/strip/event-invoke-config",
+                "PutFunctionEventInvokeConfig",
+                Some("strip"),
+            ),
             ("POST", "/2015-03-31/functions/strip/policy", "AddPermission", Some("strip")),
             (
                 "DELETE",

@@ -57,6 +57,15 @@
 //!    bucket created through the proxy and never read, it is "none configured". A write with
 //!    neither known gets no stale window: the proxy never invents a configuration.
 //!
+//! 6. **Lambda `PutFunctionEventInvokeConfig` 400 `InvalidParameterValueException` "The
+//!    function's execution role does not have permissions to call SendMessage on …"** while a
+//!    role policy just written (`PutRolePolicy`) that grants the destination has not reached
+//!    Lambda: Lambda checks the role may send to the destination when the configuration is
+//!    put, and IAM changes take a while to be seen (the IAM eventual-consistency guide above);
+//!    hashicorp/terraform-provider-aws retries exactly this message for its IAM propagation
+//!    timeout (`internal/service/lambda/function_event_invoke_config.go`), and
+//!    aws-amplify/amplify-js issue 9869 hit it without the retry.
+//!
 //! Not modelled: issue 13's row 17 (objects 404 on a freshly versioned bucket), which is
 //! tested at the Lambda handler's level.
 
@@ -76,6 +85,10 @@ const MAX_ENTRIES: usize = 4096;
 /// Larger read answers are not cached for stale replay (a lifecycle configuration is a few
 /// KiB at most).
 const MAX_CACHED_BODY: usize = 1 << 20;
+
+/// How many consistency windows a role's new permission on an on-failure destination takes
+/// to reach Lambda's check (behaviour 6).
+const DESTINATION_WINDOWS: u32 = 4;
 
 /// The bucket configurations whose reads go stale after a write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -178,6 +191,8 @@ pub struct Consistency {
     policies: HashMap<String, Instant>,
     /// Function name → end of the window of its last `AddPermission`.
     permissions: HashMap<String, Instant>,
+    /// SQS ARNs named by a role policy written recently: not yet usable as destinations.
+    destinations: HashMap<String, Instant>,
     functions: HashMap<String, Busy>,
     /// The last answer a read of each configuration got through the proxy.
     seen: HashMap<(String, Config), Cached>,
@@ -199,6 +214,7 @@ impl Consistency {
             roles: HashMap::new(),
             policies: HashMap::new(),
             permissions: HashMap::new(),
+            destinations: HashMap::new(),
             functions: HashMap::new(),
             seen: HashMap::new(),
             stale: HashMap::new(),
@@ -333,6 +349,26 @@ impl Consistency {
                 }
                 None
             }
+            "PutFunctionEventInvokeConfig" => {
+                let request = serde_json::from_slice::<serde_json::Value>(body).ok()?;
+                let destination = request["DestinationConfig"]["OnFailure"]["Destination"]
+                    .as_str()?
+                    .to_string();
+                if !in_window(self.destinations.get(&destination), now) {
+                    return None;
+                }
+                let answer = answers::rest_json_error(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidParameterValueException",
+                    r#""Type":"User""#,
+                    &format!(
+                        "The function's execution role does not have permissions to call \
+                         SendMessage on {destination}"
+                    ),
+                    request_id,
+                );
+                Some((Fault::DestinationUnauthorized, answer))
+            }
             "UpdateFunctionCode" | "UpdateFunctionConfiguration" | "PublishVersion" => {
                 let name = call.function.as_deref()?;
                 let busy = self.functions.get(name).filter(|busy| busy.until > now)?;
@@ -453,6 +489,16 @@ impl Consistency {
                     "CreatePolicy" if success => {
                         record(&mut self.policies, call.param("PolicyName"), until)
                     }
+                    "PutRolePolicy" if success => {
+                        // Four windows: a permission another service checks reaches it later
+                        // than IAM's own reads ("seconds to minutes"); and the function the
+                        // configuration is for is bundled, created and waited for between
+                        // its role's policy and the Put (about 9 s in the cycles).
+                        let until = now + self.window * DESTINATION_WINDOWS;
+                        for arn in sqs_arns(call.param("PolicyDocument").unwrap_or_default()) {
+                            record(&mut self.destinations, Some(arn), until);
+                        }
+                    }
                     "DeleteUser" => forget(&mut self.users, call.param("UserName")),
                     "DeleteRole" => forget(&mut self.roles, call.param("RoleName")),
                     "DeletePolicy" => {
@@ -546,9 +592,18 @@ impl Consistency {
         self.roles.retain(|_, until| *until > now);
         self.policies.retain(|_, until| *until > now);
         self.permissions.retain(|_, until| *until > now);
+        self.destinations.retain(|_, until| *until > now);
         self.functions.retain(|_, busy| busy.until > now);
         self.stale.retain(|_, (until, _)| *until > now);
     }
+}
+
+/// The SQS ARNs a policy document names (its `Resource` strings).
+fn sqs_arns(document: &str) -> Vec<&str> {
+    document
+        .split('"')
+        .filter(|text| text.starts_with("arn:") && text.contains(":sqs:"))
+        .collect()
 }
 
 fn in_window(until: Option<&Instant>, now: Instant) -> bool {
@@ -890,6 +945,43 @@ mod tests {
         let empty = b"<NotificationConfiguration></NotificationConfiguration>";
         assert!(state.before(&put, empty, t0, "r").is_none());
         assert!(state.before(&put, body, t0 + WINDOW, "r").is_none());
+    }
+
+    #[test]
+    fn a_destination_is_unauthorized_until_the_roles_policy_propagates() {
+        let mut state = Consistency::new(WINDOW);
+        let t0 = Instant::now();
+        let queue = "arn:aws:sqs:us-east-1:000000000000:demo-local-failures";
+        let document = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":["sqs:SendMessage"],"Resource":["{queue}"]}}]}}"#
+        );
+        let put_policy = iam(
+            "PutRolePolicy",
+            &[("RoleName", "strip-role"), ("PolicyDocument", &document)],
+        );
+        state.after(&put_policy, b"", &ok("<ok/>"), t0);
+        let put = lambda("PutFunctionEventInvokeConfig", Some("strip"));
+        let body = serde_json::json!({
+            "MaximumRetryAttempts": 2,
+            "DestinationConfig": {"OnFailure": {"Destination": queue}}
+        })
+        .to_string();
+        let (fault, answer) = state
+            .before(&put, body.as_bytes(), t0, "r")
+            .expect("unauthorized");
+        assert_eq!(fault, Fault::DestinationUnauthorized);
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        let text = std::str::from_utf8(&answer.body).unwrap();
+        assert!(
+            text.contains("does not have permissions to call SendMessage on arn:aws:sqs:"),
+            "{text}"
+        );
+        // Another destination, or the same once its windows have passed, is accepted.
+        let other = body.replace("demo-local-failures", "elsewhere");
+        assert!(state.before(&put, other.as_bytes(), t0, "r").is_none());
+        assert!(state
+            .before(&put, body.as_bytes(), t0 + WINDOW, "r")
+            .is_none());
     }
 
     #[test]
