@@ -658,6 +658,7 @@ pub(crate) mod tests {
                     retry_attempts: Some(1),
                     max_event_age_seconds: Some(3600),
                 }),
+                renditions: Vec::new(),
             }]
             .into_iter()
             .map(|f| (f.logical.clone(), f))

@@ -23,6 +23,9 @@ pub const DEFAULT_TIMEOUT: u32 = 30;
 /// How long a function's logs are kept by default, in days: a month of history to debug
 /// with, without paying for logs nobody reads.
 pub const DEFAULT_LOG_RETENTION_DAYS: u32 = 30;
+/// A rendition's JPEG quality by default: visually clean for thumbnails and web sizes, about
+/// half the bytes of 95.
+pub const DEFAULT_RENDITION_QUALITY: u8 = 80;
 /// How long a queue keeps a message by default, in days: SQS's longest (its own default is
 /// 4 days), so a failure record waits through a long weekend and a holiday.
 pub const DEFAULT_QUEUE_RETENTION_DAYS: u32 = 14;
@@ -318,6 +321,30 @@ pub struct FunctionSpec {
     /// Seconds an asynchronous event may wait for a successful try, retries and throttling
     /// included, before it goes to `on_failure` (60–21600; Lambda's default: 21600, 6 hours).
     pub max_event_age_seconds: Option<u32>,
+    /// Resized, upright, metadata-free copies written beside each stripped original (`thumbs/
+    /// <key>`); none by default. The function finds them in `RENDITIONS`.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schemars(with = "Option<Vec<RenditionSpec>>")]
+    pub renditions: Vec<RenditionSpec>,
+}
+
+/// One resized copy of every picture: `{ name: thumb, max_edge: 320, quality: 80, prefix:
+/// thumbs/ }` writes `thumbs/<key>` beside `<key>` in the destination bucket.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a rendition `{ name, max_edge, quality, prefix }`"
+)]
+pub struct RenditionSpec {
+    /// Its name (`thumb`), in logs and failure records.
+    pub name: String,
+    /// The longest edge in pixels (16–8192); a smaller picture keeps its size.
+    pub max_edge: u32,
+    /// JPEG quality, 1–100 (default 80).
+    #[serde(default = "default_rendition_quality")]
+    pub quality: u8,
+    /// Where it goes in the destination bucket: `<prefix><key>` (ends with `/`).
+    pub prefix: String,
 }
 
 /// An SQS standard queue, encrypted at rest with SQS's own keys (SSE-SQS).
@@ -405,6 +432,10 @@ fn default_timeout() -> u32 {
 
 fn default_log_retention_days() -> u32 {
     DEFAULT_LOG_RETENTION_DAYS
+}
+
+fn default_rendition_quality() -> u8 {
+    DEFAULT_RENDITION_QUALITY
 }
 
 fn default_queue_retention_days() -> u32 {

@@ -24,8 +24,8 @@ use super::graph::{DependencyGraph, Node, NodeKind};
 use super::interpolate::{self, Piece};
 use super::model::{BucketSpec, Document, EventSpec, StatementSpec};
 use super::resolved::{
-    AsyncInvoke, Bucket, Function, LifecycleRule, Parameter, Queue, ResolvedStack, Statement,
-    Trigger, TriggerEvent, User,
+    AsyncInvoke, Bucket, Function, LifecycleRule, Parameter, Queue, Rendition, ResolvedStack,
+    Statement, Trigger, TriggerEvent, User,
 };
 use super::source::{Locator, NodePath};
 
@@ -34,6 +34,8 @@ pub const MANAGED_BY: (&str, &str) = ("managed-by", "stripstack");
 
 /// The variable that tells a function with `on_failure` its queue's URL.
 pub const FAILURE_QUEUE_VARIABLE: &str = "FAILURE_QUEUE_URL";
+/// The variable that tells a function with `renditions` what to make (JSON).
+pub const RENDITIONS_VARIABLE: &str = "RENDITIONS";
 /// What a function with `on_failure` may do to its queue.
 const FAILURE_QUEUE_ACTION: &str = "sqs:SendMessage";
 
@@ -595,6 +597,22 @@ impl Resolver<'_> {
                     &queue.logical,
                 );
             }
+            let renditions: Vec<Rendition> = spec
+                .renditions
+                .iter()
+                .map(|r| Rendition {
+                    name: r.name.clone(),
+                    max_edge: r.max_edge,
+                    quality: r.quality,
+                    prefix: r.prefix.clone(),
+                })
+                .collect();
+            if !renditions.is_empty() {
+                // Compact and in declaration order: the function's configuration changes
+                // only when the renditions do.
+                let json = serde_json::to_string(&renditions).unwrap_or_default();
+                environment.insert(RENDITIONS_VARIABLE.to_owned(), json);
+            }
             let async_invoke = (spec.on_failure.is_some()
                 || spec.retry_attempts.is_some()
                 || spec.max_event_age_seconds.is_some())
@@ -665,6 +683,7 @@ impl Resolver<'_> {
                     reserved_concurrency: spec.reserved_concurrency,
                     log_retention_days: spec.log_retention_days,
                     async_invoke,
+                    renditions,
                 },
             );
         }

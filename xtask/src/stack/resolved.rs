@@ -132,6 +132,17 @@ pub struct Function {
     /// How asynchronous invocations (S3's) are retried and where the failed ones go;
     /// `None`: Lambda's defaults, and failed events are dropped.
     pub async_invoke: Option<AsyncInvoke>,
+    /// Resized copies written beside each stripped original.
+    pub renditions: Vec<Rendition>,
+}
+
+/// One resized copy of every picture (the function reads them from `RENDITIONS`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Rendition {
+    pub name: String,
+    pub max_edge: u32,
+    pub quality: u8,
+    pub prefix: String,
 }
 
 /// A function's asynchronous invocation settings (Lambda's event invoke configuration).

@@ -677,6 +677,58 @@ fn asynchronous_retries_and_queues_stay_within_aws_bounds() {
 }
 
 #[test]
+fn renditions_are_checked_and_handed_to_the_function() {
+    let with = |renditions: &str| {
+        format!(
+            "{HEAD}buckets:\n  src: {{}}\n  dst: {{}}\nfunctions:\n  f:\n    package: lambda\n    environment: {{ DESTINATION_BUCKET: \"${{buckets.dst.name}}\" }}\n    triggers: [{{ bucket: src, prefix: uploads/ }}]\n    renditions:\n{renditions}"
+        )
+    };
+    let good = with("      - { name: thumb, max_edge: 320, prefix: thumbs/ }\n      - { name: web, max_edge: 1280, quality: 85, prefix: web/ }\n");
+    assert!(check(&good).is_empty(), "{:?}", check(&good));
+    let (stack, _) = resolve_text(&good, "dev");
+    let f = &stack.functions["f"];
+    assert_eq!(f.renditions.len(), 2);
+    assert_eq!(f.renditions[0].quality, 80, "the default quality");
+    assert_eq!(
+        f.environment["RENDITIONS"],
+        r#"[{"name":"thumb","max_edge":320,"quality":80,"prefix":"thumbs/"},{"name":"web","max_edge":1280,"quality":85,"prefix":"web/"}]"#
+    );
+    let (none, _) = resolve_text(
+        &format!("{HEAD}functions:\n  f: {{ package: lambda }}\n"),
+        "dev",
+    );
+    assert!(!none.functions["f"].environment.contains_key("RENDITIONS"));
+
+    let bad = with("      - { name: thumb, max_edge: 8, quality: 0, prefix: thumbs }\n      - { name: thumb, max_edge: 320, prefix: thumbs/ }\n      - { name: again, max_edge: 320, prefix: thumbs/ }\n");
+    let rendered = check(&bad);
+    for expected in [
+        "`max_edge` 8 is out of range: 16 to 8192 pixels",
+        "JPEG quality 0 is out of range: 1 to 100",
+        "rendition prefix `thumbs` must be a folder ending with `/`",
+        "two renditions are named `thumb`",
+        "two renditions write under `thumbs/`",
+    ] {
+        assert!(
+            rendered.iter().any(|line| line.contains(expected)),
+            "{expected} in {rendered:#?}"
+        );
+    }
+
+    // A trigger on the destination bucket under the rendition's prefix would take the
+    // rendition for an upload.
+    let looping = format!(
+        "{HEAD}buckets:\n  src: {{}}\n  dst: {{}}\nfunctions:\n  f:\n    package: lambda\n    environment: {{ DESTINATION_BUCKET: \"${{buckets.dst.name}}\" }}\n    triggers: [{{ bucket: src, prefix: uploads/ }}]\n    renditions: [{{ name: thumb, max_edge: 320, prefix: thumbs/ }}]\n  g:\n    package: lambda\n    environment: {{ DESTINATION_BUCKET: \"${{buckets.src.name}}\" }}\n    triggers: [{{ bucket: dst, prefix: thumbs/ }}]\n"
+    );
+    assert!(
+        check(&looping)
+            .iter()
+            .any(|line| line.contains("renditions under `thumbs/` of the destination bucket would invoke `g` again")),
+        "{:#?}",
+        check(&looping)
+    );
+}
+
+#[test]
 fn lifecycle_rules() {
     let text = format!(
         "{HEAD}buckets:\n  b:\n    versioning: false\n    lifecycle:\n      - {{ id: t, transition_days: 10, storage_class: STANDARD_IA }}\n      - {{ id: u, transition_days: 30, storage_class: INTELIGENT_TIERING }}\n      - {{ id: v, noncurrent_expiration_days: 30 }}\n      - {{ id: v, expiration_days: 1, transition_days: 5, storage_class: GLACIER }}\n      - {{ id: w, abort_incomplete_multipart_days: 0 }}\n      - {{ id: x, expiration_days: 3000000000 }}\n"

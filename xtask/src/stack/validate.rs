@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::diagnostic::{did_you_mean, Diagnostic, Span};
 use super::iam::{self, ActionProblem, S3Scope};
 use super::model::{Document, StatementSpec};
-use super::resolve::{Names, Resolution, FAILURE_QUEUE_VARIABLE, MANAGED_BY};
+use super::resolve::{Names, Resolution, FAILURE_QUEUE_VARIABLE, MANAGED_BY, RENDITIONS_VARIABLE};
 use super::resolved::{Statement, TriggerEvent};
 use super::source::{Locator, NodePath};
 
@@ -34,6 +34,8 @@ const MAX_QUEUE_RETENTION_DAYS: u32 = 14;
 /// Lambda's bounds on an asynchronous invocation's retries and age.
 const MAX_RETRY_ATTEMPTS: u32 = 2;
 const EVENT_AGE_SECONDS: std::ops::RangeInclusive<u32> = 60..=21_600;
+/// A rendition's longest edge, in pixels: a favicon to a large 8K display.
+const RENDITION_EDGE: std::ops::RangeInclusive<u32> = 16..=8192;
 
 /// The tags stripstack puts on every resource itself (`resolve.rs`).
 const STRIPSTACK_TAGS: &[&str] = &["stack", "env", "region", MANAGED_BY.0];
@@ -798,6 +800,112 @@ impl<'a> Check<'a> {
         }
     }
 
+    /// Names and prefixes unique, sizes and qualities a JPEG can have, and no rendition
+    /// written where a trigger would hand it to a function again.
+    fn renditions(&mut self, function: &crate::stack::resolved::Function, base: &NodePath) {
+        if function.renditions.is_empty() {
+            return;
+        }
+        let declared = self
+            .raw
+            .functions
+            .get(&function.logical)
+            .is_some_and(|f| f.environment.contains_key(RENDITIONS_VARIABLE));
+        if declared {
+            let span = self.at_key(&base.key("environment").key(RENDITIONS_VARIABLE.to_owned()));
+            self.error(
+                format!("`{RENDITIONS_VARIABLE}` is set by stripstack from `renditions`"),
+                span,
+            );
+        }
+        let destination = function.environment.get("DESTINATION_BUCKET").cloned();
+        let mut names = BTreeSet::new();
+        let mut prefixes = BTreeSet::new();
+        for (i, rendition) in function.renditions.iter().enumerate() {
+            let path = base.key("renditions").index(i);
+            if let Some(problem) = logical_name_problem(&rendition.name) {
+                let span = self.at_value(&path.key("name"));
+                self.error(
+                    format!("invalid rendition name `{}`: {problem}", rendition.name),
+                    span,
+                );
+            } else if !names.insert(rendition.name.clone()) {
+                let span = self.at_value(&path.key("name"));
+                self.error(
+                    format!("two renditions are named `{}`", rendition.name),
+                    span,
+                );
+            }
+            if !RENDITION_EDGE.contains(&rendition.max_edge) {
+                let span = self.at_value(&path.key("max_edge"));
+                self.error(
+                    format!(
+                        "`max_edge` {} is out of range: {} to {} pixels",
+                        rendition.max_edge,
+                        RENDITION_EDGE.start(),
+                        RENDITION_EDGE.end()
+                    ),
+                    span,
+                );
+            }
+            if !(1..=100).contains(&rendition.quality) {
+                let span = self.at_value(&path.key("quality"));
+                self.error(
+                    format!(
+                        "JPEG quality {} is out of range: 1 to 100",
+                        rendition.quality
+                    ),
+                    span,
+                );
+            }
+            let span = self.at_value(&path.key("prefix"));
+            if rendition.prefix.is_empty() || !rendition.prefix.ends_with('/') {
+                self.error(
+                    format!(
+                        "rendition prefix `{}` must be a folder ending with `/` (`thumbs/`): the \
+                         copy of `<key>` is `<prefix><key>`, beside the stripped original",
+                        rendition.prefix
+                    ),
+                    span,
+                );
+                continue;
+            }
+            if !prefixes.insert(rendition.prefix.clone()) {
+                self.error(
+                    format!("two renditions write under `{}`", rendition.prefix),
+                    span,
+                );
+            }
+            let loops: Vec<String> = self
+                .res
+                .resolved
+                .functions
+                .values()
+                .flat_map(|f| f.triggers.iter().map(move |t| (f, t)))
+                .filter(|(_, t)| {
+                    self.res.resolved.buckets.get(&t.bucket).map(|b| &b.name)
+                        == destination.as_ref()
+                        && t.events.contains(&TriggerEvent::Created)
+                        && (rendition.prefix.starts_with(&t.prefix)
+                            || t.prefix.starts_with(&rendition.prefix))
+                })
+                .map(|(f, _)| f.logical.clone())
+                .collect();
+            if let Some(other) = loops.first() {
+                self.error(
+                    format!(
+                        "renditions under `{}` of the destination bucket would invoke `{other}` \
+                         again",
+                        rendition.prefix
+                    ),
+                    span,
+                )
+                .help =
+                    Some("give the rendition a prefix no trigger of that bucket listens to".into());
+            }
+        }
+    }
+
     fn functions(&mut self) {
         let functions: Vec<_> = self.res.resolved.functions.values().cloned().collect();
         for function in functions {
@@ -832,6 +940,7 @@ impl<'a> Check<'a> {
             }
             self.reserved_concurrency(&function, &base);
             self.async_invoke(&function, &base);
+            self.renditions(&function, &base);
             if !LOG_RETENTION_DAYS.contains(&function.log_retention_days) {
                 let span = self.at_value(&base.key("log_retention_days"));
                 let nearest = LOG_RETENTION_DAYS
