@@ -35,6 +35,8 @@ mod exif;
 #[cfg(feature = "runtime")]
 pub mod handler;
 mod marker;
+#[cfg(feature = "rendition")]
+pub mod rendition;
 mod scan;
 mod segment;
 mod stream;
