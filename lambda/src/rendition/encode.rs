@@ -10,9 +10,11 @@ use super::colour::Colour;
 use super::RenditionError;
 
 /// Encodes `pixels` at `quality` (1..=100), 4:2:0 with box-averaged chroma (jpeg-encoder's
-/// default picks the top-left pixel of each 2x2 block: aliased colour edges) and optimized
-/// Huffman tables (a few percent smaller, for pictures served many times). Returns the
-/// JPEG and whether `icc` was embedded (only a profile that [`Colour::accepts_icc`]).
+/// default picks the top-left pixel of each 2x2 block: aliased colour edges), with the
+/// standard Huffman tables: jpeg-encoder's optimized tables come only with one scan per
+/// component (non-interleaved), legal baseline but unusual enough that some decoders and
+/// tools mishandle it; one interleaved scan is what every viewer expects. Returns the JPEG
+/// and whether `icc` was embedded (only a profile that [`Colour::accepts_icc`]).
 pub(crate) fn encode(
     pixels: &[u8],
     (width, height): (u32, u32),
@@ -28,7 +30,6 @@ pub(crate) fn encode(
     let mut encoder = Encoder::new(&mut jpeg, quality);
     encoder.set_sampling_factor(SamplingFactor::F_2_2);
     encoder.set_chroma_subsampling_method(ChromaSubsamplingMethod::Average);
-    encoder.set_optimized_huffman_tables(true);
     let icc = icc.filter(|profile| colour.accepts_icc(profile));
     // A profile too large for 254 chunks (16 MB) cannot come from a JPEG; dropped if so.
     let icc_kept = icc.is_some_and(|profile| encoder.add_icc_profile(profile).is_ok());
