@@ -2,7 +2,10 @@
 //! from SOF, and the EXIF orientation. Read with the stripper's own walker, which also
 //! checks the whole marker structure: a picture the walker finds damaged (truncated, no
 //! EOI, overrunning segment) is refused with its error and offset, as the stripper would
-//! refuse it, before the decoder sees a byte.
+//! refuse it, before the decoder sees a byte. The walk reads every byte of the scans:
+//! 2.6 ms for the corpus's 2.5 MB Canon picture, 16 ms for a 16 MB one (5% of their
+//! thumbnails' time, measured as in [`super::decode`]), the price of refusing a
+//! truncated picture, as the stripper does, rather than rendering what a decoder makes of it.
 
 use super::RenditionError;
 use crate::{exif, segments, Marker};

@@ -22,8 +22,8 @@
 //! with 1, 3 or 4 components. Refused with a typed error: lossless, hierarchical and
 //! arithmetic-coded frames, 12/16-bit samples, 2 or more than 4 components.
 //!
-//! Resizing is done on gamma-encoded sRGB values, not linear light: BENCHMARKS.md
-//! section 7 measures what linear light would cost.
+//! Resizing is done on gamma-encoded sRGB values, not linear light: [`resize`] measures
+//! what linear light would cost.
 
 mod colour;
 mod decode;
