@@ -26,16 +26,22 @@ const RESERVED_MB: u64 = 64;
 const BYTES_PER_DECODED_PIXEL: u64 = 16;
 
 /// Peak bytes per source pixel of a progressive picture: its coefficients (2 bytes per
-/// sample, 3 samples at 4:4:4 = 6) plus the decoded buffers if it is decoded at full
+/// sample, 3 samples at 4:4:4 = 6; conservative for the common 4:2:0, 1.5 samples = 3) plus the decoded buffers if it is decoded at full
 /// scale (16, above).
 const BYTES_PER_PROGRESSIVE_PIXEL: u64 = 6 + BYTES_PER_DECODED_PIXEL;
 
 impl Limits {
-    /// Limits for a function with `mb` megabytes of memory: the memory left after
-    /// [`RESERVED_MB`] divided by the peak bytes per pixel. 1024 MB gives 62.9 megapixels
-    /// decoded (a 24 MP photo at full scale fits) and 45.7 megapixels progressive; 256 MB
-    /// gives 12.6 and 9.2; 128 MB gives 4.2 (a 24 MP photo still makes thumbnails up to
-    /// 1/4 of its size) and 3.1. At or below 64 MB nothing is decoded.
+    /// Limits for a function with `mb` megabytes (MiB, as Lambda counts them) of memory:
+    /// what is left after 64 MB for the runtime, the source object and the renditions,
+    /// divided by the peak bytes per pixel (16 decoded, 22 progressive, see the constants).
+    ///
+    /// | memory | decoded | progressive | so, from a 24 MP photo |
+    /// |---:|---:|---:|---|
+    /// | 1024 MB | 62.9 MP | 45.7 MP | any rendition, even at full scale |
+    /// | 256 MB | 12.6 MP | 9.2 MP | up to 1/2 scale (3000x2000): renditions up to 3000 px, not progressive |
+    /// | 128 MB | 4.2 MP | 3.1 MP | up to 1/4 scale: renditions up to 1500 px, not progressive |
+    ///
+    /// At or below 64 MB nothing is decoded.
     pub fn for_memory_mb(mb: u32) -> Limits {
         let usable = u64::from(mb).saturating_sub(RESERVED_MB) * 1024 * 1024;
         Limits {

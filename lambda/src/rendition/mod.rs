@@ -5,24 +5,24 @@
 //! so nothing of the source but its pixels and its ICC profile can reach the output. One
 //! module per step:
 //!
-//! 1. [`header`]: the stripper's walker checks the whole marker structure and reads the
+//! 1. `header`: the stripper's walker checks the whole marker structure and reads the
 //!    frame size from SOF and the EXIF orientation, before anything is decoded.
-//! 2. [`scale`]: the target size (longest edge `max_edge`, never upscaled) and the DCT
+//! 2. `scale`: the target size (longest edge `max_edge`, never upscaled) and the DCT
 //!    scale (1/1, 1/2, 1/4, 1/8) whose output still covers it on both axes.
 //! 3. [`Limits`]: the size at that scale is checked against the limits, still before any
 //!    pixel buffer exists.
-//! 4. [`decode`]: jpeg-decoder, at that scale (why it and not zune-jpeg: there).
-//! 5. [`colour`]: grayscale stays gray, CMYK/YCCK becomes RGB (naively), ICC profiles are
+//! 4. `decode`: jpeg-decoder, at that scale (why it and not zune-jpeg: there).
+//! 5. `colour`: grayscale stays gray, CMYK/YCCK becomes RGB (naively), ICC profiles are
 //!    kept when they describe the output's colour model.
-//! 6. [`resize`]: Lanczos3 with fast_image_resize, on interleaved RGB.
-//! 7. [`orient`]: EXIF orientations 2..=8 applied to the (small) resized pixels.
-//! 8. [`encode`]: a baseline JPEG with jpeg-encoder, JFIF and ICC only.
+//! 6. `resize`: Lanczos3 with fast_image_resize, on interleaved RGB.
+//! 7. `orient`: EXIF orientations 2..=8 applied to the (small) resized pixels.
+//! 8. `encode`: a baseline JPEG with jpeg-encoder, JFIF and ICC only.
 //!
 //! Frames rendered: 8-bit baseline, extended and progressive Huffman-coded DCT (SOF0-2)
 //! with 1, 3 or 4 components. Refused with a typed error: lossless, hierarchical and
 //! arithmetic-coded frames, 12/16-bit samples, 2 or more than 4 components.
 //!
-//! Resizing is done on gamma-encoded sRGB values, not linear light: [`resize`] measures
+//! Resizing is done on gamma-encoded sRGB values, not linear light: `resize` measures
 //! what linear light would cost.
 
 mod colour;
