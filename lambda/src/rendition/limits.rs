@@ -26,8 +26,8 @@ const RESERVED_MB: u64 = 64;
 const BYTES_PER_DECODED_PIXEL: u64 = 16;
 
 /// Peak bytes per source pixel of a progressive picture: its coefficients (2 bytes per
-/// sample, 3 samples at 4:4:4 = 6; conservative for the common 4:2:0, 1.5 samples = 3) plus the decoded buffers if it is decoded at full
-/// scale (16, above).
+/// sample, 3 samples at 4:4:4 = 6; conservative for the common 4:2:0, 1.5 samples = 3)
+/// plus the decoded buffers if it is decoded at full scale (16, above).
 const BYTES_PER_PROGRESSIVE_PIXEL: u64 = 6 + BYTES_PER_DECODED_PIXEL;
 
 impl Limits {
