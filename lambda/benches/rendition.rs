@@ -3,13 +3,13 @@
 //! from a synthesized 24-megapixel one (6000x4000, made at bench start as `strip.rs` does),
 //! each alone and both from one decode (`render_all`).
 //!
-//! Measured 2026-12-02 on the shared 2-core AMD EPYC VM, load average 2 to 3 (other
-//! builds), so noisy; two runs, criterion's median:
+//! Measured 2026-12-02 on the shared 2-core AMD EPYC VM, load average 2.5 to 3 (other
+//! builds), so noisy: criterion's median of three runs, each run's in brackets.
 //!
 //! | source | 320 px | 1280 px | both (`render_all`) |
 //! |---|---:|---:|---:|
-//! | Canon 10 MP (1/8 and 1/2 scale) | 52 ms, 53 ms | 122 ms, 110 ms | 114 ms, 123 ms |
-//! | synthesized 24 MP, 16 MB (1/8 and 1/4) | 293 ms, 323 ms | 362 ms, 374 ms | 400 ms, 379 ms |
+//! | Canon 10 MP (at 1/8; 1/2) | 62 ms (71, 53, 62) | 120 ms (155, 110, 120) | 124 ms (149, 123, 124) |
+//! | synthesized 24 MP, 16 MB (1/8; 1/4) | 328 ms (359, 323, 328) | 343 ms (313, 374, 343) | 341 ms (308, 379, 341) |
 
 use std::hint::black_box;
 use std::time::Duration;
