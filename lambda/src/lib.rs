@@ -4,6 +4,10 @@
 //! data byte for byte: no decoding, no re-encoding, pixels unchanged. [`segments`] walks a
 //! picture's marker structure without changing anything, for checks and tests.
 //!
+//! With the `rendition` feature (on with `runtime`), `lambda::rendition` also makes resized,
+//! upright, metadata-free copies of a picture (issue 17). Unlike stripping, that decodes
+//! and re-encodes the pixels.
+//!
 //! **Kept**: SOI; APP0 JFIF (minus its optional thumbnail); APP2 ICC profile chunks in
 //! order (unless [`StripOptions::keep_icc`] is off); APP14 Adobe (colour transform of
 //! CMYK/YCCK); DQT, DHT, DAC, SOFn, DRI, DNL; every SOS with its entropy-coded data and
@@ -35,6 +39,8 @@ mod exif;
 #[cfg(feature = "runtime")]
 pub mod handler;
 mod marker;
+#[cfg(feature = "rendition")]
+pub mod rendition;
 mod scan;
 mod segment;
 mod stream;
