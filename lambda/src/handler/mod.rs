@@ -26,6 +26,7 @@
 mod classify;
 mod event;
 mod refusal;
+mod renditions;
 mod report;
 mod stamp;
 mod upload;
@@ -43,10 +44,14 @@ use self::classify::{classify, describe, ErrorClass};
 use self::event::{parse_record, Action, ObjectEvent, RECENT_EVENT};
 pub use self::event::{Notification, TestEvent};
 pub use self::refusal::RefusalRecord;
+pub use self::renditions::RenditionConfig;
 use self::report::Metrics;
 use self::stamp::SourceStamp;
 use self::upload::{Destination, Precondition, WriteError, Written};
 use crate::{StripError, StripOptions, Summary};
+
+/// Why an upload whose copy is already of it (or of a newer one) is skipped.
+const COPY_IS_CURRENT: &str = "the copy is already of this upload or a newer one";
 
 /// How often one object is retried inline when another invocation changed its copy
 /// between our HeadObject and our write. Beyond that the invocation fails and Lambda's own
@@ -66,6 +71,11 @@ pub struct Config {
     /// `FAILURE_QUEUE_URL`: where refusal records go (the stack's `on_failure` queue);
     /// `None`: refusals are only logged.
     pub failure_queue_url: Option<String>,
+    /// `RENDITIONS`: resized copies to write beside each stripped original.
+    pub renditions: Vec<RenditionConfig>,
+    /// How many pixels renditions may decode (`RENDITION_MAX_PIXELS`, else sized for the
+    /// function's memory).
+    pub rendition_limits: crate::rendition::Limits,
 }
 
 /// The configuration cannot work.
@@ -73,6 +83,8 @@ pub struct Config {
 pub enum ConfigError {
     #[error("DESTINATION_BUCKET is not set: the function does not know where to write the stripped copies")]
     MissingDestination,
+    #[error("RENDITIONS is not a list of renditions: {0}")]
+    BadRenditions(String),
 }
 
 impl Config {
@@ -94,6 +106,12 @@ impl Config {
             failure_queue_url: lookup("FAILURE_QUEUE_URL")
                 .map(|u| u.trim().to_owned())
                 .filter(|u| !u.is_empty()),
+            renditions: renditions::parse(lookup("RENDITIONS").as_deref())
+                .map_err(ConfigError::BadRenditions)?,
+            rendition_limits: renditions::limits(
+                lookup("RENDITION_MAX_PIXELS").as_deref(),
+                lookup("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").as_deref(),
+            ),
         })
     }
 }
@@ -262,26 +280,16 @@ impl Handler {
                     offset,
                     size,
                 } => {
-                    let refusal = RefusalRecord {
-                        kind: refusal::KIND,
-                        bucket: object
-                            .as_ref()
-                            .map(|o| o.bucket.clone())
-                            .or_else(|| record.s3.bucket.name.clone()),
-                        key: object
-                            .as_ref()
-                            .map(|o| o.key.clone())
-                            .or_else(|| record.s3.object.key.clone()),
-                        version_id: object.as_ref().and_then(|o| o.version_id.clone()),
-                        etag: object.as_ref().and_then(|o| o.etag.clone()),
-                        size,
-                        reason: reason.to_owned(),
-                        error: error.clone(),
-                        offset,
-                        time_ms: report::now_millis(),
-                        event_time_ms: object.as_ref().map(|o| millis(o.event_time)),
-                        function: self.config.function_name.clone(),
-                    };
+                    let refusal = self.refusal(
+                        object.as_ref(),
+                        (
+                            record.s3.bucket.name.as_ref(),
+                            record.s3.object.key.as_ref(),
+                        ),
+                        reason.to_owned(),
+                        error.clone(),
+                        (offset, size),
+                    );
                     match self.record_refusal(&refusal).await {
                         Ok(()) => Outcome::Rejected {
                             reason,
@@ -299,6 +307,14 @@ impl Handler {
                 }
                 other => other,
             };
+            let (outcome, rendition_fields) = match &object {
+                Some(object) => self.with_renditions(object, outcome).await,
+                None => (outcome, None),
+            };
+            let mut fields = fields;
+            if let Some(renditions) = rendition_fields {
+                extend(&mut fields, json!({ "renditions": renditions }));
+            }
             if let Outcome::Failed { error } = &outcome {
                 failed += 1;
                 first.get_or_insert_with(|| error.clone());
@@ -312,6 +328,106 @@ impl Handler {
                 first,
             }),
             None => Ok(()),
+        }
+    }
+
+    /// The refusal record of `record` (parsed as `object` when it could be).
+    fn refusal(
+        &self,
+        object: Option<&ObjectEvent>,
+        (raw_bucket, raw_key): (Option<&String>, Option<&String>),
+        reason: String,
+        error: String,
+        (offset, size): (Option<u64>, Option<u64>),
+    ) -> RefusalRecord {
+        RefusalRecord {
+            kind: refusal::KIND,
+            bucket: object.map(|o| o.bucket.clone()).or(raw_bucket.cloned()),
+            key: object.map(|o| o.key.clone()).or(raw_key.cloned()),
+            version_id: object.and_then(|o| o.version_id.clone()),
+            etag: object.and_then(|o| o.etag.clone()),
+            size,
+            reason,
+            error,
+            offset,
+            time_ms: report::now_millis(),
+            event_time_ms: object.map(|o| millis(o.event_time)),
+            function: self.config.function_name.clone(),
+        }
+    }
+
+    /// After the original: its renditions made (for an upload whose copy was just written or
+    /// already current) or deleted with it; what became of them, for the log line.
+    async fn with_renditions(
+        &self,
+        object: &ObjectEvent,
+        outcome: Outcome,
+    ) -> (Outcome, Option<Value>) {
+        if self.config.renditions.is_empty() {
+            return (outcome, None);
+        }
+        match &outcome {
+            Outcome::Stripped { .. } => {}
+            Outcome::Skipped { why } if *why == COPY_IS_CURRENT => {}
+            Outcome::Deleted => {
+                let mut deleted = Vec::new();
+                for config in &self.config.renditions {
+                    let key = format!("{}{}", config.prefix, object.key);
+                    match self.remove_key(object, &key).await {
+                        Ok(Outcome::Deleted) => deleted.push(config.name.clone()),
+                        Ok(_) => {}
+                        Err(Stop::Conflict(error)) | Err(Stop::Done(Outcome::Failed { error })) => {
+                            return (
+                                Outcome::Failed {
+                                    error: format!("deleting rendition `{key}`: {error}"),
+                                },
+                                None,
+                            )
+                        }
+                        Err(Stop::Done(_)) => {}
+                    }
+                }
+                return (outcome, Some(json!({ "deleted": deleted })));
+            }
+            _ => return (outcome, None),
+        }
+        match self.make_renditions(object).await {
+            Ok(made) => {
+                for refused in &made.refused {
+                    let refusal = self.refusal(
+                        Some(object),
+                        (None, None),
+                        format!("rendition-{}", refused.reason),
+                        format!("rendition `{}`: {}", refused.name, refused.error),
+                        (None, None),
+                    );
+                    if let Err(send) = self.record_refusal(&refusal).await {
+                        return (
+                            Outcome::Failed {
+                                error: format!(
+                                    "rendition `{}` refused ({}), and its record could not be \
+                                     sent to the failures queue ({send})",
+                                    refused.name, refused.reason
+                                ),
+                            },
+                            Some(made.fields()),
+                        );
+                    }
+                }
+                (outcome, Some(made.fields()))
+            }
+            Err(renditions::Stop::SourceChanged) => (
+                outcome,
+                Some(
+                    json!({ "skipped": "the source changed since the event; its own event makes them" }),
+                ),
+            ),
+            Err(renditions::Stop::Retry(error)) => (
+                Outcome::Failed {
+                    error: format!("renditions: {error}"),
+                },
+                None,
+            ),
         }
     }
 
@@ -366,7 +482,7 @@ impl Handler {
         let precondition = match &current {
             Current::Copy { stamp, .. } if stamp.covers(object) => {
                 return Ok(Outcome::Skipped {
-                    why: "the copy is already of this upload or a newer one",
+                    why: COPY_IS_CURRENT,
                 });
             }
             Current::Copy {
@@ -485,7 +601,13 @@ impl Handler {
     /// Deletes the copy of the object an `ObjectRemoved` event names, unless the copy shows
     /// a later upload or a version other than the one deleted.
     async fn remove(&self, object: &ObjectEvent) -> Result<Outcome, Stop> {
-        let if_match = match self.current_copy(&object.key).await? {
+        self.remove_key(object, &object.key).await
+    }
+
+    /// Deletes `key` of the destination (the copy of `object`, or one of its renditions)
+    /// under the same conditions.
+    async fn remove_key(&self, object: &ObjectEvent, key: &str) -> Result<Outcome, Stop> {
+        let if_match = match self.current_copy(key).await? {
             Current::Absent => {
                 return Ok(Outcome::Skipped {
                     why: "no copy to delete",
@@ -512,7 +634,7 @@ impl Handler {
         self.s3
             .delete_object()
             .bucket(&self.config.destination_bucket)
-            .key(&object.key)
+            .key(key)
             .set_if_match(if_match)
             .send()
             .await

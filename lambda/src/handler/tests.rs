@@ -59,8 +59,95 @@ fn handler(rules: &[&Rule], part_size: usize) -> Handler {
         part_size,
         function_name: Some("strip-test".into()),
         failure_queue_url: None,
+        renditions: Vec::new(),
+        rendition_limits: crate::rendition::Limits::default(),
     };
     Handler::new(Client::from_conf(conf), config)
+}
+
+/// As [`handler`], making a 64 px `thumb` under `thumbs/` beside each original.
+fn handler_with_thumb(rules: &[&Rule]) -> Handler {
+    let mut handler = handler(rules, 16 << 20);
+    handler.config.renditions = vec![super::RenditionConfig {
+        name: "thumb".into(),
+        max_edge: 64,
+        quality: 80,
+        prefix: "thumbs/".into(),
+    }];
+    handler
+}
+
+/// What each PutObject wrote: its key and body, in order.
+type Written = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// Every PutObject's key and body, in order.
+fn puts_by_key() -> (Rule, Written) {
+    let puts = Arc::new(Mutex::new(Vec::new()));
+    let seen = puts.clone();
+    let rule = mock!(Client::put_object).then_compute_output(move |req| {
+        if let Ok(mut seen) = seen.lock() {
+            seen.push((
+                req.key().unwrap_or_default().to_owned(),
+                req.body().bytes().map(<[u8]>::to_vec).unwrap_or_default(),
+            ));
+        }
+        PutObjectOutput::builder().e_tag("\"out\"").build()
+    });
+    (rule, puts)
+}
+
+/// An upload with a `thumb` declared: the stripped original under its key and an upright
+/// thumbnail under `thumbs/<key>`, carrying no metadata segment at all.
+#[tokio::test]
+async fn an_upload_gets_its_original_and_an_upright_metadata_free_thumbnail() {
+    let original = corpus("Canon_EOS_1000D.jpg");
+    let (put, puts) = puts_by_key();
+    handler_with_thumb(&[&head_missing(), &get_returns(original), &put])
+        .handle(created("uploads/a.jpg"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let puts = puts.lock().unwrap();
+    let keys: Vec<&str> = puts.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["uploads/a.jpg", "thumbs/uploads/a.jpg"]);
+    let thumb = &puts[1].1;
+    let mut decoder = jpeg_decoder::Decoder::new(&thumb[..]);
+    decoder.read_info().expect("a JPEG");
+    let info = decoder.info().expect("info");
+    assert_eq!(u32::from(info.width.max(info.height)), 64);
+    // The camera stored it on its side (Orientation 6): the thumbnail stands upright.
+    assert!(info.width < info.height, "{}x{}", info.width, info.height);
+    for segment in crate::segments(thumb) {
+        let segment = segment.expect("well-formed");
+        assert!(
+            !matches!(segment.marker.0, 0xE1 | 0xED | 0xFE),
+            "metadata segment {:?} in the thumbnail",
+            segment.marker
+        );
+    }
+}
+
+/// A duplicate event: the original's copy and the thumbnail are both of this upload already;
+/// nothing is read or written.
+#[tokio::test]
+async fn a_duplicate_event_rewrites_neither_original_nor_rendition() {
+    let head = mock!(Client::head_object).then_output(|| {
+        HeadObjectOutput::builder()
+            .e_tag("\"copy\"")
+            .metadata("source-etag", "0123abcd")
+            .metadata("source-version-id", "v1")
+            .metadata("source-sequencer", "0055AED6DCD9028100")
+            .build()
+    });
+    // No GetObject or PutObject rule: either would panic the mock.
+    handler_with_thumb(&[&head])
+        .handle(created("uploads/a.jpg"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        head.num_calls(),
+        2,
+        "the original's copy, then the thumbnail"
+    );
 }
 
 const QUEUE_URL: &str = "https://sqs.eu-west-2.amazonaws.com/123456789012/failures";

@@ -720,9 +720,9 @@ fn renditions_are_checked_and_handed_to_the_function() {
         "{HEAD}buckets:\n  src: {{}}\n  dst: {{}}\nfunctions:\n  f:\n    package: lambda\n    environment: {{ DESTINATION_BUCKET: \"${{buckets.dst.name}}\" }}\n    triggers: [{{ bucket: src, prefix: uploads/ }}]\n    renditions: [{{ name: thumb, max_edge: 320, prefix: thumbs/ }}]\n  g:\n    package: lambda\n    environment: {{ DESTINATION_BUCKET: \"${{buckets.src.name}}\" }}\n    triggers: [{{ bucket: dst, prefix: thumbs/ }}]\n"
     );
     assert!(
-        check(&looping)
-            .iter()
-            .any(|line| line.contains("renditions under `thumbs/` of the destination bucket would invoke `g` again")),
+        check(&looping).iter().any(|line| line.contains(
+            "renditions under `thumbs/` of the destination bucket would invoke `g` again"
+        )),
         "{:#?}",
         check(&looping)
     );

@@ -95,6 +95,7 @@ const CHECK_DATA: &str = "pipeline: image data identical";
 const CHECK_ORIENTATION: &str = "pipeline: orientation kept";
 const CHECK_REFUSED: &str = "pipeline: non-JPEG refused";
 const CHECK_RECORDED: &str = "pipeline: refusal recorded";
+const CHECK_RENDITIONS: &str = "pipeline: renditions upright, resized, clean";
 /// The most failure records read while looking for the run's own refusal.
 const PEEK_LIMIT: usize = 100;
 const CHECK_CLEANUP: &str = "clean-up of test objects";
@@ -216,7 +217,12 @@ impl<'a> Deployed<'a> {
             trigger,
             source,
             destination,
-            keys: Keys::new(run, &trigger.prefix, suffix),
+            keys: Keys::new(
+                run,
+                &trigger.prefix,
+                suffix,
+                function.renditions.iter().map(|r| r.prefix.as_str()),
+            ),
             timeout,
         })
     }
@@ -238,10 +244,17 @@ struct Keys {
 }
 
 impl Keys {
-    fn new(run: String, trigger_prefix: &str, suffix: &str) -> Keys {
+    fn new<'p>(
+        run: String,
+        trigger_prefix: &str,
+        suffix: &str,
+        rendition_prefixes: impl Iterator<Item = &'p str>,
+    ) -> Keys {
         let uploads = format!("{trigger_prefix}{run}/");
         let probes = format!("{run}/");
         let mut prefixes = vec![uploads.clone(), probes.clone()];
+        // The renditions of the run's picture, beside its stripped copy.
+        prefixes.extend(rendition_prefixes.map(|p| format!("{p}{uploads}")));
         prefixes.dedup();
         Keys {
             picture: format!("{uploads}holiday photo{suffix}"),

@@ -30,6 +30,9 @@ pub(super) async fn pipeline(deployed: &Deployed<'_>) -> Vec<Row> {
             "no later upload's copy appeared to wait for",
         ));
         rows.push(Row::skip(CHECK_RECORDED, "no later upload's copy appeared"));
+        if !deployed.function.renditions.is_empty() {
+            rows.push(Row::skip(CHECK_RENDITIONS, "no copy, so no renditions"));
+        }
         rows
     };
     if let Err(err) = uploaded.await {
@@ -92,7 +95,103 @@ pub(super) async fn pipeline(deployed: &Deployed<'_>) -> Vec<Row> {
         },
     );
     rows.push(refusal_recorded(deployed).await);
+    if !deployed.function.renditions.is_empty() {
+        rows.push(renditions(deployed).await);
+    }
     rows
+}
+
+/// Each declared rendition of the picture is there: upright (the picture is stored on its
+/// side, Orientation 6, so a rendition must be taller than wide), its longest edge the
+/// declared one, and no metadata segment at all (APP1 EXIF/XMP, APP13, comments).
+async fn renditions(deployed: &Deployed<'_>) -> Row {
+    let destination = &deployed.destination.name;
+    let mut problems = Vec::new();
+    let mut seen = Vec::new();
+    for rendition in &deployed.function.renditions {
+        let key = format!("{}{}", rendition.prefix, deployed.keys.picture);
+        let started = Instant::now();
+        let bytes = loop {
+            match deployed
+                .clients
+                .s3
+                .get_object()
+                .bucket(destination)
+                .key(&key)
+                .send()
+                .await
+            {
+                Ok(out) => {
+                    break out
+                        .body
+                        .collect()
+                        .await
+                        .map(|d| d.into_bytes().to_vec())
+                        .ok()
+                }
+                Err(_) if started.elapsed() < deployed.timeout => {
+                    tokio::time::sleep(POLL_EVERY).await;
+                }
+                Err(err) => {
+                    problems.push(format!("`{key}`: {}", describe(&err)));
+                    break None;
+                }
+            }
+        };
+        let Some(bytes) = bytes else {
+            continue;
+        };
+        let mut size = None;
+        let mut metadata = Vec::new();
+        for segment in lambda::segments(&bytes) {
+            let Ok(segment) = segment else {
+                problems.push(format!("`{key}` is not a well-formed JPEG"));
+                break;
+            };
+            match segment.marker.0 {
+                // SOF0..SOF2: precision, height, width.
+                0xC0..=0xC2 if segment.payload.len() >= 5 => {
+                    let p = segment.payload;
+                    size = Some((
+                        u32::from(u16::from_be_bytes([p[3], p[4]])),
+                        u32::from(u16::from_be_bytes([p[1], p[2]])),
+                    ));
+                }
+                0xE1 | 0xED | 0xFE => metadata.push(format!("{}", segment.marker)),
+                _ => {}
+            }
+        }
+        match size {
+            Some((width, height)) => {
+                if width.max(height) != rendition.max_edge {
+                    problems.push(format!(
+                        "`{}` is {width}x{height}, not {} px on its longest edge",
+                        rendition.name, rendition.max_edge
+                    ));
+                }
+                if width >= height {
+                    problems.push(format!(
+                        "`{}` is {width}x{height}: not turned upright",
+                        rendition.name
+                    ));
+                }
+                seen.push(format!("{} {width}x{height}", rendition.name));
+            }
+            None => problems.push(format!("`{key}` has no frame header")),
+        }
+        if !metadata.is_empty() {
+            problems.push(format!(
+                "`{}` carries metadata: {}",
+                rendition.name,
+                metadata.join(", ")
+            ));
+        }
+    }
+    Row::from_problems(
+        CHECK_RENDITIONS,
+        problems,
+        format!("{} (upright, no metadata)", seen.join(", ")),
+    )
 }
 
 /// The non-JPEG left a refusal record in the function's failures queue: someone can find
