@@ -19,6 +19,7 @@ pub(crate) mod parameter;
 pub(crate) mod permission;
 pub mod policy;
 pub mod policy_doc;
+pub(crate) mod props;
 pub(crate) mod queue;
 mod registry;
 pub(crate) mod role;
