@@ -504,6 +504,8 @@ pub(crate) mod tests {
     use crate::resources::cloudformation::TemplateResource;
     use base64::Engine as _;
 
+    use crate::resources::parameter::ParameterProps;
+    use crate::resources::props::TypedProps;
     use crate::resources::{Artifact, Props};
     use crate::stack::resolved::{
         AsyncInvoke, Bucket, Function, LifecycleRule, Parameter, Queue, Statement, Trigger,
@@ -931,7 +933,9 @@ pub(crate) mod tests {
         let mut view = sdk_view(stack, &template.body);
         let recorded = Recorded::of(&template.body);
         for want in resources::desired_all(stack, artifacts) {
-            if want.props.get("type") == Some(&json!("SecureString")) {
+            if want.address.kind == Kind::Parameter
+                && ParameterProps::of(&want.props).is_ok_and(|p| p.is_secure())
+            {
                 // Written by the SDK around the stack, and recorded for it.
                 assert!(
                     recorded.secure_parameters.contains(&want.physical),

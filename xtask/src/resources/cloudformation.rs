@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::{Address, Artifacts, Desired, Kind, Props};
+use super::{Address, Artifacts, Desired, Kind};
 use crate::stack::ResolvedStack;
 
 /// A resource the template holds beside a kind's own: its logical id is the owner's plus
@@ -92,11 +92,6 @@ fn placeholder_key(package: &str) -> String {
     format!("artifacts/{package}/not-built-yet.zip")
 }
 
-/// A property, or `null` when the desired state has none.
-pub(crate) fn prop(props: &Props, key: &str) -> Value {
-    props.get(key).cloned().unwrap_or(Value::Null)
-}
-
 /// A kind's tags as CloudFormation's list of `{Key, Value}`.
 pub(crate) fn tag_list(tags: &BTreeMap<String, String>) -> Value {
     Value::Array(
@@ -131,7 +126,7 @@ pub(crate) struct TemplateResource<'a> {
 
 /// What a template resource is, read back: each `(address, physical name, properties)`.
 #[cfg(test)]
-pub(crate) type ReadBack = Vec<(Address, String, Props)>;
+pub(crate) type ReadBack = Vec<(Address, String, super::Props)>;
 
 /// CloudFormation's `Tags` list as the SDK engine's `tags` map.
 #[cfg(test)]

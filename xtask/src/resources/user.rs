@@ -27,6 +27,15 @@ pub(crate) struct UserProps {
 
 impl TypedProps for UserProps {}
 
+/// The one property of a user the SDK keeps beside a CloudFormation stack (`cfn::sdk`):
+/// whether it has an access key, as [`UserProps::access_key`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct AccessKeyProps {
+    pub access_key: bool,
+}
+
+impl TypedProps for AccessKeyProps {}
+
 pub fn desired(stack: &ResolvedStack) -> Vec<Desired> {
     stack
         .users
