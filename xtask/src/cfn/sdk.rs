@@ -17,6 +17,9 @@ use serde_json::json;
 use super::template::Recorded;
 use crate::aws::Clients;
 use crate::plan::{self, Action, Plan};
+use crate::resources::parameter::ParameterProps;
+use crate::resources::props::TypedProps;
+use crate::resources::user::{AccessKeyProps, UserProps};
 use crate::resources::{self, Address, Desired, Kind, Observed, Props};
 use crate::stack::ResolvedStack;
 
@@ -36,12 +39,10 @@ fn access_key_address(user: &str) -> Address {
 }
 
 fn access_key_desired(logical: &str, user_name: &str, wanted: bool) -> Desired {
-    let mut props = Props::new();
-    props.insert("access_key".into(), json!(wanted));
     Desired {
         address: access_key_address(logical),
         physical: user_name.to_owned(),
-        props,
+        props: AccessKeyProps { access_key: wanted }.into_props(),
         depends_on: Vec::new(),
         retain: false,
     }
@@ -61,7 +62,7 @@ pub async fn read(
         desired.extend(
             resources::parameter::desired(stack)
                 .into_iter()
-                .filter(|d| d.props.get("type") == Some(&json!("SecureString"))),
+                .filter(|d| ParameterProps::of(&d.props).is_ok_and(|p| p.is_secure())),
         );
         desired.extend(
             stack
@@ -103,16 +104,16 @@ pub async fn read(
     for want in desired.iter().chain(&gone) {
         let have = match want.address.name.strip_suffix(ACCESS_KEY_SUFFIX) {
             Some(logical) if want.address.kind == Kind::User => {
-                resources::user::read(clients, &ctx, logical, &want.physical)
-                    .await?
-                    .map(|user| Observed {
+                match resources::user::read(clients, &ctx, logical, &want.physical).await? {
+                    Some(user) => Some(Observed {
+                        props: AccessKeyProps {
+                            access_key: UserProps::of(&user.props)?.access_key,
+                        }
+                        .into_props(),
                         physical: user.physical,
-                        props: user
-                            .props
-                            .into_iter()
-                            .filter(|(k, _)| k == "access_key")
-                            .collect(),
-                    })
+                    }),
+                    None => None,
+                }
             }
             // Only the tags the stack declares are compared and written: others' stay.
             _ => resources::read(clients, &ctx, &want.address, &want.physical)
@@ -122,12 +123,14 @@ pub async fn read(
         observed.insert(want.address.clone(), have);
     }
     // A user without a key that should have none needs nothing (whether it exists or not).
+    let has_key = |props: &Props| AccessKeyProps::of(props).is_ok_and(|p| p.access_key);
     desired.retain(|d| {
-        d.props.get("access_key") != Some(&json!(false))
+        d.address.kind != Kind::User
+            || has_key(&d.props)
             || observed
                 .get(&d.address)
                 .and_then(Option::as_ref)
-                .is_some_and(|o| o.props.get("access_key") == Some(&json!(true)))
+                .is_some_and(|o| has_key(&o.props))
     });
     // Recorded things that still exist go; an existing user's keys go even without their
     // secret, or IAM would refuse to delete the user.

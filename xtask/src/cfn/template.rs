@@ -504,6 +504,9 @@ pub(crate) mod tests {
     use crate::resources::cloudformation::TemplateResource;
     use base64::Engine as _;
 
+    use crate::resources::notification::{Entry, NotificationProps};
+    use crate::resources::parameter::ParameterProps;
+    use crate::resources::props::TypedProps;
     use crate::resources::{Artifact, Props};
     use crate::stack::resolved::{
         AsyncInvoke, Bucket, Function, LifecycleRule, Parameter, Queue, Statement, Trigger,
@@ -932,7 +935,9 @@ pub(crate) mod tests {
         let mut view = sdk_view(stack, &template.body);
         let recorded = Recorded::of(&template.body);
         for want in resources::desired_all(stack, artifacts) {
-            if want.props.get("type") == Some(&json!("SecureString")) {
+            if want.address.kind == Kind::Parameter
+                && ParameterProps::of(&want.props).is_ok_and(|p| p.is_secure())
+            {
                 // Written by the SDK around the stack, and recorded for it.
                 assert!(
                     recorded.secure_parameters.contains(&want.physical),
@@ -941,20 +946,22 @@ pub(crate) mod tests {
                 );
                 continue;
             }
-            let (physical, mut props) = resources::cloudformation_comparable(&want);
+            let (physical, props) = resources::cloudformation_comparable(&want);
             let Some((got_physical, got_props)) = view.remove(&want.address) else {
                 panic!(
                     "{} ({}) has no counterpart in the template of env {}",
                     want.address, want.physical, stack.env
                 );
             };
-            if let Some(Value::Array(entries)) = props.get_mut("entries") {
-                entries.sort_by_key(|e| e.to_string());
-            }
-            let mut got_props = got_props;
-            if let Some(Value::Array(entries)) = got_props.get_mut("entries") {
-                entries.sort_by_key(|e| e.to_string());
-            }
+            // A bucket's notification entries, in one order on both sides.
+            let sorted = |props: Props| match NotificationProps::of(&props) {
+                Ok(mut notification) if want.address.kind == Kind::Notification => {
+                    notification.entries.sort_by_key(Entry::sort_key);
+                    notification.into_props()
+                }
+                _ => props,
+            };
+            let (props, got_props) = (sorted(props), sorted(got_props));
             assert_eq!(got_physical, physical, "{}: physical name", want.address);
             assert_eq!(
                 got_props, props,

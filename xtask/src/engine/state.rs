@@ -8,11 +8,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
-use serde_json::json;
-
 use crate::aws::{error_code, http_status, until_propagated, AwsError, Clients, SdkResultExt};
 use crate::resources::grant::Grant;
-use crate::resources::{bucket, Address, Desired, Kind};
+use crate::resources::{bucket, Address};
 use crate::stack::ResolvedStack;
 
 /// The state bucket of an account and region.
@@ -299,27 +297,13 @@ pub async fn ensure_state_bucket(
         }
     }
     // Private, encrypted and versioned, through the same code as the stack's buckets.
-    let want = Desired {
-        address: Address::new(Kind::Bucket, "state"),
-        physical: bucket.to_owned(),
-        props: [
-            ("versioning", json!(true)),
-            ("encryption", json!("AES256")),
-            ("public_access_block", bucket::block_all()),
-            ("ownership", json!("BucketOwnerEnforced")),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect(),
-        depends_on: Vec::new(),
-        retain: true,
-    };
+    let protection = bucket::Protection::wanted(true);
     // A new bucket answers NoSuchBucket for a while (as the stack's own buckets do).
     until_propagated(
         "S3 to see the new state bucket",
         &|line| eprintln!("  state bucket: {line}"),
         |e| e.is("NoSuchBucket"),
-        || bucket::update(clients, &want, None),
+        || bucket::protect(clients, bucket, &protection, None),
     )
     .await
     .with_context(|| format!("while setting up the state bucket `{bucket}`"))

@@ -2,11 +2,16 @@
 //! Public Access, object ownership, lifecycle, tags and the TLS-only bucket policy.
 //! Notifications are their own resource kind (`notification`).
 
-use super::cloudformation::{prop, tag_list, Companion, Synthesis};
+use std::collections::BTreeMap;
+
+use super::cloudformation::{tag_list, Companion, Synthesis};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::grant::Grant;
 use super::kind::{default_prop_kind, ResourceKind};
+use super::notification::NotificationProps;
+use super::props::{changed, TypedProps};
 use super::{
     policy_doc, Address, ApplyCtx, Desired, Kind, Observed, PropKind, Props, ReadCtx, Settings,
 };
@@ -27,53 +32,120 @@ pub fn desired(stack: &ResolvedStack) -> Vec<Desired> {
         .collect()
 }
 
+/// A bucket's properties, as the plan compares them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct BucketProps {
+    pub region: String,
+    /// Versioning, private access and encryption.
+    #[serde(flatten)]
+    pub protection: Protection,
+    /// Sorted by id, as S3 keeps them.
+    pub lifecycle: Vec<LifecycleRule>,
+    pub tags: BTreeMap<String, String>,
+    /// The bucket policy, normalised; `None` (`null`): none.
+    pub policy: Option<Value>,
+}
+
+impl TypedProps for BucketProps {}
+
+/// What keeps a bucket's data safe, the state bucket's too: versioning, default encryption,
+/// Block Public Access, object ownership.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Protection {
+    pub versioning: bool,
+    /// The default encryption's algorithm (`AES256`); `None` (`null`): none.
+    pub encryption: Option<String>,
+    pub public_access_block: PublicAccessBlock,
+    /// The object ownership rule (`BucketOwnerEnforced`); `None` (`null`): none.
+    pub ownership: Option<String>,
+}
+
+impl Protection {
+    /// What every bucket of a stack gets, versioning as it says.
+    pub(crate) fn wanted(versioning: bool) -> Self {
+        Protection {
+            versioning,
+            encryption: Some("AES256".to_owned()),
+            public_access_block: PublicAccessBlock::all(true),
+            ownership: Some("BucketOwnerEnforced".to_owned()),
+        }
+    }
+}
+
+/// Block Public Access's four settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PublicAccessBlock {
+    pub block_public_acls: bool,
+    pub block_public_policy: bool,
+    pub ignore_public_acls: bool,
+    pub restrict_public_buckets: bool,
+}
+
+impl PublicAccessBlock {
+    /// All four settings `on` (or all off).
+    pub(crate) fn all(on: bool) -> Self {
+        PublicAccessBlock {
+            block_public_acls: on,
+            block_public_policy: on,
+            ignore_public_acls: on,
+            restrict_public_buckets: on,
+        }
+    }
+
+    /// The settings that are off, by name.
+    pub(crate) fn off(&self) -> Vec<&'static str> {
+        [
+            ("block_public_acls", self.block_public_acls),
+            ("ignore_public_acls", self.ignore_public_acls),
+            ("block_public_policy", self.block_public_policy),
+            ("restrict_public_buckets", self.restrict_public_buckets),
+        ]
+        .into_iter()
+        .filter(|(_, on)| !on)
+        .map(|(name, _)| name)
+        .collect()
+    }
+}
+
+/// One lifecycle rule (enabled, filtered by prefix).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct LifecycleRule {
+    pub id: String,
+    pub prefix: String,
+    pub transition_days: Option<u32>,
+    pub storage_class: Option<String>,
+    pub expiration_days: Option<u32>,
+    pub noncurrent_expiration_days: Option<u32>,
+    pub abort_incomplete_multipart_days: Option<u32>,
+}
+
 fn desired_props(stack: &ResolvedStack, bucket: &resolved::Bucket) -> Props {
-    let mut props = Props::new();
-    props.insert("region".into(), json!(stack.region));
-    props.insert("versioning".into(), json!(bucket.versioning));
-    props.insert("encryption".into(), json!("AES256"));
-    props.insert("public_access_block".into(), json!(block_all()));
-    props.insert("ownership".into(), json!("BucketOwnerEnforced"));
     // S3 keeps lifecycle rules as a set keyed by id: sorted here as `read` sorts them, so
     // the order they are written in the stack is never a change.
-    let mut lifecycle: Vec<_> = bucket.lifecycle.iter().collect();
+    let mut lifecycle: Vec<LifecycleRule> = bucket.lifecycle.iter().map(lifecycle_rule).collect();
     lifecycle.sort_by(|a, b| a.id.cmp(&b.id));
-    props.insert(
-        "lifecycle".into(),
-        Value::Array(lifecycle.into_iter().map(lifecycle_rule_json).collect()),
-    );
-    props.insert("tags".into(), json!(stack.tags));
-    props.insert(
-        "policy".into(),
-        if bucket.tls_only {
-            policy_doc::normalize_policy(&tls_only_policy(&bucket.arn))
-        } else {
-            Value::Null
-        },
-    );
-    props
+    BucketProps {
+        region: stack.region.clone(),
+        protection: Protection::wanted(bucket.versioning),
+        lifecycle,
+        tags: stack.tags.clone(),
+        policy: bucket
+            .tls_only
+            .then(|| policy_doc::normalize_policy(&tls_only_policy(&bucket.arn))),
+    }
+    .into_props()
 }
 
-/// Block Public Access with all four settings on.
-pub fn block_all() -> Value {
-    json!({
-        "block_public_acls": true,
-        "block_public_policy": true,
-        "ignore_public_acls": true,
-        "restrict_public_buckets": true,
-    })
-}
-
-fn lifecycle_rule_json(rule: &crate::stack::resolved::LifecycleRule) -> Value {
-    json!({
-        "id": rule.id,
-        "prefix": rule.prefix,
-        "transition_days": rule.transition_days,
-        "storage_class": rule.storage_class,
-        "expiration_days": rule.expiration_days,
-        "noncurrent_expiration_days": rule.noncurrent_expiration_days,
-        "abort_incomplete_multipart_days": rule.abort_incomplete_multipart_days,
-    })
+fn lifecycle_rule(rule: &crate::stack::resolved::LifecycleRule) -> LifecycleRule {
+    LifecycleRule {
+        id: rule.id.clone(),
+        prefix: rule.prefix.clone(),
+        transition_days: rule.transition_days,
+        storage_class: rule.storage_class.clone(),
+        expiration_days: rule.expiration_days,
+        noncurrent_expiration_days: rule.noncurrent_expiration_days,
+        abort_incomplete_multipart_days: rule.abort_incomplete_multipart_days,
+    }
 }
 
 /// Denies every request made without TLS: what AWS Security Hub (S3.5) asks for.
@@ -124,7 +196,6 @@ pub async fn read(
         s3.get_bucket_policy().bucket(name).send(),
     );
     let ctx = |what: &str| format!("while reading the {what} of bucket `{name}`");
-    let mut props = Props::new();
 
     let location = location.with_aws_context(|| ctx("location"))?;
     // S3 reports us-east-1 as an empty location constraint.
@@ -133,96 +204,90 @@ pub async fn read(
         .map(|c| c.as_str().to_owned())
         .filter(|c| !c.is_empty())
         .unwrap_or_else(|| "us-east-1".to_owned());
-    props.insert("region".into(), json!(region));
 
     let versioning = versioning.with_aws_context(|| ctx("versioning"))?;
     let enabled = versioning.status().map(|s| s.as_str()) == Some("Enabled");
-    props.insert("versioning".into(), json!(enabled));
 
     let encryption = match encryption {
         Ok(out) => out
             .server_side_encryption_configuration()
             .and_then(|c| c.rules().first())
             .and_then(|r| r.apply_server_side_encryption_by_default())
-            .map(|d| json!(d.sse_algorithm().as_str())),
+            .map(|d| d.sse_algorithm().as_str().to_owned()),
         Err(err) if is_missing(error_code(&err)) => None,
         Err(err) => return Err(AwsError::from_sdk(err, ctx("encryption")).into()),
     };
-    props.insert("encryption".into(), encryption.unwrap_or(Value::Null));
 
     let pab = match pab {
-        Ok(out) => out.public_access_block_configuration().map(|c| {
-            json!({
-                "block_public_acls": c.block_public_acls().unwrap_or(false),
-                "block_public_policy": c.block_public_policy().unwrap_or(false),
-                "ignore_public_acls": c.ignore_public_acls().unwrap_or(false),
-                "restrict_public_buckets": c.restrict_public_buckets().unwrap_or(false),
-            })
-        }),
+        Ok(out) => out
+            .public_access_block_configuration()
+            .map(|c| PublicAccessBlock {
+                block_public_acls: c.block_public_acls().unwrap_or(false),
+                block_public_policy: c.block_public_policy().unwrap_or(false),
+                ignore_public_acls: c.ignore_public_acls().unwrap_or(false),
+                restrict_public_buckets: c.restrict_public_buckets().unwrap_or(false),
+            }),
         Err(err) if is_missing(error_code(&err)) => None,
         Err(err) => return Err(AwsError::from_sdk(err, ctx("public access block")).into()),
     };
-    props.insert(
-        "public_access_block".into(),
-        pab.unwrap_or_else(|| {
-            json!({
-                "block_public_acls": false,
-                "block_public_policy": false,
-                "ignore_public_acls": false,
-                "restrict_public_buckets": false,
-            })
-        }),
-    );
 
     let ownership = match ownership {
         Ok(out) => out
             .ownership_controls()
             .and_then(|c| c.rules().first())
-            .map(|r| json!(r.object_ownership().as_str())),
+            .map(|r| r.object_ownership().as_str().to_owned()),
         Err(err) if is_missing(error_code(&err)) => None,
         Err(err) => return Err(AwsError::from_sdk(err, ctx("ownership controls")).into()),
     };
-    props.insert("ownership".into(), ownership.unwrap_or(Value::Null));
 
     let lifecycle = match lifecycle {
         Ok(out) => {
-            let mut rules: Vec<Value> = out.rules().iter().map(observed_rule).collect();
-            rules.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+            let mut rules: Vec<LifecycleRule> = out.rules().iter().map(observed_rule).collect();
+            rules.sort_by(|a, b| a.id.cmp(&b.id));
             rules
         }
         Err(err) if is_missing(error_code(&err)) => Vec::new(),
         Err(err) => return Err(AwsError::from_sdk(err, ctx("lifecycle")).into()),
     };
-    props.insert("lifecycle".into(), Value::Array(lifecycle));
 
     let tags = match tags {
         Ok(out) => out
             .tag_set()
             .iter()
-            .map(|t| (t.key().to_owned(), json!(t.value())))
-            .collect::<serde_json::Map<_, _>>(),
-        Err(err) if is_missing(error_code(&err)) => serde_json::Map::new(),
+            .map(|t| (t.key().to_owned(), t.value().to_owned()))
+            .collect(),
+        Err(err) if is_missing(error_code(&err)) => BTreeMap::new(),
         Err(err) => return Err(AwsError::from_sdk(err, ctx("tags")).into()),
     };
-    props.insert("tags".into(), Value::Object(tags));
 
     let policy = match policy {
         Ok(out) => match out.policy() {
-            Some(text) => {
-                policy_doc::normalize_policy(&policy_doc::parse_policy(text).map_err(|e| {
+            Some(text) => Some(policy_doc::normalize_policy(
+                &policy_doc::parse_policy(text).map_err(|e| {
                     anyhow::anyhow!("{}: unreadable policy document: {e}", ctx("policy"))
-                })?)
-            }
-            None => Value::Null,
+                })?,
+            )),
+            None => None,
         },
-        Err(err) if is_missing(error_code(&err)) => Value::Null,
+        Err(err) if is_missing(error_code(&err)) => None,
         Err(err) => return Err(AwsError::from_sdk(err, ctx("policy")).into()),
     };
-    props.insert("policy".into(), policy);
 
     Ok(Some(Observed {
         physical: name.to_owned(),
-        props,
+        props: BucketProps {
+            region,
+            protection: Protection {
+                versioning: enabled,
+                encryption,
+                public_access_block: pab.unwrap_or(PublicAccessBlock::all(false)),
+                ownership,
+            },
+            lifecycle,
+            tags,
+            policy,
+        }
+        .into_props(),
     }))
 }
 
@@ -242,7 +307,7 @@ fn is_missing(code: Option<&str>) -> bool {
     )
 }
 
-fn observed_rule(rule: &aws_sdk_s3::types::LifecycleRule) -> Value {
+fn observed_rule(rule: &aws_sdk_s3::types::LifecycleRule) -> LifecycleRule {
     let prefix = rule
         .filter()
         .and_then(|f| f.prefix())
@@ -252,15 +317,24 @@ fn observed_rule(rule: &aws_sdk_s3::types::LifecycleRule) -> Value {
         )
         .unwrap_or_default();
     let transition = rule.transitions().first();
-    json!({
-        "id": rule.id().unwrap_or_default(),
-        "prefix": prefix,
-        "transition_days": transition.and_then(|t| t.days()),
-        "storage_class": transition.and_then(|t| t.storage_class()).map(|c| c.as_str().to_owned()),
-        "expiration_days": rule.expiration().and_then(|e| e.days()),
-        "noncurrent_expiration_days": rule.noncurrent_version_expiration().and_then(|e| e.noncurrent_days()),
-        "abort_incomplete_multipart_days": rule.abort_incomplete_multipart_upload().and_then(|a| a.days_after_initiation()),
-    })
+    let days = |d: Option<i32>| d.and_then(|d| u32::try_from(d).ok());
+    LifecycleRule {
+        id: rule.id().unwrap_or_default().to_owned(),
+        prefix: prefix.to_owned(),
+        transition_days: days(transition.and_then(|t| t.days())),
+        storage_class: transition
+            .and_then(|t| t.storage_class())
+            .map(|c| c.as_str().to_owned()),
+        expiration_days: days(rule.expiration().and_then(|e| e.days())),
+        noncurrent_expiration_days: days(
+            rule.noncurrent_version_expiration()
+                .and_then(|e| e.noncurrent_days()),
+        ),
+        abort_incomplete_multipart_days: days(
+            rule.abort_incomplete_multipart_upload()
+                .and_then(|a| a.days_after_initiation()),
+        ),
+    }
 }
 
 /// What `delete` did with a bucket.
@@ -283,10 +357,7 @@ pub async fn create(
     on_wait: &(dyn Fn(&str) + Sync),
 ) -> anyhow::Result<()> {
     let name = want.physical.as_str();
-    let region = want.props["region"]
-        .as_str()
-        .unwrap_or(&ctx.region)
-        .to_owned();
+    let region = BucketProps::of(&want.props)?.region;
     let mut request = clients.s3.create_bucket().bucket(name);
     // us-east-1 is the one region that must not be named as a location constraint.
     if region != "us-east-1" {
@@ -363,19 +434,19 @@ fn check_ours(
     super::tags::check_ours("bucket", name, tags, stack, env, None)
 }
 
-/// Writes every property that differs from `have` (everything when `have` is `None`).
-/// `have` holds only the tags the stack manages (`tags::managed_view`).
-pub async fn update(
+/// Writes the protection settings that differ from `have` (all when `have` is `None`): the
+/// stack's buckets and the state bucket alike.
+pub(crate) async fn protect(
     clients: &Clients,
-    want: &Desired,
-    have: Option<&Observed>,
+    name: &str,
+    want: &Protection,
+    have: Option<&Protection>,
 ) -> anyhow::Result<()> {
     use aws_sdk_s3::types as t;
     let s3 = &clients.s3;
-    let name = want.physical.as_str();
     let fail = |what: &str| format!("while setting the {what} of bucket `{name}`");
     // Ownership and public access first: later writes (the policy) must meet them.
-    if super::differs(want, have, "ownership") {
+    if changed(&want.ownership, have.map(|h| &h.ownership)) {
         s3.put_bucket_ownership_controls()
             .bucket(name)
             .ownership_controls(
@@ -391,7 +462,10 @@ pub async fn update(
             .await
             .with_aws_context(|| fail("ownership controls"))?;
     }
-    if super::differs(want, have, "public_access_block") {
+    if changed(
+        &want.public_access_block,
+        have.map(|h| &h.public_access_block),
+    ) {
         s3.put_public_access_block()
             .bucket(name)
             .public_access_block_configuration(
@@ -406,7 +480,7 @@ pub async fn update(
             .await
             .with_aws_context(|| fail("public access block"))?;
     }
-    if super::differs(want, have, "encryption") {
+    if changed(&want.encryption, have.map(|h| &h.encryption)) {
         s3.put_bucket_encryption()
             .bucket(name)
             .server_side_encryption_configuration(
@@ -426,8 +500,8 @@ pub async fn update(
             .await
             .with_aws_context(|| fail("encryption"))?;
     }
-    if super::differs(want, have, "versioning") {
-        let status = if want.props["versioning"] == json!(true) {
+    if changed(&want.versioning, have.map(|h| &h.versioning)) {
+        let status = if want.versioning {
             t::BucketVersioningStatus::Enabled
         } else {
             t::BucketVersioningStatus::Suspended
@@ -439,6 +513,30 @@ pub async fn update(
             .await
             .with_aws_context(|| fail("versioning"))?;
     }
+    Ok(())
+}
+
+/// Writes every property that differs from `have` (everything when `have` is `None`).
+/// `have` holds only the tags the stack manages (`tags::managed_view`).
+pub async fn update(
+    clients: &Clients,
+    want: &Desired,
+    have: Option<&Observed>,
+) -> anyhow::Result<()> {
+    use aws_sdk_s3::types as t;
+    let s3 = &clients.s3;
+    let name = want.physical.as_str();
+    let fail = |what: &str| format!("while setting the {what} of bucket `{name}`");
+    let props = BucketProps::of(&want.props)?;
+    let observed = have.map(|h| BucketProps::of(&h.props)).transpose()?;
+    let observed = observed.as_ref();
+    protect(
+        clients,
+        name,
+        &props.protection,
+        observed.map(|h| &h.protection),
+    )
+    .await?;
     let tags = super::tags::changes(&want.props, have.map(|h| &h.props));
     if !tags.set.is_empty() || !tags.remove.is_empty() {
         // PutBucketTagging replaces the whole set: the tags others put on the bucket are
@@ -467,11 +565,8 @@ pub async fn update(
                 .with_aws_context(|| fail("tags"))?;
         }
     }
-    if super::differs(want, have, "lifecycle") {
-        let rules = want.props["lifecycle"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
+    if changed(&props.lifecycle, observed.map(|h| &h.lifecycle)) {
+        let rules = &props.lifecycle;
         if rules.is_empty() {
             s3.delete_bucket_lifecycle()
                 .bucket(name)
@@ -495,16 +590,16 @@ pub async fn update(
                 .with_aws_context(|| fail("lifecycle"))?;
         }
     }
-    if super::differs(want, have, "policy") {
-        match &want.props["policy"] {
-            Value::Null => {
+    if changed(&props.policy, observed.map(|h| &h.policy)) {
+        match &props.policy {
+            None => {
                 s3.delete_bucket_policy()
                     .bucket(name)
                     .send()
                     .await
                     .with_aws_context(|| fail("policy"))?;
             }
-            policy => {
+            Some(policy) => {
                 s3.put_bucket_policy()
                     .bucket(name)
                     .policy(policy.to_string())
@@ -517,18 +612,18 @@ pub async fn update(
     Ok(())
 }
 
-fn lifecycle_rule_sdk(rule: &Value) -> anyhow::Result<aws_sdk_s3::types::LifecycleRule> {
+fn lifecycle_rule_sdk(rule: &LifecycleRule) -> anyhow::Result<aws_sdk_s3::types::LifecycleRule> {
     use aws_sdk_s3::types as t;
-    let days = |key: &str| rule[key].as_u64().and_then(|d| i32::try_from(d).ok());
+    let days = |d: Option<u32>| d.and_then(|d| i32::try_from(d).ok());
     let mut builder = t::LifecycleRule::builder()
-        .id(rule["id"].as_str().unwrap_or_default())
+        .id(&rule.id)
         .status(t::ExpirationStatus::Enabled)
         .filter(
             t::LifecycleRuleFilter::builder()
-                .prefix(rule["prefix"].as_str().unwrap_or_default())
+                .prefix(&rule.prefix)
                 .build(),
         );
-    if let (Some(days), Some(class)) = (days("transition_days"), rule["storage_class"].as_str()) {
+    if let (Some(days), Some(class)) = (days(rule.transition_days), rule.storage_class.as_deref()) {
         builder = builder.transitions(
             t::Transition::builder()
                 .days(days)
@@ -536,17 +631,17 @@ fn lifecycle_rule_sdk(rule: &Value) -> anyhow::Result<aws_sdk_s3::types::Lifecyc
                 .build(),
         );
     }
-    if let Some(days) = days("expiration_days") {
+    if let Some(days) = days(rule.expiration_days) {
         builder = builder.expiration(t::LifecycleExpiration::builder().days(days).build());
     }
-    if let Some(days) = days("noncurrent_expiration_days") {
+    if let Some(days) = days(rule.noncurrent_expiration_days) {
         builder = builder.noncurrent_version_expiration(
             t::NoncurrentVersionExpiration::builder()
                 .noncurrent_days(days)
                 .build(),
         );
     }
-    if let Some(days) = days("abort_incomplete_multipart_days") {
+    if let Some(days) = days(rule.abort_incomplete_multipart_days) {
         builder = builder.abort_incomplete_multipart_upload(
             t::AbortIncompleteMultipartUpload::builder()
                 .days_after_initiation(days)
@@ -736,13 +831,8 @@ mod tests {
             declared,
             ["intelligent-tiering", "abort-incomplete-uploads"]
         );
-        let props = desired_props(stack, &stack.buckets["destination"]);
-        let ids: Vec<&str> = props["lifecycle"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["id"].as_str().unwrap())
-            .collect();
+        let props = BucketProps::of(&desired_props(stack, &stack.buckets["destination"])).unwrap();
+        let ids: Vec<&str> = props.lifecycle.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, ["abort-incomplete-uploads", "intelligent-tiering"]);
     }
 }
@@ -786,59 +876,54 @@ pub(crate) fn force_destroy(settings: &Settings) -> bool {
 }
 
 /// The bucket's `AWS::S3::Bucket` properties, its notification configuration included.
-fn cloudformation_bucket(want: &Desired, notification: Option<&Desired>) -> Value {
-    let p = &want.props;
-    let block = prop(p, "public_access_block");
-    let flag = |key: &str| block.get(key).cloned().unwrap_or(json!(true));
-    let mut props = json!({
+fn cloudformation_bucket(
+    want: &Desired,
+    props: &BucketProps,
+    notification: Option<&NotificationProps>,
+) -> Value {
+    let protection = &props.protection;
+    let block = &protection.public_access_block;
+    let mut properties = json!({
         "BucketName": want.physical,
         "VersioningConfiguration": {
-            "Status": if p.get("versioning") == Some(&json!(true)) { "Enabled" } else { "Suspended" }
+            "Status": if protection.versioning { "Enabled" } else { "Suspended" }
         },
         "BucketEncryption": {
             "ServerSideEncryptionConfiguration": [{
-                "ServerSideEncryptionByDefault": { "SSEAlgorithm": prop(p, "encryption") }
+                "ServerSideEncryptionByDefault": { "SSEAlgorithm": protection.encryption }
             }]
         },
         "PublicAccessBlockConfiguration": {
-            "BlockPublicAcls": flag("block_public_acls"),
-            "BlockPublicPolicy": flag("block_public_policy"),
-            "IgnorePublicAcls": flag("ignore_public_acls"),
-            "RestrictPublicBuckets": flag("restrict_public_buckets"),
+            "BlockPublicAcls": block.block_public_acls,
+            "BlockPublicPolicy": block.block_public_policy,
+            "IgnorePublicAcls": block.ignore_public_acls,
+            "RestrictPublicBuckets": block.restrict_public_buckets,
         },
-        "OwnershipControls": { "Rules": [{ "ObjectOwnership": prop(p, "ownership") }] },
-        "Tags": tag_list(p),
+        "OwnershipControls": { "Rules": [{ "ObjectOwnership": protection.ownership }] },
+        "Tags": tag_list(&props.tags),
     });
-    let rules: Vec<Value> = p
-        .get("lifecycle")
-        .and_then(Value::as_array)
-        .map(|rules| rules.iter().map(lifecycle_rule_cloudformation).collect())
-        .unwrap_or_default();
+    let rules: Vec<Value> = props
+        .lifecycle
+        .iter()
+        .map(lifecycle_rule_cloudformation)
+        .collect();
     if !rules.is_empty() {
-        props["LifecycleConfiguration"] = json!({ "Rules": rules });
+        properties["LifecycleConfiguration"] = json!({ "Rules": rules });
     }
     if let Some(notification) = notification {
-        let entries = notification
-            .props
-            .get("entries")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
         // One configuration per event: CloudFormation's `Event` is a single event type. The
         // entries' ids are not CloudFormation properties (S3 generates ids).
-        let configurations: Vec<Value> = entries
+        let configurations: Vec<Value> = notification
+            .entries
             .iter()
             .flat_map(|entry| {
-                let events = entry["events"].as_array().cloned().unwrap_or_default();
-                events.into_iter().map(move |event| {
+                entry.events.iter().map(move |event| {
                     let mut configuration =
-                        json!({ "Event": event, "Function": entry["function_arn"] });
-                    let rules: Vec<Value> = ["prefix", "suffix"]
-                        .iter()
-                        .filter_map(|name| {
-                            let value = entry[*name].as_str().filter(|v| !v.is_empty())?;
-                            Some(json!({ "Name": name, "Value": value }))
-                        })
+                        json!({ "Event": event, "Function": entry.function_arn });
+                    let rules: Vec<Value> = [("prefix", &entry.prefix), ("suffix", &entry.suffix)]
+                        .into_iter()
+                        .filter(|(_, value)| !value.is_empty())
+                        .map(|(name, value)| json!({ "Name": name, "Value": value }))
                         .collect();
                     if !rules.is_empty() {
                         configuration["Filter"] = json!({ "S3Key": { "Rules": rules } });
@@ -847,29 +932,26 @@ fn cloudformation_bucket(want: &Desired, notification: Option<&Desired>) -> Valu
                 })
             })
             .collect();
-        props["NotificationConfiguration"] = json!({ "LambdaConfigurations": configurations });
+        properties["NotificationConfiguration"] = json!({ "LambdaConfigurations": configurations });
     }
-    props
+    properties
 }
 
-fn lifecycle_rule_cloudformation(rule: &Value) -> Value {
-    let mut out = json!({ "Id": rule["id"], "Status": "Enabled" });
-    if let Some(prefix) = rule["prefix"].as_str().filter(|p| !p.is_empty()) {
-        out["Prefix"] = json!(prefix);
+fn lifecycle_rule_cloudformation(rule: &LifecycleRule) -> Value {
+    let mut out = json!({ "Id": rule.id, "Status": "Enabled" });
+    if !rule.prefix.is_empty() {
+        out["Prefix"] = json!(rule.prefix);
     }
-    if let (Some(days), Some(class)) = (
-        rule["transition_days"].as_u64(),
-        rule["storage_class"].as_str(),
-    ) {
+    if let (Some(days), Some(class)) = (rule.transition_days, &rule.storage_class) {
         out["Transitions"] = json!([{ "StorageClass": class, "TransitionInDays": days }]);
     }
-    if let Some(days) = rule["expiration_days"].as_u64() {
+    if let Some(days) = rule.expiration_days {
         out["ExpirationInDays"] = json!(days);
     }
-    if let Some(days) = rule["noncurrent_expiration_days"].as_u64() {
+    if let Some(days) = rule.noncurrent_expiration_days {
         out["NoncurrentVersionExpiration"] = json!({ "NoncurrentDays": days });
     }
-    if let Some(days) = rule["abort_incomplete_multipart_days"].as_u64() {
+    if let Some(days) = rule.abort_incomplete_multipart_days {
         out["AbortIncompleteMultipartUpload"] = json!({ "DaysAfterInitiation": days });
     }
     out
@@ -906,61 +988,60 @@ impl ResourceKind for Bucket {
             .find(|r| {
                 r["Type"] == "AWS::S3::BucketPolicy" && r["Properties"]["Bucket"] == json!(name)
             })
-            .map(|r| r["Properties"]["PolicyDocument"].clone())
-            .unwrap_or(Value::Null);
-        let lifecycle: Vec<Value> = p["LifecycleConfiguration"]["Rules"]
+            .map(|r| r["Properties"]["PolicyDocument"].clone());
+        let lifecycle: Vec<LifecycleRule> = p["LifecycleConfiguration"]["Rules"]
             .as_array()
             .cloned()
             .unwrap_or_default()
             .iter()
             .map(|r| {
-                json!({
-                    "id": r["Id"],
-                    "prefix": r["Prefix"].as_str().unwrap_or(""),
-                    "transition_days": r["Transitions"][0]["TransitionInDays"],
-                    "storage_class": r["Transitions"][0]["StorageClass"],
-                    "expiration_days": r["ExpirationInDays"],
-                    "noncurrent_expiration_days": r["NoncurrentVersionExpiration"]["NoncurrentDays"],
-                    "abort_incomplete_multipart_days": r["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"],
-                })
+                let days = |v: &Value| v.as_u64().and_then(|d| u32::try_from(d).ok());
+                LifecycleRule {
+                    id: r["Id"].as_str().unwrap_or_default().to_owned(),
+                    prefix: r["Prefix"].as_str().unwrap_or("").to_owned(),
+                    transition_days: days(&r["Transitions"][0]["TransitionInDays"]),
+                    storage_class: r["Transitions"][0]["StorageClass"]
+                        .as_str()
+                        .map(str::to_owned),
+                    expiration_days: days(&r["ExpirationInDays"]),
+                    noncurrent_expiration_days: days(
+                        &r["NoncurrentVersionExpiration"]["NoncurrentDays"],
+                    ),
+                    abort_incomplete_multipart_days: days(
+                        &r["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"],
+                    ),
+                }
             })
             .collect();
-        let mut props = Props::new();
-        props.insert("region".into(), json!(resource.stack.region));
-        props.insert(
-            "versioning".into(),
-            json!(p["VersioningConfiguration"]["Status"] == "Enabled"),
-        );
-        props.insert(
-            "encryption".into(),
-            p["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
-                ["ServerSideEncryptionByDefault"]["SSEAlgorithm"]
-                .clone(),
-        );
-        props.insert(
-            "public_access_block".into(),
-            json!({
-                "block_public_acls": block["BlockPublicAcls"],
-                "block_public_policy": block["BlockPublicPolicy"],
-                "ignore_public_acls": block["IgnorePublicAcls"],
-                "restrict_public_buckets": block["RestrictPublicBuckets"],
-            }),
-        );
-        props.insert(
-            "ownership".into(),
-            p["OwnershipControls"]["Rules"][0]["ObjectOwnership"].clone(),
-        );
-        props.insert("lifecycle".into(), json!(lifecycle));
-        props.insert("tags".into(), super::cloudformation::tags_of(p));
-        props.insert("policy".into(), policy);
+        let text = |v: &Value| v.as_str().map(str::to_owned);
+        let props = BucketProps {
+            region: resource.stack.region.clone(),
+            protection: Protection {
+                versioning: p["VersioningConfiguration"]["Status"] == "Enabled",
+                encryption: text(
+                    &p["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+                        ["ServerSideEncryptionByDefault"]["SSEAlgorithm"],
+                ),
+                public_access_block: PublicAccessBlock {
+                    block_public_acls: block["BlockPublicAcls"] == json!(true),
+                    block_public_policy: block["BlockPublicPolicy"] == json!(true),
+                    ignore_public_acls: block["IgnorePublicAcls"] == json!(true),
+                    restrict_public_buckets: block["RestrictPublicBuckets"] == json!(true),
+                },
+                ownership: text(&p["OwnershipControls"]["Rules"][0]["ObjectOwnership"]),
+            },
+            lifecycle,
+            tags: super::cloudformation::tag_map(p),
+            policy,
+        }
+        .into_props();
         let mut read = vec![(resource.address.clone(), name.clone(), props)];
         if let Some(configurations) =
             p["NotificationConfiguration"]["LambdaConfigurations"].as_array()
         {
             // One CloudFormation configuration per event; the SDK engine's entry holds the
             // events of one (function, prefix, suffix).
-            let mut entries: std::collections::BTreeMap<(String, String, String), Vec<String>> =
-                std::collections::BTreeMap::new();
+            let mut entries: BTreeMap<(String, String, String), Vec<String>> = BTreeMap::new();
             for c in configurations {
                 let rule = |n: &str| {
                     c["Filter"]["S3Key"]["Rules"]
@@ -979,19 +1060,23 @@ impl ResourceKind for Bucket {
                     .or_default()
                     .push(c["Event"].as_str().unwrap_or_default().to_owned());
             }
-            let entries: Vec<Value> = entries
+            let entries: Vec<super::notification::Entry> = entries
                 .into_iter()
-                .map(|((function, prefix, suffix), mut events)| {
+                .map(|((function_arn, prefix, suffix), mut events)| {
                     events.sort();
-                    json!({ "function_arn": function, "events": events, "prefix": prefix, "suffix": suffix })
+                    super::notification::Entry {
+                        id: None,
+                        function_arn,
+                        events,
+                        prefix,
+                        suffix,
+                    }
                 })
                 .collect();
-            let mut notification = Props::new();
-            notification.insert("entries".into(), json!(entries));
             read.push((
                 Address::new(Kind::Notification, &resource.address.name),
                 name,
-                notification,
+                NotificationProps { entries }.into_props(),
             ));
         }
         read
@@ -999,6 +1084,7 @@ impl ResourceKind for Bucket {
 
     fn cloudformation_properties(want: &Desired, synthesis: &mut Synthesis<'_>) -> Option<Value> {
         // The notification configuration is a property of the bucket in CloudFormation.
+        let props = BucketProps::of(&want.props).ok()?;
         let notification = synthesis.declared(Kind::Notification, &want.address.name);
         if let Some(notification) = notification {
             // The permissions S3 checks when the configuration is written.
@@ -1011,7 +1097,7 @@ impl ResourceKind for Bucket {
             );
         }
         // The TLS-only policy: part of the bucket here, its own resource there.
-        if let Some(policy) = want.props.get("policy").filter(|p| !p.is_null()) {
+        if let Some(policy) = &props.policy {
             synthesis.companions.push(Companion {
                 suffix: "Policy",
                 resource_type: "AWS::S3::BucketPolicy",
@@ -1023,7 +1109,11 @@ impl ResourceKind for Bucket {
                 }),
             });
         }
-        Some(cloudformation_bucket(want, notification))
+        let notification = notification
+            .map(|n| NotificationProps::of(&n.props))
+            .transpose()
+            .ok()?;
+        Some(cloudformation_bucket(want, &props, notification.as_ref()))
     }
 
     const TAGGED: bool = true;
@@ -1085,7 +1175,7 @@ impl ResourceKind for Bucket {
     ) -> anyhow::Result<()> {
         check_ours(
             &want.physical,
-            &super::string_map(&have.props, "tags"),
+            &BucketProps::of(&have.props)?.tags,
             &stack.stack,
             &stack.env,
         )

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::{Address, Artifacts, Desired, Kind, Props};
+use super::{Address, Artifacts, Desired, Kind};
 use crate::stack::ResolvedStack;
 
 /// A resource the template holds beside a kind's own: its logical id is the owner's plus
@@ -92,16 +92,10 @@ fn placeholder_key(package: &str) -> String {
     format!("artifacts/{package}/not-built-yet.zip")
 }
 
-/// A property, or `null` when the desired state has none.
-pub(crate) fn prop(props: &Props, key: &str) -> Value {
-    props.get(key).cloned().unwrap_or(Value::Null)
-}
-
-/// The `tags` property as CloudFormation's list of `{Key, Value}`.
-pub(crate) fn tag_list(props: &Props) -> Value {
+/// A kind's tags as CloudFormation's list of `{Key, Value}`.
+pub(crate) fn tag_list(tags: &BTreeMap<String, String>) -> Value {
     Value::Array(
-        super::string_map(props, "tags")
-            .into_iter()
+        tags.iter()
             .map(|(key, value)| json!({ "Key": key, "Value": value }))
             .collect(),
     )
@@ -132,19 +126,22 @@ pub(crate) struct TemplateResource<'a> {
 
 /// What a template resource is, read back: each `(address, physical name, properties)`.
 #[cfg(test)]
-pub(crate) type ReadBack = Vec<(Address, String, Props)>;
+pub(crate) type ReadBack = Vec<(Address, String, super::Props)>;
 
 /// CloudFormation's `Tags` list as the SDK engine's `tags` map.
 #[cfg(test)]
-pub(crate) fn tags_of(properties: &Value) -> Value {
-    json!(properties["Tags"]
+pub(crate) fn tag_map(properties: &Value) -> BTreeMap<String, String> {
+    properties["Tags"]
         .as_array()
-        .map(|tags| tags
-            .iter()
-            .map(|t| (
-                t["Key"].as_str().unwrap_or_default().to_owned(),
-                t["Value"].clone()
-            ))
-            .collect::<serde_json::Map<_, _>>())
-        .unwrap_or_default())
+        .map(|tags| {
+            tags.iter()
+                .filter_map(|t| {
+                    Some((
+                        t["Key"].as_str().unwrap_or_default().to_owned(),
+                        t["Value"].as_str()?.to_owned(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }

@@ -1,14 +1,16 @@
 //! Lambda functions: runtime, handler, architecture, memory, timeout, environment, role and
 //! tags. The code hash is compared once the bundle exists (`deploy` builds it).
 
-use super::cloudformation::{prop, tag_list, Synthesis};
+use std::collections::BTreeMap;
+
+use super::cloudformation::{tag_list, Synthesis};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::grant::Grant;
 use super::kind::ResourceKind;
-use super::{
-    Address, ApplyCtx, Artifacts, Desired, Kind, Observed, Props, ReadCtx, Removal, Settings,
-};
+use super::props::{changed, TypedProps};
+use super::{Address, ApplyCtx, Artifacts, Desired, Kind, Observed, ReadCtx, Removal, Settings};
 use crate::aws::{error_code, until_propagated, AwsError, Clients, SdkResultExt};
 use crate::stack::resolved::ResolvedStack;
 
@@ -17,39 +19,86 @@ pub const HANDLER: &str = "bootstrap";
 /// What Lambda reports for a function created without an architecture.
 const LAMBDA_DEFAULT_ARCHITECTURE: &str = "x86_64";
 
+/// A function's properties, as the plan compares them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct FunctionProps {
+    /// [`RUNTIME`]; `None` (`null`): none (a container image).
+    pub runtime: Option<String>,
+    /// [`HANDLER`]; `None` (`null`): none.
+    pub handler: Option<String>,
+    /// `x86_64` or `arm64`.
+    pub architecture: String,
+    /// MB.
+    pub memory: Option<u32>,
+    /// Seconds.
+    pub timeout: Option<u32>,
+    pub environment: BTreeMap<String, String>,
+    /// The execution role's ARN.
+    pub role: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    /// The bundle's hash (base64 SHA-256, Lambda's `CodeSha256`); absent from the desired
+    /// state until the bundle is built.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_sha256: Option<String>,
+    /// `None` (`null`): the account's unreserved pool.
+    pub reserved_concurrency: Option<u32>,
+}
+
+impl TypedProps for FunctionProps {}
+
+/// What `UpdateFunctionConfiguration` writes, compared as one.
+#[derive(PartialEq)]
+struct Configuration<'a> {
+    runtime: &'a Option<String>,
+    handler: &'a Option<String>,
+    memory: Option<u32>,
+    timeout: Option<u32>,
+    environment: &'a BTreeMap<String, String>,
+    role: &'a Option<String>,
+}
+
+impl FunctionProps {
+    fn configuration(&self) -> Configuration<'_> {
+        Configuration {
+            runtime: &self.runtime,
+            handler: &self.handler,
+            memory: self.memory,
+            timeout: self.timeout,
+            environment: &self.environment,
+            role: &self.role,
+        }
+    }
+}
+
 pub fn desired(stack: &ResolvedStack, artifacts: &Artifacts) -> Vec<Desired> {
     stack
         .functions
         .values()
-        .map(|function| {
-            let mut props = Props::new();
-            props.insert("runtime".into(), json!(RUNTIME));
-            props.insert("handler".into(), json!(HANDLER));
-            props.insert("architecture".into(), json!(function.architecture.as_str()));
-            props.insert("memory".into(), json!(function.memory));
-            props.insert("timeout".into(), json!(function.timeout));
-            props.insert("environment".into(), json!(function.environment));
-            props.insert("role".into(), json!(function.role_arn));
-            props.insert("tags".into(), json!(stack.tags));
-            props.insert(
-                "reserved_concurrency".into(),
-                json!(function.reserved_concurrency),
-            );
-            if let Some(artifact) = artifacts.get(&function.package) {
-                props.insert("code_sha256".into(), json!(artifact.code_sha256));
+        .map(|function| Desired {
+            address: Address::new(Kind::Function, &function.logical),
+            physical: function.name.clone(),
+            props: FunctionProps {
+                runtime: Some(RUNTIME.to_owned()),
+                handler: Some(HANDLER.to_owned()),
+                architecture: function.architecture.as_str().to_owned(),
+                memory: Some(function.memory),
+                timeout: Some(function.timeout),
+                environment: function.environment.clone(),
+                role: Some(function.role_arn.clone()),
+                tags: stack.tags.clone(),
+                code_sha256: artifacts
+                    .get(&function.package)
+                    .map(|artifact| artifact.code_sha256.clone()),
+                reserved_concurrency: function.reserved_concurrency,
             }
-            Desired {
-                address: Address::new(Kind::Function, &function.logical),
-                physical: function.name.clone(),
-                props,
-                // Its log group first: else Lambda makes one, with no retention, on the
-                // first invocation.
-                depends_on: vec![
-                    Address::new(Kind::Role, &function.logical),
-                    Address::new(Kind::LogGroup, &function.logical),
-                ],
-                retain: false,
-            }
+            .into_props(),
+            // Its log group first: else Lambda makes one, with no retention, on the
+            // first invocation.
+            depends_on: vec![
+                Address::new(Kind::Role, &function.logical),
+                Address::new(Kind::LogGroup, &function.logical),
+            ],
+            retain: false,
         })
         .collect()
 }
@@ -77,44 +126,39 @@ pub async fn read(
     let Some(config) = out.configuration() else {
         return Ok(None);
     };
-    let environment: serde_json::Map<String, Value> = config
+    let environment: BTreeMap<String, String> = config
         .environment()
         .and_then(|e| e.variables())
-        .map(|vars| vars.iter().map(|(k, v)| (k.clone(), json!(v))).collect())
+        .map(|vars| vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
         .unwrap_or_default();
-    let tags: serde_json::Map<String, Value> = out
+    let tags: BTreeMap<String, String> = out
         .tags()
-        .map(|tags| tags.iter().map(|(k, v)| (k.clone(), json!(v))).collect())
+        .map(|tags| tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
         .unwrap_or_default();
-    let mut props = Props::new();
-    props.insert(
-        "runtime".into(),
-        json!(config.runtime().map(|r| r.as_str())),
-    );
-    props.insert("handler".into(), json!(config.handler()));
-    props.insert(
-        "architecture".into(),
-        json!(config
-            .architectures()
-            .first()
-            .map(|a| a.as_str())
-            .unwrap_or(LAMBDA_DEFAULT_ARCHITECTURE)),
-    );
-    props.insert("memory".into(), json!(config.memory_size()));
-    props.insert("timeout".into(), json!(config.timeout()));
-    props.insert("environment".into(), Value::Object(environment));
-    props.insert("role".into(), json!(config.role()));
-    props.insert("tags".into(), Value::Object(tags));
-    props.insert("code_sha256".into(), json!(config.code_sha256()));
-    props.insert(
-        "reserved_concurrency".into(),
-        json!(out
-            .concurrency()
-            .and_then(|c| c.reserved_concurrent_executions())),
-    );
+    let count = |n: Option<i32>| n.and_then(|n| u32::try_from(n).ok());
     Ok(Some(Observed {
         physical: name.to_owned(),
-        props,
+        props: FunctionProps {
+            runtime: config.runtime().map(|r| r.as_str().to_owned()),
+            handler: config.handler().map(str::to_owned),
+            architecture: config
+                .architectures()
+                .first()
+                .map(|a| a.as_str())
+                .unwrap_or(LAMBDA_DEFAULT_ARCHITECTURE)
+                .to_owned(),
+            memory: count(config.memory_size()),
+            timeout: count(config.timeout()),
+            environment,
+            role: config.role().map(str::to_owned),
+            tags,
+            code_sha256: config.code_sha256().map(str::to_owned),
+            reserved_concurrency: count(
+                out.concurrency()
+                    .and_then(|c| c.reserved_concurrent_executions()),
+            ),
+        }
+        .into_props(),
     }))
 }
 
@@ -166,28 +210,19 @@ pub(crate) async fn invoke(
 /// How long a function may take to become Active / finish an update.
 const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
-fn environment(props: &Props) -> aws_sdk_lambda::types::Environment {
+fn environment(props: &FunctionProps) -> aws_sdk_lambda::types::Environment {
     aws_sdk_lambda::types::Environment::builder()
-        .set_variables(Some(
-            super::string_map(props, "environment")
-                .into_iter()
-                .collect(),
-        ))
+        .set_variables(Some(props.environment.clone().into_iter().collect()))
         .build()
 }
 
 /// The declared architecture; code and architecture change together (UpdateFunctionCode).
-fn architecture(props: &Props) -> aws_sdk_lambda::types::Architecture {
-    aws_sdk_lambda::types::Architecture::from(
-        props
-            .get("architecture")
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or(LAMBDA_DEFAULT_ARCHITECTURE),
-    )
+fn architecture(props: &FunctionProps) -> aws_sdk_lambda::types::Architecture {
+    aws_sdk_lambda::types::Architecture::from(props.architecture.as_str())
 }
 
-fn as_i32(props: &Props, key: &str) -> Option<i32> {
-    props.get(key)?.as_u64().and_then(|v| i32::try_from(v).ok())
+fn as_i32(value: Option<u32>) -> Option<i32> {
+    value.and_then(|v| i32::try_from(v).ok())
 }
 
 /// Lambda's answer while a just-created role is not yet visible to it. Lambda has no code of
@@ -210,6 +245,7 @@ pub async fn create(
 ) -> anyhow::Result<()> {
     use aws_sdk_lambda::types as t;
     let name = want.physical.as_str();
+    let props = FunctionProps::of(&want.props)?;
     let created = until_propagated(
         "the new IAM role to reach Lambda",
         on_wait,
@@ -221,20 +257,18 @@ pub async fn create(
                 .function_name(name)
                 .runtime(t::Runtime::from(RUNTIME))
                 .handler(HANDLER)
-                .architectures(architecture(&want.props))
-                .role(want.props["role"].as_str().unwrap_or_default())
-                .set_memory_size(as_i32(&want.props, "memory"))
-                .set_timeout(as_i32(&want.props, "timeout"))
-                .environment(environment(&want.props))
+                .architectures(architecture(&props))
+                .set_role(props.role.clone())
+                .set_memory_size(as_i32(props.memory))
+                .set_timeout(as_i32(props.timeout))
+                .environment(environment(&props))
                 .code(
                     t::FunctionCode::builder()
                         .s3_bucket(&artifact.bucket)
                         .s3_key(&artifact.key)
                         .build(),
                 )
-                .set_tags(Some(
-                    super::string_map(&want.props, "tags").into_iter().collect(),
-                ))
+                .set_tags(Some(props.tags.clone().into_iter().collect()))
                 .send()
                 .await
                 .with_aws_context(|| format!("while creating Lambda function `{name}`"));
@@ -274,8 +308,11 @@ async fn set_reserved_concurrency(
     have: Option<&Observed>,
 ) -> anyhow::Result<()> {
     let name = want.physical.as_str();
-    let reserved = as_i32(&want.props, "reserved_concurrency");
-    let had = have.and_then(|have| as_i32(&have.props, "reserved_concurrency"));
+    let reserved = as_i32(FunctionProps::of(&want.props)?.reserved_concurrency);
+    let had = match have {
+        Some(have) => as_i32(FunctionProps::of(&have.props)?.reserved_concurrency),
+        None => None,
+    };
     if reserved == had {
         return Ok(());
     }
@@ -362,15 +399,13 @@ pub async fn update(
 ) -> anyhow::Result<()> {
     use aws_sdk_lambda::types as t;
     let name = want.physical.as_str();
-    let config_keys = [
-        "runtime",
-        "handler",
-        "memory",
-        "timeout",
-        "environment",
-        "role",
-    ];
-    if config_keys.iter().any(|k| super::differs(want, have, k)) {
+    let props = FunctionProps::of(&want.props)?;
+    let observed = have.map(|h| FunctionProps::of(&h.props)).transpose()?;
+    let observed = observed.as_ref();
+    if changed(
+        &props.configuration(),
+        observed.map(FunctionProps::configuration).as_ref(),
+    ) {
         // Not only after: an update started by an earlier (interrupted) run may still run.
         wait_settled(clients, name).await?;
         clients
@@ -379,17 +414,17 @@ pub async fn update(
             .function_name(name)
             .runtime(t::Runtime::from(RUNTIME))
             .handler(HANDLER)
-            .role(want.props["role"].as_str().unwrap_or_default())
-            .set_memory_size(as_i32(&want.props, "memory"))
-            .set_timeout(as_i32(&want.props, "timeout"))
-            .environment(environment(&want.props))
+            .set_role(props.role.clone())
+            .set_memory_size(as_i32(props.memory))
+            .set_timeout(as_i32(props.timeout))
+            .environment(environment(&props))
             .send()
             .await
             .with_aws_context(|| format!("while updating the configuration of `{name}`"))?;
         wait_settled(clients, name).await?;
     }
-    let code_changed =
-        super::differs(want, have, "code_sha256") || super::differs(want, have, "architecture");
+    let code_changed = changed(&props.code_sha256, observed.map(|h| &h.code_sha256))
+        || changed(&props.architecture, observed.map(|h| &h.architecture));
     if let (true, Some(artifact)) = (code_changed, artifact) {
         wait_settled(clients, name).await?;
         clients
@@ -398,7 +433,7 @@ pub async fn update(
             .function_name(name)
             .s3_bucket(&artifact.bucket)
             .s3_key(&artifact.key)
-            .architectures(architecture(&want.props))
+            .architectures(architecture(&props))
             .send()
             .await
             .with_aws_context(|| format!("while updating the code of `{name}`"))?;
@@ -467,30 +502,24 @@ impl ResourceKind for Function {
         resource: &super::cloudformation::TemplateResource<'_>,
     ) -> super::cloudformation::ReadBack {
         let p = resource.properties;
-        let mut props = Props::new();
-        props.insert("runtime".into(), p["Runtime"].clone());
-        props.insert("handler".into(), p["Handler"].clone());
-        props.insert("architecture".into(), p["Architectures"][0].clone());
-        props.insert("memory".into(), p["MemorySize"].clone());
-        props.insert("timeout".into(), p["Timeout"].clone());
-        props.insert(
-            "environment".into(),
-            p["Environment"]["Variables"]
-                .as_object()
-                .map_or(serde_json::json!({}), |v| serde_json::json!(v)),
-        );
-        props.insert("role".into(), p["Role"].clone());
-        props.insert("tags".into(), super::cloudformation::tags_of(p));
-        props.insert(
-            "reserved_concurrency".into(),
-            p["ReservedConcurrentExecutions"].clone(),
-        );
-        if let Some(sha) = p["Code"]["S3Key"]
-            .as_str()
-            .and_then(super::cloudformation::code_sha256_of_key)
-        {
-            props.insert("code_sha256".into(), serde_json::json!(sha));
+        let text = |v: &Value| v.as_str().map(str::to_owned);
+        let count = |v: &Value| v.as_u64().and_then(|n| u32::try_from(n).ok());
+        let props = FunctionProps {
+            runtime: text(&p["Runtime"]),
+            handler: text(&p["Handler"]),
+            architecture: text(&p["Architectures"][0]).unwrap_or_default(),
+            memory: count(&p["MemorySize"]),
+            timeout: count(&p["Timeout"]),
+            environment: serde_json::from_value(p["Environment"]["Variables"].clone())
+                .unwrap_or_default(),
+            role: text(&p["Role"]),
+            tags: super::cloudformation::tag_map(p),
+            reserved_concurrency: count(&p["ReservedConcurrentExecutions"]),
+            code_sha256: p["Code"]["S3Key"]
+                .as_str()
+                .and_then(super::cloudformation::code_sha256_of_key),
         }
+        .into_props();
         let name = p["FunctionName"].as_str().unwrap_or_default().to_owned();
         vec![(resource.address.clone(), name, props)]
     }
@@ -506,30 +535,27 @@ impl ResourceKind for Function {
             .map(|f| f.package.clone())
             .unwrap_or_default();
         let code = synthesis.code(&package);
-        let p = &want.props;
-        let mut props = serde_json::json!({
+        let p = FunctionProps::of(&want.props).ok()?;
+        let mut properties = json!({
             "FunctionName": want.physical,
-            "Runtime": prop(p, "runtime"),
-            "Handler": prop(p, "handler"),
-            "Architectures": [prop(p, "architecture")],
-            "MemorySize": prop(p, "memory"),
-            "Timeout": prop(p, "timeout"),
-            "Role": prop(p, "role"),
+            "Runtime": p.runtime,
+            "Handler": p.handler,
+            "Architectures": [p.architecture],
+            "MemorySize": p.memory,
+            "Timeout": p.timeout,
+            "Role": p.role,
             "Code": code,
             // What the SDK engine sets after creating the function: S3 → Lambda → S3 loops stop.
             "RecursiveLoop": "Terminate",
-            "Tags": tag_list(p),
+            "Tags": tag_list(&p.tags),
         });
-        if p.get("environment")
-            .and_then(serde_json::Value::as_object)
-            .is_some_and(|vars| !vars.is_empty())
-        {
-            props["Environment"] = serde_json::json!({ "Variables": p["environment"] });
+        if !p.environment.is_empty() {
+            properties["Environment"] = json!({ "Variables": p.environment });
         }
-        if let Some(executions) = p.get("reserved_concurrency").filter(|v| !v.is_null()) {
-            props["ReservedConcurrentExecutions"] = executions.clone();
+        if let Some(executions) = p.reserved_concurrency {
+            properties["ReservedConcurrentExecutions"] = json!(executions);
         }
-        Some(props)
+        Some(properties)
     }
 
     const TAGGED: bool = true;

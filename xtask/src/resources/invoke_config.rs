@@ -26,9 +26,8 @@ use serde_json::{json, Value};
 use super::cloudformation::Synthesis;
 use super::grant::Grant;
 use super::kind::ResourceKind;
-use super::{
-    Address, ApplyCtx, Artifacts, Desired, Kind, Observed, Props, ReadCtx, Removal, Settings,
-};
+use super::props::TypedProps;
+use super::{Address, ApplyCtx, Artifacts, Desired, Kind, Observed, ReadCtx, Removal, Settings};
 use crate::aws::{until_propagated, AwsError, Clients, SdkResultExt};
 use crate::stack::resolved::ResolvedStack;
 
@@ -48,20 +47,7 @@ pub(crate) struct InvokeConfigProps {
     pub max_event_age_seconds: u32,
 }
 
-impl InvokeConfigProps {
-    fn into_props(self) -> Props {
-        match serde_json::to_value(self) {
-            Ok(Value::Object(map)) => map.into_iter().collect(),
-            _ => Props::new(),
-        }
-    }
-
-    fn of(props: &Props) -> anyhow::Result<Self> {
-        Ok(serde_json::from_value(Value::Object(
-            props.clone().into_iter().collect(),
-        ))?)
-    }
-}
+impl TypedProps for InvokeConfigProps {}
 
 pub fn desired(stack: &ResolvedStack) -> Vec<Desired> {
     stack

@@ -21,19 +21,29 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::cloudformation::{prop, tag_list, Synthesis};
+use super::cloudformation::{tag_list, Synthesis};
 use super::grant::Grant;
 use super::kind::ResourceKind;
-use super::{
-    Address, ApplyCtx, Artifacts, Desired, Kind, Observed, Props, ReadCtx, Removal, Settings,
-};
+use super::props::{changed, TypedProps};
+use super::{Address, ApplyCtx, Artifacts, Desired, Kind, Observed, ReadCtx, Removal, Settings};
 use crate::aws::{error_code, until_propagated, AwsError, Clients, SdkResultExt};
 use crate::stack::resolved::ResolvedStack;
 
 /// The `log-group` kind.
 pub(crate) struct LogGroup;
+
+/// A log group's properties, as the plan compares them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct LogGroupProps {
+    /// Days lines are kept; `None` (`null`): for ever.
+    pub retention_days: Option<u32>,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl TypedProps for LogGroupProps {}
 
 /// A log group's ARN as CloudWatch Logs' tagging calls name it (no `:*`).
 fn arn(partition: &str, region: &str, account: &str, name: &str) -> String {
@@ -53,17 +63,16 @@ pub fn desired(stack: &ResolvedStack) -> Vec<Desired> {
     stack
         .functions
         .values()
-        .map(|function| {
-            let mut props = Props::new();
-            props.insert("retention_days".into(), json!(function.log_retention_days));
-            props.insert("tags".into(), json!(stack.tags));
-            Desired {
-                address: Address::new(Kind::LogGroup, &function.logical),
-                physical: function.log_group.clone(),
-                props,
-                depends_on: Vec::new(),
-                retain: false,
+        .map(|function| Desired {
+            address: Address::new(Kind::LogGroup, &function.logical),
+            physical: function.log_group.clone(),
+            props: LogGroupProps {
+                retention_days: Some(function.log_retention_days),
+                tags: stack.tags.clone(),
             }
+            .into_props(),
+            depends_on: Vec::new(),
+            retain: false,
         })
         .collect()
 }
@@ -105,16 +114,17 @@ pub async fn read(
         .send()
         .await
         .with_aws_context(|| format!("while reading the tags of log group `{name}`"))?;
-    let tags: serde_json::Map<String, Value> = tags
+    let tags: BTreeMap<String, String> = tags
         .tags()
-        .map(|tags| tags.iter().map(|(k, v)| (k.clone(), json!(v))).collect())
+        .map(|tags| tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
         .unwrap_or_default();
-    let mut props = Props::new();
-    props.insert("retention_days".into(), json!(retention));
-    props.insert("tags".into(), Value::Object(tags));
     Ok(Some(Observed {
         physical: name.to_owned(),
-        props,
+        props: LogGroupProps {
+            retention_days: retention.and_then(|days| u32::try_from(days).ok()),
+            tags,
+        }
+        .into_props(),
     }))
 }
 
@@ -135,9 +145,10 @@ pub async fn converge(
     on_wait: &(dyn Fn(&str) + Sync),
 ) -> anyhow::Result<()> {
     let name = want.physical.as_str();
+    let props = LogGroupProps::of(&want.props)?;
     let mut have = have.cloned();
     if have.is_none() {
-        let tags: BTreeMap<String, String> = super::string_map(&want.props, "tags");
+        let tags = &props.tags;
         let created = until_propagated(CONFLICT, on_wait, is_conflict, || async {
             clients
                 .logs
@@ -152,11 +163,13 @@ pub async fn converge(
         .await;
         match created {
             Ok(_) => {
-                let mut props = want.props.clone();
-                props.insert("retention_days".into(), Value::Null);
                 have = Some(Observed {
                     physical: name.to_owned(),
-                    props,
+                    props: LogGroupProps {
+                        retention_days: None,
+                        ..props.clone()
+                    }
+                    .into_props(),
                 });
             }
             Err(err)
@@ -170,12 +183,17 @@ pub async fn converge(
             Err(err) => return Err(err),
         }
     }
-    let retention = want
-        .props
-        .get("retention_days")
-        .and_then(Value::as_i64)
+    let retention = props
+        .retention_days
         .and_then(|days| i32::try_from(days).ok());
-    if super::differs(want, have.as_ref(), "retention_days") {
+    let observed = have
+        .as_ref()
+        .map(|h| LogGroupProps::of(&h.props))
+        .transpose()?;
+    if changed(
+        &props.retention_days,
+        observed.as_ref().map(|h| &h.retention_days),
+    ) {
         until_propagated(CONFLICT, on_wait, is_conflict, || async {
             match retention {
                 Some(days) => clients
@@ -236,7 +254,7 @@ fn check_ours(
     want: &Desired,
     have: &Observed,
 ) -> anyhow::Result<()> {
-    let tags = super::string_map(&have.props, "tags");
+    let tags = LogGroupProps::of(&have.props)?.tags;
     if ["stack", "env", "region"]
         .iter()
         .all(|key| !tags.contains_key(*key))
@@ -333,18 +351,23 @@ impl ResourceKind for LogGroup {
         resource: &super::cloudformation::TemplateResource<'_>,
     ) -> super::cloudformation::ReadBack {
         let p = resource.properties;
-        let mut props = Props::new();
-        props.insert("retention_days".into(), p["RetentionInDays"].clone());
-        props.insert("tags".into(), super::cloudformation::tags_of(p));
+        let props = LogGroupProps {
+            retention_days: p["RetentionInDays"]
+                .as_u64()
+                .and_then(|days| u32::try_from(days).ok()),
+            tags: super::cloudformation::tag_map(p),
+        }
+        .into_props();
         let name = p["LogGroupName"].as_str().unwrap_or_default().to_owned();
         vec![(resource.address.clone(), name, props)]
     }
 
     fn cloudformation_properties(want: &Desired, _synthesis: &mut Synthesis<'_>) -> Option<Value> {
+        let props = LogGroupProps::of(&want.props).ok()?;
         Some(json!({
             "LogGroupName": want.physical,
-            "RetentionInDays": prop(&want.props, "retention_days"),
-            "Tags": tag_list(&want.props),
+            "RetentionInDays": props.retention_days,
+            "Tags": tag_list(&props.tags),
         }))
     }
 

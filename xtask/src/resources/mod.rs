@@ -5,7 +5,8 @@
 //! the tree talks to that AWS API. `registry.rs` lists the kinds and generates the dispatch.
 //!
 //! States are plain property maps (`Props`) so that the plan engine can diff every kind
-//! with one pure function.
+//! with one pure function; each kind keeps its properties in a typed struct serialised into
+//! that map and read back from it ([`props::TypedProps`]).
 
 pub(crate) mod bucket;
 pub(crate) mod cloudformation;
@@ -19,6 +20,7 @@ pub(crate) mod parameter;
 pub(crate) mod permission;
 pub mod policy;
 pub mod policy_doc;
+pub(crate) mod props;
 pub(crate) mod queue;
 mod registry;
 pub(crate) mod role;
@@ -139,14 +141,6 @@ pub fn statements_document(statements: &[crate::stack::resolved::Statement]) -> 
     })
 }
 
-/// IAM tags as a sorted JSON object.
-pub fn iam_tags<'a>(tags: impl Iterator<Item = (&'a str, &'a str)>) -> serde_json::Value {
-    serde_json::Value::Object(
-        tags.map(|(k, v)| (k.to_owned(), serde_json::Value::String(v.to_owned())))
-            .collect(),
-    )
-}
-
 /// IAM tags (`TagUser`, `CreateRole`, …) from a string map.
 pub(crate) fn iam_tag_list(
     tags: &std::collections::BTreeMap<String, String>,
@@ -154,28 +148,6 @@ pub(crate) fn iam_tag_list(
     tags.iter()
         .map(|(k, v)| Ok(aws_sdk_iam::types::Tag::builder().key(k).value(v).build()?))
         .collect()
-}
-
-/// Whether property `key` must be written: the desired value differs from the observed one
-/// (or nothing was observed).
-pub fn differs(want: &Desired, have: Option<&Observed>, key: &str) -> bool {
-    match have {
-        None => want.props.contains_key(key),
-        Some(have) => want.props.get(key) != have.props.get(key),
-    }
-}
-
-/// The string-to-string map held in property `key` (tags, environment).
-pub fn string_map(props: &Props, key: &str) -> std::collections::BTreeMap<String, String> {
-    props
-        .get(key)
-        .and_then(serde_json::Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// What writes need beyond the desired state: the resolved stack (plaintext of secure
@@ -226,7 +198,7 @@ pub(crate) mod fixtures {
     /// `want` as read back after the stack dropped its `team` tag (set by an earlier run,
     /// so recorded as managed) and someone added `CostCenter`: seen through the managed keys.
     pub(crate) fn with_dropped_and_foreign_tags(want: &Desired) -> Observed {
-        let mut tags = super::string_map(&want.props, "tags");
+        let mut tags = super::tags::of(&want.props);
         let mut managed: Vec<String> = tags.keys().cloned().collect();
         managed.push("team".into());
         tags.insert("team".into(), "photos".into());

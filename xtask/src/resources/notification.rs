@@ -2,21 +2,53 @@
 //! configuration shared with everyone: we own only the entries whose id starts with
 //! `stripstack-`, and reads report only those (writes must keep the others).
 
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use super::grant::Grant;
 use super::kind::ResourceKind;
-use super::{
-    Address, ApplyCtx, Artifacts, Desired, Kind, Observed, Props, ReadCtx, Removal, Settings,
-};
+use super::props::TypedProps;
+use super::{Address, ApplyCtx, Artifacts, Desired, Kind, Observed, ReadCtx, Removal, Settings};
 use crate::aws::{until_propagated, AwsError, Clients, SdkResultExt};
 use crate::stack::resolved::ResolvedStack;
+
+impl Entry {
+    /// The order entries without ids are compared in: by their JSON text, keys sorted.
+    pub(crate) fn sort_key(&self) -> String {
+        serde_json::to_value(self)
+            .map(|v| v.to_string())
+            .unwrap_or_default()
+    }
+}
 
 /// Prefix of every notification entry id this tool owns.
 pub const ID_PREFIX: &str = "stripstack-";
 
+/// A bucket's notification entries that invoke our functions, as the plan compares them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct NotificationProps {
+    /// Sorted by id.
+    pub entries: Vec<Entry>,
+}
+
+impl TypedProps for NotificationProps {}
+
+/// One Lambda notification entry: the function, the events, the key filter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Entry {
+    /// `stripstack-…` for ours; `None` for an entry S3 holds without one, and in
+    /// CloudFormation (where S3 generates the ids).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub function_arn: String,
+    /// Sorted, without duplicates.
+    pub events: Vec<String>,
+    /// `""`: any key.
+    pub prefix: String,
+    pub suffix: String,
+}
+
 pub fn desired(stack: &ResolvedStack) -> Vec<Desired> {
-    let mut per_bucket: std::collections::BTreeMap<&str, Vec<Value>> = Default::default();
+    let mut per_bucket: std::collections::BTreeMap<&str, Vec<Entry>> = Default::default();
     for function in stack.functions.values() {
         for (index, trigger) in function.triggers.iter().enumerate() {
             let mut events: Vec<&str> = trigger.events.iter().map(|e| e.s3_event()).collect();
@@ -31,13 +63,13 @@ pub fn desired(stack: &ResolvedStack) -> Vec<Desired> {
                 per_bucket
                     .entry(trigger.bucket.as_str())
                     .or_default()
-                    .push(json!({
-                        "id": format!("{ID_PREFIX}{}-{index}{suffix}", function.logical),
-                        "function_arn": function.arn,
-                        "events": events,
-                        "prefix": trigger.prefix,
-                        "suffix": suffix,
-                    }));
+                    .push(Entry {
+                        id: Some(format!("{ID_PREFIX}{}-{index}{suffix}", function.logical)),
+                        function_arn: function.arn.clone(),
+                        events: events.iter().map(|&e| e.to_owned()).collect(),
+                        prefix: trigger.prefix.clone(),
+                        suffix: suffix.to_owned(),
+                    });
             }
         }
     }
@@ -45,9 +77,7 @@ pub fn desired(stack: &ResolvedStack) -> Vec<Desired> {
         .into_iter()
         .filter_map(|(logical, mut entries)| {
             let bucket = stack.buckets.get(logical)?;
-            entries.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
-            let mut props = Props::new();
-            props.insert("entries".into(), Value::Array(entries));
+            entries.sort_by(|a, b| a.id.cmp(&b.id));
             let depends_on = stack
                 .functions
                 .values()
@@ -58,7 +88,7 @@ pub fn desired(stack: &ResolvedStack) -> Vec<Desired> {
             Some(Desired {
                 address: Address::new(Kind::Notification, logical),
                 physical: bucket.name.clone(),
-                props,
+                props: NotificationProps { entries }.into_props(),
                 depends_on,
                 retain: false,
             })
@@ -77,11 +107,9 @@ pub async fn read(
     if entries.is_empty() {
         return Ok(None);
     }
-    let mut props = Props::new();
-    props.insert("entries".into(), Value::Array(entries));
     Ok(Some(Observed {
         physical: bucket.to_owned(),
-        props,
+        props: NotificationProps { entries }.into_props(),
     }))
 }
 
@@ -93,7 +121,7 @@ pub async fn function_entries(
     clients: &Clients,
     bucket: &str,
     ours_only: bool,
-) -> anyhow::Result<Option<Vec<Value>>> {
+) -> anyhow::Result<Option<Vec<Entry>>> {
     let config = match clients
         .s3
         .get_bucket_notification_configuration()
@@ -111,31 +139,32 @@ pub async fn function_entries(
             .into())
         }
     };
-    let mut entries: Vec<Value> = config
+    let mut entries: Vec<Entry> = config
         .lambda_function_configurations()
         .iter()
         .filter(|c| !ours_only || c.id().is_some_and(|id| id.starts_with(ID_PREFIX)))
         .map(|c| {
-            let mut events: Vec<&str> = c.events().iter().map(|e| e.as_str()).collect();
+            let mut events: Vec<String> =
+                c.events().iter().map(|e| e.as_str().to_owned()).collect();
             events.sort_unstable();
             events.dedup();
-            json!({
-                "id": c.id(),
-                "function_arn": c.lambda_function_arn(),
-                "events": events,
-                "prefix": filter_value(c.filter(), "prefix"),
-                "suffix": filter_value(c.filter(), "suffix"),
-            })
+            Entry {
+                id: c.id().map(str::to_owned),
+                function_arn: c.lambda_function_arn().to_owned(),
+                events,
+                prefix: filter_value(c.filter(), "prefix"),
+                suffix: filter_value(c.filter(), "suffix"),
+            }
         })
         .collect();
-    entries.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    entries.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(Some(entries))
 }
 
 /// Read-modify-write of the bucket's notification configuration: our entries become
 /// `entries`, everyone else's are kept untouched. Overlapping rules are refused, as S3
 /// would refuse them (and the emulator silently accepts them).
-pub async fn put(clients: &Clients, bucket: &str, entries: &[Value]) -> anyhow::Result<()> {
+pub async fn put(clients: &Clients, bucket: &str, entries: &[Entry]) -> anyhow::Result<()> {
     use aws_sdk_s3::types as t;
     let current = clients
         .s3
@@ -180,30 +209,25 @@ pub async fn put(clients: &Clients, bucket: &str, entries: &[Value]) -> anyhow::
     Ok(())
 }
 
-fn to_sdk(entry: &Value) -> anyhow::Result<aws_sdk_s3::types::LambdaFunctionConfiguration> {
+fn to_sdk(entry: &Entry) -> anyhow::Result<aws_sdk_s3::types::LambdaFunctionConfiguration> {
     use aws_sdk_s3::types as t;
-    let text = |key: &str| entry[key].as_str().unwrap_or_default().to_owned();
     let mut rules = Vec::new();
-    for (name, key) in [
-        (t::FilterRuleName::Prefix, "prefix"),
-        (t::FilterRuleName::Suffix, "suffix"),
+    for (name, value) in [
+        (t::FilterRuleName::Prefix, &entry.prefix),
+        (t::FilterRuleName::Suffix, &entry.suffix),
     ] {
-        if !text(key).is_empty() {
-            rules.push(t::FilterRule::builder().name(name).value(text(key)).build());
+        if !value.is_empty() {
+            rules.push(t::FilterRule::builder().name(name).value(value).build());
         }
     }
-    let events = entry["events"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(t::Event::from)
-                .collect()
-        })
-        .unwrap_or_default();
+    let events = entry
+        .events
+        .iter()
+        .map(|e| t::Event::from(e.as_str()))
+        .collect();
     Ok(t::LambdaFunctionConfiguration::builder()
-        .id(text("id"))
-        .lambda_function_arn(text("function_arn"))
+        .id(entry.id.clone().unwrap_or_default())
+        .lambda_function_arn(&entry.function_arn)
         .set_events(Some(events))
         .filter(
             t::NotificationConfigurationFilter::builder()
@@ -328,16 +352,12 @@ impl ResourceKind for Notification {
     /// S3 generates the notification ids: CloudFormation has no `Id` property.
     #[cfg(test)]
     fn cloudformation_comparable(want: &Desired) -> (String, super::Props) {
-        let mut props = want.props.clone();
-        if let Some(serde_json::Value::Array(entries)) = props.get_mut("entries") {
-            for entry in entries.iter_mut() {
-                if let serde_json::Value::Object(map) = entry {
-                    map.remove("id");
-                }
-            }
-            entries.sort_by_key(|e| e.to_string());
+        let mut props = NotificationProps::of(&want.props).expect("typed");
+        for entry in &mut props.entries {
+            entry.id = None;
         }
-        (want.physical.clone(), props)
+        props.entries.sort_by_key(Entry::sort_key);
+        (want.physical.clone(), props.into_props())
     }
 
     /// In CloudFormation the notification configuration is a property of its bucket.
@@ -381,12 +401,7 @@ impl ResourceKind for Notification {
         _have: Option<&Observed>,
         on_wait: &(dyn Fn(&str) + Sync),
     ) -> anyhow::Result<()> {
-        let entries = want
-            .props
-            .get("entries")
-            .and_then(serde_json::Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let entries = NotificationProps::of(&want.props)?.entries;
         until_propagated(
             "S3 to see the new invoke permission",
             on_wait,

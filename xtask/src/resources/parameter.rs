@@ -1,40 +1,78 @@
 //! SSM parameters: type, value and tags. SecureString values are compared by SHA-256 and
 //! never printed; the plaintext only ever exists in memory during a read or a write.
 
-use super::cloudformation::{prop, Synthesis};
-use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+use super::cloudformation::Synthesis;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::grant::Grant;
 use super::kind::{default_prop_kind, ResourceKind};
+use super::props::{changed, TypedProps};
 use super::{
-    Address, ApplyCtx, Artifacts, Desired, Kind, Observed, PropKind, Props, ReadCtx, Removal,
-    Settings,
+    Address, ApplyCtx, Artifacts, Desired, Kind, Observed, PropKind, ReadCtx, Removal, Settings,
 };
 use crate::aws::{error_code, AwsError, Clients, SdkResultExt};
 use crate::stack::resolved::ResolvedStack;
+
+/// A parameter's properties, as the plan compares them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ParameterProps {
+    /// Its type (`type`) and its value, or only the value's hash for a SecureString.
+    #[serde(flatten)]
+    pub value: ParameterValue,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl TypedProps for ParameterProps {}
+
+/// A parameter's type and value, by the `type` property.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub(crate) enum ParameterValue {
+    String {
+        value: String,
+    },
+    StringList {
+        value: String,
+    },
+    /// Held only as the SHA-256 (hex) of its value: the plaintext is never in a plan or state
+    /// (`PropKind::Sensitive`).
+    SecureString {
+        value_sha256: String,
+    },
+}
+
+impl ParameterProps {
+    pub(crate) fn is_secure(&self) -> bool {
+        matches!(self.value, ParameterValue::SecureString { .. })
+    }
+}
 
 pub fn desired(stack: &ResolvedStack) -> Vec<Desired> {
     stack
         .parameters
         .values()
-        .map(|param| {
-            let mut props = Props::new();
-            if param.secure {
-                props.insert("type".into(), json!("SecureString"));
-                props.insert("value_sha256".into(), json!(sha256_hex(&param.value)));
-            } else {
-                props.insert("type".into(), json!("String"));
-                props.insert("value".into(), json!(param.value));
+        .map(|param| Desired {
+            address: Address::new(Kind::Parameter, &param.name),
+            physical: param.name.clone(),
+            props: ParameterProps {
+                value: if param.secure {
+                    ParameterValue::SecureString {
+                        value_sha256: sha256_hex(&param.value),
+                    }
+                } else {
+                    ParameterValue::String {
+                        value: param.value.clone(),
+                    }
+                },
+                tags: stack.tags.clone(),
             }
-            props.insert("tags".into(), json!(stack.tags));
-            Desired {
-                address: Address::new(Kind::Parameter, &param.name),
-                physical: param.name.clone(),
-                props,
-                depends_on: Vec::new(),
-                retain: false,
-            }
+            .into_props(),
+            depends_on: Vec::new(),
+            retain: false,
         })
         .collect()
 }
@@ -71,14 +109,14 @@ pub async fn read(
         .r#type()
         .map(|t| t.as_str().to_owned())
         .unwrap_or_else(|| "String".to_owned());
-    let value = parameter.value().unwrap_or_default();
-    let mut props = Props::new();
-    if kind == "SecureString" {
-        props.insert("value_sha256".into(), json!(sha256_hex(value)));
-    } else {
-        props.insert("value".into(), json!(value));
-    }
-    props.insert("type".into(), json!(kind));
+    let value = parameter.value().unwrap_or_default().to_owned();
+    let value = match kind.as_str() {
+        "SecureString" => ParameterValue::SecureString {
+            value_sha256: sha256_hex(&value),
+        },
+        "StringList" => ParameterValue::StringList { value },
+        _ => ParameterValue::String { value },
+    };
 
     let tags = clients
         .ssm
@@ -88,15 +126,14 @@ pub async fn read(
         .send()
         .await
         .with_aws_context(|| format!("while reading the tags of SSM parameter `{name}`"))?;
-    let tags: serde_json::Map<String, Value> = tags
+    let tags = tags
         .tag_list()
         .iter()
-        .map(|t| (t.key().to_owned(), json!(t.value())))
+        .map(|t| (t.key().to_owned(), t.value().to_owned()))
         .collect();
-    props.insert("tags".into(), Value::Object(tags));
     Ok(Some(Observed {
         physical: name.to_owned(),
-        props,
+        props: ParameterProps { value, tags }.into_props(),
     }))
 }
 
@@ -109,10 +146,9 @@ pub async fn put(
     param: &crate::stack::resolved::Parameter,
 ) -> anyhow::Result<()> {
     let name = want.physical.as_str();
-    let value_changed = have.is_none()
-        || super::differs(want, have, "value")
-        || super::differs(want, have, "value_sha256")
-        || super::differs(want, have, "type");
+    let props = ParameterProps::of(&want.props)?;
+    let observed = have.map(|h| ParameterProps::of(&h.props)).transpose()?;
+    let value_changed = changed(&props.value, observed.as_ref().map(|h| &h.value));
     if value_changed {
         let kind = if param.secure {
             aws_sdk_ssm::types::ParameterType::SecureString
@@ -207,10 +243,14 @@ impl ResourceKind for Parameter {
         resource: &super::cloudformation::TemplateResource<'_>,
     ) -> super::cloudformation::ReadBack {
         let p = resource.properties;
-        let mut props = Props::new();
-        props.insert("type".into(), p["Type"].clone());
-        props.insert("value".into(), p["Value"].clone());
-        props.insert("tags".into(), p["Tags"].clone());
+        // `AWS::SSM::Parameter` tags are a map, not a list.
+        let props: ParameterProps = serde_json::from_value(json!({
+            "type": p["Type"],
+            "value": p["Value"],
+            "tags": p["Tags"],
+        }))
+        .expect("a String parameter");
+        let props = props.into_props();
         let name = p["Name"].as_str().unwrap_or_default().to_owned();
         vec![(resource.address.clone(), name, props)]
     }
@@ -221,26 +261,31 @@ impl ResourceKind for Parameter {
         want: &Desired,
         synthesis: &mut Synthesis<'_>,
     ) -> Option<serde_json::Value> {
-        if want.props.get("type") == Some(&serde_json::json!("SecureString")) {
-            synthesis.secure_parameters.push(want.physical.clone());
-            return None;
-        }
+        let props = ParameterProps::of(&want.props).ok()?;
+        let (kind, value) = match &props.value {
+            ParameterValue::String { value } => ("String", value),
+            ParameterValue::StringList { value } => ("StringList", value),
+            ParameterValue::SecureString { .. } => {
+                synthesis.secure_parameters.push(want.physical.clone());
+                return None;
+            }
+        };
         let description = synthesis
             .stack
             .parameters
             .get(&want.physical)
             .and_then(|p| p.description.clone());
-        let mut props = serde_json::json!({
+        let mut properties = json!({
             "Name": want.physical,
-            "Type": prop(&want.props, "type"),
-            "Value": prop(&want.props, "value"),
+            "Type": kind,
+            "Value": value,
             // `AWS::SSM::Parameter` tags are a map, not a list.
-            "Tags": prop(&want.props, "tags"),
+            "Tags": props.tags,
         });
         if let Some(description) = description {
-            props["Description"] = serde_json::json!(description);
+            properties["Description"] = json!(description);
         }
-        Some(props)
+        Some(properties)
     }
 
     /// SSM names usually start with `/<stack>/<env>/`: dropped from the logical id, which

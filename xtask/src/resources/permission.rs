@@ -2,14 +2,31 @@
 //! with both `SourceArn` and `SourceAccount` (without the account, a bucket re-created
 //! under the same name in another account could invoke us).
 
-use super::cloudformation::{prop, Synthesis};
+use super::cloudformation::Synthesis;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::grant::Grant;
 use super::kind::ResourceKind;
-use super::{
-    Address, ApplyCtx, Artifacts, Desired, Kind, Observed, Props, ReadCtx, Removal, Settings,
-};
+use super::props::TypedProps;
+use super::{Address, ApplyCtx, Artifacts, Desired, Kind, Observed, ReadCtx, Removal, Settings};
+
+/// A permission statement's properties, as the plan compares them. Each is what the function's
+/// resource policy holds (a string for ours; a statement edited by hand may hold a list, or
+/// nothing: `null`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct PermissionProps {
+    /// `lambda:InvokeFunction`.
+    pub action: Value,
+    /// The service principal, `s3.amazonaws.com`.
+    pub principal: Value,
+    /// The bucket's ARN (`ArnLike` condition).
+    pub source_arn: Value,
+    /// The bucket owner's account (`StringEquals` condition).
+    pub source_account: Value,
+}
+
+impl TypedProps for PermissionProps {}
 use crate::aws::{error_code, AwsError, Clients};
 use crate::stack::resolved::ResolvedStack;
 
@@ -37,15 +54,16 @@ pub fn desired(stack: &ResolvedStack) -> Vec<Desired> {
             let Some(bucket) = stack.buckets.get(logical) else {
                 continue;
             };
-            let mut props = Props::new();
-            props.insert("action".into(), json!("lambda:InvokeFunction"));
-            props.insert("principal".into(), json!("s3.amazonaws.com"));
-            props.insert("source_arn".into(), json!(bucket.arn));
-            props.insert("source_account".into(), json!(stack.account));
             out.push(Desired {
                 address: Address::new(Kind::Permission, format!("{}.{logical}", function.logical)),
                 physical: physical(&function.name, &statement_id(logical)),
-                props,
+                props: PermissionProps {
+                    action: json!("lambda:InvokeFunction"),
+                    principal: json!("s3.amazonaws.com"),
+                    source_arn: json!(bucket.arn),
+                    source_account: json!(stack.account),
+                }
+                .into_props(),
                 depends_on: vec![Address::new(Kind::Function, &function.logical)],
                 retain: false,
             });
@@ -95,20 +113,15 @@ pub async fn read(
         other => other["Service"].clone(),
     };
     let condition = &statement["Condition"];
-    let mut props = Props::new();
-    props.insert("action".into(), statement["Action"].clone());
-    props.insert("principal".into(), principal);
-    props.insert(
-        "source_arn".into(),
-        condition["ArnLike"]["AWS:SourceArn"].clone(),
-    );
-    props.insert(
-        "source_account".into(),
-        condition["StringEquals"]["AWS:SourceAccount"].clone(),
-    );
     Ok(Some(Observed {
         physical: physical.to_owned(),
-        props,
+        props: PermissionProps {
+            action: statement["Action"].clone(),
+            principal,
+            source_arn: condition["ArnLike"]["AWS:SourceArn"].clone(),
+            source_account: condition["StringEquals"]["AWS:SourceAccount"].clone(),
+        }
+        .into_props(),
     }))
 }
 
@@ -116,22 +129,17 @@ pub async fn create(clients: &Clients, want: &Desired) -> anyhow::Result<()> {
     let Some((function, sid)) = want.physical.split_once('/') else {
         anyhow::bail!("malformed permission id `{}`", want.physical);
     };
-    let text = |key: &str| {
-        want.props
-            .get(key)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
+    let props = PermissionProps::of(&want.props)?;
+    let text = |value: &Value| value.as_str().map(str::to_owned);
     match clients
         .lambda
         .add_permission()
         .function_name(function)
         .statement_id(sid)
-        .action(text("action"))
-        .principal(text("principal"))
-        .source_arn(text("source_arn"))
-        .source_account(text("source_account"))
+        .set_action(text(&props.action))
+        .set_principal(text(&props.principal))
+        .set_source_arn(text(&props.source_arn))
+        .set_source_account(text(&props.source_account))
         .send()
         .await
     {
@@ -188,11 +196,13 @@ impl ResourceKind for Permission {
         resource: &super::cloudformation::TemplateResource<'_>,
     ) -> super::cloudformation::ReadBack {
         let p = resource.properties;
-        let mut props = Props::new();
-        props.insert("action".into(), p["Action"].clone());
-        props.insert("principal".into(), p["Principal"].clone());
-        props.insert("source_arn".into(), p["SourceArn"].clone());
-        props.insert("source_account".into(), p["SourceAccount"].clone());
+        let props = PermissionProps {
+            action: p["Action"].clone(),
+            principal: p["Principal"].clone(),
+            source_arn: p["SourceArn"].clone(),
+            source_account: p["SourceAccount"].clone(),
+        }
+        .into_props();
         let name = p["FunctionName"].as_str().unwrap_or_default().to_owned();
         vec![(resource.address.clone(), name, props)]
     }
@@ -200,7 +210,7 @@ impl ResourceKind for Permission {
     /// CloudFormation names the statement itself (`<stack>-<LogicalId>-<random>`): the same
     /// function, another statement id.
     #[cfg(test)]
-    fn cloudformation_comparable(want: &Desired) -> (String, Props) {
+    fn cloudformation_comparable(want: &Desired) -> (String, super::Props) {
         let physical = want
             .physical
             .split_once('/')
@@ -217,14 +227,15 @@ impl ResourceKind for Permission {
             .split_once('/')
             .map(|(function, _)| function)
             .unwrap_or(&want.physical);
-        Some(serde_json::json!({
-            "Action": prop(&want.props, "action"),
+        let props = PermissionProps::of(&want.props).ok()?;
+        Some(json!({
+            "Action": props.action,
             "FunctionName": function_name,
-            "Principal": prop(&want.props, "principal"),
+            "Principal": props.principal,
             // The literal ARN (known from the bucket's name), not a reference to the bucket:
             // the bucket depends on this permission, so a reference would be a cycle.
-            "SourceArn": prop(&want.props, "source_arn"),
-            "SourceAccount": prop(&want.props, "source_account"),
+            "SourceArn": props.source_arn,
+            "SourceAccount": props.source_account,
         }))
     }
 

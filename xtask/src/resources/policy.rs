@@ -1,36 +1,46 @@
 //! Customer-managed IAM policies (one per user, holding the user's `allow` statements):
 //! the default version's document and tags.
 
-use super::cloudformation::{prop, Synthesis};
+use std::collections::BTreeMap;
+
+use super::cloudformation::Synthesis;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::grant::Grant;
 use super::kind::ResourceKind;
+use super::props::{changed, TypedProps};
 use super::{
-    iam_tags, policy_doc, statements_document, Address, ApplyCtx, Artifacts, Desired, Kind,
-    Observed, Props, ReadCtx, Removal, Settings,
+    policy_doc, statements_document, Address, ApplyCtx, Artifacts, Desired, Kind, Observed,
+    ReadCtx, Removal, Settings,
 };
 use crate::aws::{error_code, until_propagated, AwsError, Clients, SdkResultExt};
 use crate::stack::resolved::ResolvedStack;
+
+/// A managed policy's properties, as the plan compares them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct PolicyProps {
+    /// The default version's document, normalised; `null`: none.
+    pub document: Value,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl TypedProps for PolicyProps {}
 
 pub fn desired(stack: &ResolvedStack) -> Vec<Desired> {
     stack
         .users
         .values()
-        .map(|user| {
-            let mut props = Props::new();
-            props.insert(
-                "document".into(),
-                policy_doc::normalize_policy(&statements_document(&user.allow)),
-            );
-            props.insert("tags".into(), json!(stack.tags));
-            Desired {
-                address: Address::new(Kind::Policy, &user.logical),
-                physical: user.policy_name.clone(),
-                props,
-                depends_on: Vec::new(),
-                retain: false,
+        .map(|user| Desired {
+            address: Address::new(Kind::Policy, &user.logical),
+            physical: user.policy_name.clone(),
+            props: PolicyProps {
+                document: policy_doc::normalize_policy(&statements_document(&user.allow)),
+                tags: stack.tags.clone(),
             }
+            .into_props(),
+            depends_on: Vec::new(),
+            retain: false,
         })
         .collect()
 }
@@ -80,15 +90,17 @@ pub async fn read(
     };
     let tags =
         tags.with_aws_context(|| format!("while reading the tags of IAM policy `{name}`"))?;
-    let mut props = Props::new();
-    props.insert("document".into(), document);
-    props.insert(
-        "tags".into(),
-        iam_tags(tags.tags().iter().map(|t| (t.key(), t.value()))),
-    );
     Ok(Some(Observed {
         physical: name.to_owned(),
-        props,
+        props: PolicyProps {
+            document,
+            tags: tags
+                .tags()
+                .iter()
+                .map(|t| (t.key().to_owned(), t.value().to_owned()))
+                .collect(),
+        }
+        .into_props(),
     }))
 }
 
@@ -102,12 +114,13 @@ const WHAT: &str = "IAM policy";
 /// run created it; anything else is refused as [`ResourceKind::check_adoption`] would).
 pub async fn create(clients: &Clients, ctx: &ReadCtx, want: &Desired) -> anyhow::Result<()> {
     let name = want.physical.as_str();
-    let tags = super::iam_tag_list(&super::string_map(&want.props, "tags"))?;
+    let props = PolicyProps::of(&want.props)?;
+    let tags = super::iam_tag_list(&props.tags)?;
     match clients
         .iam
         .create_policy()
         .policy_name(name)
-        .policy_document(want.props["document"].to_string())
+        .policy_document(props.document.to_string())
         .set_tags(Some(tags))
         .send()
         .await
@@ -139,7 +152,9 @@ pub async fn update(
 ) -> anyhow::Result<()> {
     let name = want.physical.as_str();
     let arn = arn(ctx, name);
-    if super::differs(want, have, "document") {
+    let props = PolicyProps::of(&want.props)?;
+    let observed = have.map(|h| PolicyProps::of(&h.props)).transpose()?;
+    if changed(&props.document, observed.as_ref().map(|h| &h.document)) {
         let (count, old) = old_versions(clients, &arn, name).await?;
         // Room for the new version under the limit, oldest first.
         let excess = (count + 1).saturating_sub(MAX_POLICY_VERSIONS);
@@ -150,7 +165,7 @@ pub async fn update(
             .iam
             .create_policy_version()
             .policy_arn(&arn)
-            .policy_document(want.props["document"].to_string())
+            .policy_document(props.document.to_string())
             .set_as_default(true)
             .send()
             .await
@@ -380,8 +395,12 @@ impl ResourceKind for Policy {
         resource: &super::cloudformation::TemplateResource<'_>,
     ) -> super::cloudformation::ReadBack {
         let p = resource.properties;
-        let mut props = Props::new();
-        props.insert("document".into(), p["PolicyDocument"].clone());
+        // No tags there: see `cloudformation_comparable`.
+        let props = PolicyProps {
+            document: p["PolicyDocument"].clone(),
+            tags: BTreeMap::new(),
+        }
+        .into_props();
         let name = p["ManagedPolicyName"]
             .as_str()
             .unwrap_or_default()
@@ -392,10 +411,12 @@ impl ResourceKind for Policy {
     /// `AWS::IAM::ManagedPolicy` has no `Tags` property (stack tags reach it where
     /// CloudFormation propagates them).
     #[cfg(test)]
-    fn cloudformation_comparable(want: &Desired) -> (String, Props) {
-        let mut props = want.props.clone();
-        props.remove("tags");
-        (want.physical.clone(), props)
+    fn cloudformation_comparable(want: &Desired) -> (String, super::Props) {
+        let props = PolicyProps {
+            tags: BTreeMap::new(),
+            ..PolicyProps::of(&want.props).expect("typed")
+        };
+        (want.physical.clone(), props.into_props())
     }
 
     /// `AWS::IAM::ManagedPolicy` has no `Tags`: the policy carries the stack's tags only where
@@ -404,9 +425,10 @@ impl ResourceKind for Policy {
         want: &Desired,
         _synthesis: &mut Synthesis<'_>,
     ) -> Option<serde_json::Value> {
-        Some(serde_json::json!({
+        let props = PolicyProps::of(&want.props).ok()?;
+        Some(json!({
             "ManagedPolicyName": want.physical,
-            "PolicyDocument": prop(&want.props, "document"),
+            "PolicyDocument": props.document,
         }))
     }
 

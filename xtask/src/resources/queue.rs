@@ -29,9 +29,8 @@ use serde_json::{json, Value};
 use super::cloudformation::{tag_list, Synthesis};
 use super::grant::Grant;
 use super::kind::ResourceKind;
-use super::{
-    Address, ApplyCtx, Artifacts, Desired, Kind, Observed, Props, ReadCtx, Removal, Settings,
-};
+use super::props::{changed, TypedProps};
+use super::{Address, ApplyCtx, Artifacts, Desired, Kind, Observed, ReadCtx, Removal, Settings};
 use crate::aws::{until_propagated, AwsError, Clients, SdkResultExt};
 use crate::stack::resolved::ResolvedStack;
 
@@ -51,20 +50,9 @@ pub(crate) struct QueueProps {
     pub tags: BTreeMap<String, String>,
 }
 
+impl TypedProps for QueueProps {}
+
 impl QueueProps {
-    fn into_props(self) -> Props {
-        match serde_json::to_value(self) {
-            Ok(Value::Object(map)) => map.into_iter().collect(),
-            _ => Props::new(),
-        }
-    }
-
-    fn of(props: &Props) -> anyhow::Result<Self> {
-        Ok(serde_json::from_value(Value::Object(
-            props.clone().into_iter().collect(),
-        ))?)
-    }
-
     /// `MessageRetentionPeriod`, in seconds, when the stack's days are whole days.
     fn retention_seconds(&self) -> Option<i64> {
         self.retention_days.as_i64().map(|days| days * DAY)
@@ -268,11 +256,16 @@ pub async fn converge(
             .await?
             .ok_or_else(|| anyhow::anyhow!("SQS queue `{name}` disappeared while deploying"))?
     };
+    let observed = have
+        .as_ref()
+        .map(|h| QueueProps::of(&h.props))
+        .transpose()?;
+    let observed = observed.as_ref();
     let mut attributes = Vec::new();
-    if super::differs(want, have.as_ref(), "retention_days") {
+    if changed(&props.retention_days, observed.map(|h| &h.retention_days)) {
         attributes.push(("MessageRetentionPeriod", retention.to_string()));
     }
-    if super::differs(want, have.as_ref(), "encryption") {
+    if changed(&props.encryption, observed.map(|h| &h.encryption)) {
         // SSE-SQS replaces a KMS key: both cannot be set.
         attributes.push(("KmsMasterKeyId", String::new()));
         attributes.push(("SqsManagedSseEnabled", "true".to_owned()));
@@ -317,7 +310,7 @@ fn check_ours(
     want: &Desired,
     have: &Observed,
 ) -> anyhow::Result<()> {
-    let tags = super::string_map(&have.props, "tags");
+    let tags = QueueProps::of(&have.props)?.tags;
     super::tags::check_ours("SQS queue", &want.physical, &tags, stack, env, Some(region))
 }
 
@@ -538,10 +531,7 @@ impl ResourceKind for Queue {
         let props = QueueProps {
             retention_days: retention_value(seconds),
             encryption: encryption.to_owned(),
-            tags: super::string_map(
-                &Props::from([("tags".to_owned(), super::cloudformation::tags_of(p))]),
-                "tags",
-            ),
+            tags: super::cloudformation::tag_map(p),
         }
         .into_props();
         let name = p["QueueName"].as_str().unwrap_or_default().to_owned();
@@ -554,7 +544,7 @@ impl ResourceKind for Queue {
             "QueueName": want.physical,
             "MessageRetentionPeriod": props.retention_seconds(),
             "SqsManagedSseEnabled": true,
-            "Tags": tag_list(&want.props),
+            "Tags": tag_list(&props.tags),
         }))
     }
 

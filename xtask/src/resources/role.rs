@@ -1,14 +1,18 @@
 //! The function's IAM role: trust policy for lambda.amazonaws.com, one inline policy with
 //! exactly the function's `allow` statements (least privilege: nothing is added), and tags.
 
-use super::cloudformation::{prop, tag_list, Synthesis};
+use std::collections::BTreeMap;
+
+use super::cloudformation::{tag_list, Synthesis};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::grant::Grant;
 use super::kind::ResourceKind;
+use super::props::{changed, TypedProps};
 use super::{
-    iam_tags, policy_doc, statements_document, Address, ApplyCtx, Artifacts, Desired, Kind,
-    Observed, Props, ReadCtx, Removal, Settings,
+    policy_doc, statements_document, Address, ApplyCtx, Artifacts, Desired, Kind, Observed,
+    ReadCtx, Removal, Settings,
 };
 use crate::aws::{error_code, until_propagated, AwsError, Clients, SdkResultExt};
 use crate::stack::resolved::ResolvedStack;
@@ -16,28 +20,33 @@ use crate::stack::resolved::ResolvedStack;
 /// Name of the inline policy on every role this tool manages.
 pub const INLINE_POLICY_NAME: &str = "stripstack";
 
+/// A role's properties, as the plan compares them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct RoleProps {
+    /// The trust policy, normalised; `null`: none.
+    pub trust_policy: Value,
+    /// The inline policy [`INLINE_POLICY_NAME`], normalised; `null`: none.
+    pub policy: Value,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl TypedProps for RoleProps {}
+
 pub fn desired(stack: &ResolvedStack) -> Vec<Desired> {
     stack
         .functions
         .values()
-        .map(|function| {
-            let mut props = Props::new();
-            props.insert(
-                "trust_policy".into(),
-                policy_doc::normalize_policy(&lambda_trust_policy()),
-            );
-            props.insert(
-                "policy".into(),
-                policy_doc::normalize_policy(&statements_document(&function.allow)),
-            );
-            props.insert("tags".into(), json!(stack.tags));
-            Desired {
-                address: Address::new(Kind::Role, &function.logical),
-                physical: function.role_name.clone(),
-                props,
-                depends_on: Vec::new(),
-                retain: false,
+        .map(|function| Desired {
+            address: Address::new(Kind::Role, &function.logical),
+            physical: function.role_name.clone(),
+            props: RoleProps {
+                trust_policy: policy_doc::normalize_policy(&lambda_trust_policy()),
+                policy: policy_doc::normalize_policy(&statements_document(&function.allow)),
+                tags: stack.tags.clone(),
             }
+            .into_props(),
+            depends_on: Vec::new(),
+            retain: false,
         })
         .collect()
 }
@@ -98,16 +107,18 @@ pub async fn read(
             .into())
         }
     };
-    let mut props = Props::new();
-    props.insert("trust_policy".into(), trust);
-    props.insert("policy".into(), inline);
-    props.insert(
-        "tags".into(),
-        iam_tags(role.tags().iter().map(|t| (t.key(), t.value()))),
-    );
     Ok(Some(Observed {
         physical: name.to_owned(),
-        props,
+        props: RoleProps {
+            trust_policy: trust,
+            policy: inline,
+            tags: role
+                .tags()
+                .iter()
+                .map(|t| (t.key().to_owned(), t.value().to_owned()))
+                .collect(),
+        }
+        .into_props(),
     }))
 }
 
@@ -118,31 +129,24 @@ const WHAT: &str = "IAM role";
 /// run created it; anything else is refused as [`ResourceKind::check_adoption`] would).
 pub async fn create(clients: &Clients, ctx: &ReadCtx, want: &Desired) -> anyhow::Result<()> {
     let name = want.physical.as_str();
+    let props = RoleProps::of(&want.props)?;
     match clients
         .iam
         .create_role()
         .role_name(name)
-        .assume_role_policy_document(want.props["trust_policy"].to_string())
-        .set_tags(Some(super::iam_tag_list(&super::string_map(
-            &want.props,
-            "tags",
-        ))?))
+        .assume_role_policy_document(props.trust_policy.to_string())
+        .set_tags(Some(super::iam_tag_list(&props.tags)?))
         .send()
         .await
     {
         Ok(_) => {
             let trust_written = Observed {
                 physical: name.to_owned(),
-                props: [
-                    (
-                        "trust_policy".to_owned(),
-                        want.props["trust_policy"].clone(),
-                    ),
-                    ("tags".to_owned(), want.props["tags"].clone()),
-                    ("policy".to_owned(), Value::Null),
-                ]
-                .into_iter()
-                .collect(),
+                props: RoleProps {
+                    policy: Value::Null,
+                    ..props
+                }
+                .into_props(),
             };
             update(clients, ctx, want, Some(&trust_written)).await
         }
@@ -170,19 +174,22 @@ pub async fn update(
 ) -> anyhow::Result<()> {
     let iam = &clients.iam;
     let name = want.physical.as_str();
-    if super::differs(want, have, "trust_policy") {
+    let props = RoleProps::of(&want.props)?;
+    let observed = have.map(|h| RoleProps::of(&h.props)).transpose()?;
+    let observed = observed.as_ref();
+    if changed(&props.trust_policy, observed.map(|h| &h.trust_policy)) {
         iam.update_assume_role_policy()
             .role_name(name)
-            .policy_document(want.props["trust_policy"].to_string())
+            .policy_document(props.trust_policy.to_string())
             .send()
             .await
             .with_aws_context(|| format!("while setting the trust policy of IAM role `{name}`"))?;
     }
-    if super::differs(want, have, "policy") {
+    if changed(&props.policy, observed.map(|h| &h.policy)) {
         iam.put_role_policy()
             .role_name(name)
             .policy_name(INLINE_POLICY_NAME)
-            .policy_document(want.props["policy"].to_string())
+            .policy_document(props.policy.to_string())
             .send()
             .await
             .with_aws_context(|| format!("while setting the policy of IAM role `{name}`"))?;
@@ -327,10 +334,12 @@ impl ResourceKind for Role {
             })
             .map(|x| x["PolicyDocument"].clone())
             .unwrap_or(serde_json::Value::Null);
-        let mut props = Props::new();
-        props.insert("trust_policy".into(), p["AssumeRolePolicyDocument"].clone());
-        props.insert("policy".into(), inline);
-        props.insert("tags".into(), super::cloudformation::tags_of(p));
+        let props = RoleProps {
+            trust_policy: p["AssumeRolePolicyDocument"].clone(),
+            policy: inline,
+            tags: super::cloudformation::tag_map(p),
+        }
+        .into_props();
         let name = p["RoleName"].as_str().unwrap_or_default().to_owned();
         vec![(resource.address.clone(), name, props)]
     }
@@ -339,14 +348,15 @@ impl ResourceKind for Role {
         want: &Desired,
         _synthesis: &mut Synthesis<'_>,
     ) -> Option<serde_json::Value> {
-        Some(serde_json::json!({
+        let props = RoleProps::of(&want.props).ok()?;
+        Some(json!({
             "RoleName": want.physical,
-            "AssumeRolePolicyDocument": prop(&want.props, "trust_policy"),
+            "AssumeRolePolicyDocument": props.trust_policy,
             "Policies": [{
                 "PolicyName": INLINE_POLICY_NAME,
-                "PolicyDocument": prop(&want.props, "policy"),
+                "PolicyDocument": props.policy,
             }],
-            "Tags": tag_list(&want.props),
+            "Tags": tag_list(&props.tags),
         }))
     }
 

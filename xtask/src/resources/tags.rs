@@ -23,7 +23,24 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 
-use super::{string_map, Desired, Observed, Props, Settings};
+use super::{Desired, Observed, Props, Settings};
+
+/// The property a tagged kind keeps its tags in: the `tags` field of its typed properties.
+/// This module works on the property map, the same for every tagged kind.
+const TAGS: &str = "tags";
+
+/// The tags held in `props` (a tagged kind's properties), as a map of strings.
+pub(crate) fn of(props: &Props) -> BTreeMap<String, String> {
+    props
+        .get(TAGS)
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
 
 /// The record setting holding the tag keys the stack set on a resource.
 pub(crate) const MANAGED_TAGS: &str = "managed_tags";
@@ -66,11 +83,11 @@ pub(crate) fn managed_view(
     mut have: Observed,
     recorded_settings: &Settings,
 ) -> Observed {
-    let Some(declared) = want.props.get("tags").and_then(Value::as_object) else {
+    let Some(declared) = want.props.get(TAGS).and_then(Value::as_object) else {
         return have;
     };
     let managed = recorded(recorded_settings);
-    if let Some(Value::Object(tags)) = have.props.get_mut("tags") {
+    if let Some(Value::Object(tags)) = have.props.get_mut(TAGS) {
         tags.retain(|key, _| declared.contains_key(key) || managed.contains(key));
     }
     have
@@ -88,8 +105,8 @@ pub(crate) struct TagChanges {
 /// From the observed tags to the declared ones. `have` must be a [`managed_view`] (or the
 /// state just written by this run): every key in it that `want` lacks is removed.
 pub(crate) fn changes(want: &Props, have: Option<&Props>) -> TagChanges {
-    let wanted = string_map(want, "tags");
-    let present = have.map(|h| string_map(h, "tags")).unwrap_or_default();
+    let wanted = of(want);
+    let present = have.map(of).unwrap_or_default();
     TagChanges {
         set: wanted
             .iter()
@@ -115,7 +132,7 @@ pub(crate) fn check_regional(
     check_ours(
         what,
         &want.physical,
-        &super::string_map(&have.props, "tags"),
+        &of(&have.props),
         stack,
         env,
         Some(region),

@@ -3,34 +3,54 @@
 //! cannot return it again, so a key whose secret parameter is missing counts as absent
 //! (and is replaced by the next deploy).
 
-use super::cloudformation::{prop, tag_list, Synthesis};
-use serde_json::json;
+use std::collections::BTreeMap;
+
+use super::cloudformation::{tag_list, Synthesis};
+use serde::{Deserialize, Serialize};
 
 use super::grant::Grant;
 use super::kind::ResourceKind;
-use super::{
-    differs, iam_tags, string_map, Address, ApplyCtx, Artifacts, Desired, Kind, Observed, Props,
-    ReadCtx, Removal, Settings,
-};
+use super::props::{changed, TypedProps};
+use super::{Address, ApplyCtx, Artifacts, Desired, Kind, Observed, ReadCtx, Removal, Settings};
 use crate::aws::{error_code, until_propagated, AwsError, Clients, SdkResultExt};
 use crate::stack::resolved::ResolvedStack;
+
+/// A user's properties, as the plan compares them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct UserProps {
+    /// The ARNs of its managed policies, sorted.
+    pub attached_policies: Vec<String>,
+    /// Whether it has an access key whose secret is in SSM.
+    pub access_key: bool,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl TypedProps for UserProps {}
+
+/// The one property of a user the SDK keeps beside a CloudFormation stack (`cfn::sdk`):
+/// whether it has an access key, as [`UserProps::access_key`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct AccessKeyProps {
+    pub access_key: bool,
+}
+
+impl TypedProps for AccessKeyProps {}
 
 pub fn desired(stack: &ResolvedStack) -> Vec<Desired> {
     stack
         .users
         .values()
-        .map(|user| {
-            let mut props = Props::new();
-            props.insert("attached_policies".into(), json!([user.policy_arn]));
-            props.insert("access_key".into(), json!(user.access_key));
-            props.insert("tags".into(), json!(stack.tags));
-            Desired {
-                address: Address::new(Kind::User, &user.logical),
-                physical: user.name.clone(),
-                props,
-                depends_on: vec![Address::new(Kind::Policy, &user.logical)],
-                retain: false,
+        .map(|user| Desired {
+            address: Address::new(Kind::User, &user.logical),
+            physical: user.name.clone(),
+            props: UserProps {
+                attached_policies: vec![user.policy_arn.clone()],
+                access_key: user.access_key,
+                tags: stack.tags.clone(),
             }
+            .into_props(),
+            depends_on: vec![Address::new(Kind::Policy, &user.logical)],
+            retain: false,
         })
         .collect()
 }
@@ -86,25 +106,25 @@ pub async fn read(
             .into())
         }
     };
-    let mut arns: Vec<&str> = attached
+    let mut arns: Vec<String> = attached
         .attached_policies()
         .iter()
         .filter_map(|p| p.policy_arn())
+        .map(str::to_owned)
         .collect();
     arns.sort_unstable();
-    let mut props = Props::new();
-    props.insert("attached_policies".into(), json!(arns));
-    props.insert(
-        "access_key".into(),
-        json!(!keys.access_key_metadata().is_empty() && secret_stored),
-    );
-    props.insert(
-        "tags".into(),
-        iam_tags(user.tags().iter().map(|t| (t.key(), t.value()))),
-    );
     Ok(Some(Observed {
         physical: name.to_owned(),
-        props,
+        props: UserProps {
+            attached_policies: arns,
+            access_key: !keys.access_key_metadata().is_empty() && secret_stored,
+            tags: user
+                .tags()
+                .iter()
+                .map(|t| (t.key().to_owned(), t.value().to_owned()))
+                .collect(),
+        }
+        .into_props(),
     }))
 }
 
@@ -115,7 +135,7 @@ const WHAT: &str = "IAM user";
 /// run created it; anything else is refused as [`ResourceKind::check_adoption`] would).
 pub async fn create(clients: &Clients, ctx: &ReadCtx, want: &Desired) -> anyhow::Result<()> {
     let name = want.physical.as_str();
-    let tags = super::iam_tag_list(&string_map(&want.props, "tags"))?;
+    let tags = super::iam_tag_list(&UserProps::of(&want.props)?.tags)?;
     let existed = match clients
         .iam
         .create_user()
@@ -148,6 +168,9 @@ pub async fn update(
 ) -> anyhow::Result<()> {
     let iam = &clients.iam;
     let name = want.physical.as_str();
+    let props = UserProps::of(&want.props)?;
+    let observed = have.map(|h| UserProps::of(&h.props)).transpose()?;
+    let observed = observed.as_ref();
     let tags = super::tags::changes(&want.props, have.map(|h| &h.props));
     if !tags.remove.is_empty() {
         iam.untag_user()
@@ -165,9 +188,14 @@ pub async fn update(
             .await
             .with_aws_context(|| format!("while tagging IAM user `{name}`"))?;
     }
-    if differs(want, have, "attached_policies") {
-        let wanted = arn_list(&want.props);
-        let present = have.map(|h| arn_list(&h.props)).unwrap_or_default();
+    if changed(
+        &props.attached_policies,
+        observed.map(|h| &h.attached_policies),
+    ) {
+        let wanted = &props.attached_policies;
+        let present = observed
+            .map(|h| h.attached_policies.clone())
+            .unwrap_or_default();
         for arn in wanted.iter().filter(|a| !present.contains(a)) {
             iam.attach_user_policy()
                 .user_name(name)
@@ -180,25 +208,13 @@ pub async fn update(
             detach(clients, name, arn).await?;
         }
     }
-    if differs(want, have, "access_key") {
+    if changed(&props.access_key, observed.map(|h| &h.access_key)) {
         delete_access_keys(clients, ctx, &want.address.name, name).await?;
-        if want.props.get("access_key") == Some(&json!(true)) {
+        if props.access_key {
             create_access_key(clients, ctx, &want.address.name, name).await?;
         }
     }
     Ok(())
-}
-
-fn arn_list(props: &Props) -> Vec<String> {
-    props
-        .get("attached_policies")
-        .and_then(|v| v.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 async fn detach(clients: &Clients, name: &str, arn: &str) -> anyhow::Result<()> {
@@ -581,13 +597,13 @@ impl ResourceKind for User {
     ) -> super::cloudformation::ReadBack {
         let p = resource.properties;
         let name = p["UserName"].as_str().unwrap_or_default().to_owned();
-        let mut props = Props::new();
-        props.insert("attached_policies".into(), p["ManagedPolicyArns"].clone());
-        props.insert(
-            "access_key".into(),
-            serde_json::json!(resource.access_keys.get(&resource.address.name) == Some(&name)),
-        );
-        props.insert("tags".into(), super::cloudformation::tags_of(p));
+        let props = UserProps {
+            attached_policies: serde_json::from_value(p["ManagedPolicyArns"].clone())
+                .unwrap_or_default(),
+            access_key: resource.access_keys.get(&resource.address.name) == Some(&name),
+            tags: super::cloudformation::tag_map(p),
+        }
+        .into_props();
         vec![(resource.address.clone(), name, props)]
     }
 
@@ -597,15 +613,16 @@ impl ResourceKind for User {
         want: &Desired,
         synthesis: &mut Synthesis<'_>,
     ) -> Option<serde_json::Value> {
-        if want.props.get("access_key") == Some(&serde_json::json!(true)) {
+        let props = UserProps::of(&want.props).ok()?;
+        if props.access_key {
             synthesis
                 .access_keys
                 .insert(want.address.name.clone(), want.physical.clone());
         }
         Some(serde_json::json!({
             "UserName": want.physical,
-            "ManagedPolicyArns": prop(&want.props, "attached_policies"),
-            "Tags": tag_list(&want.props),
+            "ManagedPolicyArns": props.attached_policies,
+            "Tags": tag_list(&props.tags),
         }))
     }
 
@@ -744,6 +761,8 @@ mod tests {
     use aws_smithy_mocks::{mock, RuleMode};
     use aws_smithy_types::DateTime;
 
+    use serde_json::json;
+
     use super::*;
     use crate::aws::mock::{self, assert_all_used, iam_error, json_error};
 
@@ -762,7 +781,7 @@ mod tests {
     fn observed(extra: &[(&str, &str)]) -> Observed {
         let want = want();
         let mut props = want.props.clone();
-        let mut tags = string_map(&want.props, "tags");
+        let mut tags = UserProps::of(&want.props).expect("typed").tags;
         tags.extend(
             extra
                 .iter()
@@ -796,7 +815,11 @@ mod tests {
     #[tokio::test]
     async fn a_dropped_tag_is_removed_and_a_foreign_one_left_alone() {
         let want = want();
-        let mut managed: Vec<String> = string_map(&want.props, "tags").into_keys().collect();
+        let mut managed: Vec<String> = UserProps::of(&want.props)
+            .expect("typed")
+            .tags
+            .into_keys()
+            .collect();
         managed.push("team".into());
         let have = super::super::tags::managed_view(
             &want,

@@ -4,6 +4,11 @@
 //! its failed events go.
 
 use super::*;
+use crate::resources::bucket::BucketProps;
+use crate::resources::invoke_config::InvokeConfigProps;
+use crate::resources::log_group::LogGroupProps;
+use crate::resources::notification::{Entry, NotificationProps};
+use crate::resources::props::TypedProps;
 
 pub(super) async fn configuration(deployed: &Deployed<'_>) -> Vec<Row> {
     let (source, destination, trigger, role_policy, role_probe, log_group, failed_events) = tokio::join!(
@@ -25,10 +30,13 @@ pub(super) async fn configuration(deployed: &Deployed<'_>) -> Vec<Row> {
 async fn log_group_row(deployed: &Deployed<'_>) -> Row {
     let function = deployed.function;
     let check = format!("{} function: log retention", function.logical);
-    match resources::log_group::read(deployed.clients, &deployed.ctx, &function.log_group).await {
+    let read = resources::log_group::read(deployed.clients, &deployed.ctx, &function.log_group)
+        .await
+        .and_then(|group| group.map(|g| LogGroupProps::of(&g.props)).transpose());
+    match read {
         Ok(Some(group)) => {
-            let days = group.props.get("retention_days").and_then(Value::as_u64);
-            if days == Some(u64::from(function.log_retention_days)) {
+            let days = group.retention_days;
+            if days == Some(function.log_retention_days) {
                 Row::pass(
                     check,
                     format!(
@@ -68,20 +76,18 @@ async fn failed_events_row(deployed: &Deployed<'_>) -> Row {
             "no `on_failure` queue: Lambda drops an event after its retries",
         );
     };
-    match resources::invoke_config::read(deployed.clients, &function.name).await {
+    let read = resources::invoke_config::read(deployed.clients, &function.name)
+        .await
+        .and_then(|config| config.map(|c| InvokeConfigProps::of(&c.props)).transpose());
+    match read {
         Ok(Some(config)) => {
-            let destination = config.props.get("on_failure").and_then(Value::as_str);
+            let destination = config.on_failure.as_deref();
             if destination == Some(queue.arn.as_str()) {
                 Row::pass(
                     check,
                     format!(
                         "after {} retries, to queue {}",
-                        config
-                            .props
-                            .get("retry_attempts")
-                            .cloned()
-                            .unwrap_or(Value::Null),
-                        queue.name
+                        config.retry_attempts, queue.name
                     ),
                 )
             } else {
@@ -109,17 +115,11 @@ async fn bucket_rows(deployed: &Deployed<'_>, bucket: &Bucket) -> Vec<Row> {
     let mut rows =
         match resources::bucket::read(deployed.clients, &deployed.ctx, &bucket.name).await {
             Ok(Some(observed)) => {
-                let props = &observed.props;
-                let pab = props.get("public_access_block");
-                let off: Vec<&str> = [
-                    "block_public_acls",
-                    "ignore_public_acls",
-                    "block_public_policy",
-                    "restrict_public_buckets",
-                ]
-                .into_iter()
-                .filter(|setting| pab.and_then(|p| p[*setting].as_bool()) != Some(true))
-                .collect();
+                let props = match BucketProps::of(&observed.props) {
+                    Ok(props) => props.protection,
+                    Err(err) => return vec![Row::fail(check("readable"), format!("{err:#}"))],
+                };
+                let off = props.public_access_block.off();
                 let private = if off.is_empty() {
                     Row::pass(
                         check("private"),
@@ -135,14 +135,14 @@ async fn bucket_rows(deployed: &Deployed<'_>, bucket: &Bucket) -> Vec<Row> {
                         ),
                     )
                 };
-                let encrypted = match props.get("encryption").and_then(Value::as_str) {
+                let encrypted = match &props.encryption {
                     Some(algorithm) => Row::pass(
                         check("encrypted"),
                         format!("default encryption {algorithm}"),
                     ),
                     None => Row::fail(check("encrypted"), "no default encryption"),
                 };
-                let versioned = if props.get("versioning").and_then(Value::as_bool) == Some(true) {
+                let versioned = if props.versioning {
                     Row::pass(check("versioned"), "versioning enabled")
                 } else {
                     Row::fail(check("versioned"), "versioning is not enabled")
@@ -198,24 +198,20 @@ async fn bucket_parameter_row(deployed: &Deployed<'_>, bucket: &Bucket) -> Row {
 async fn trigger_row(deployed: &Deployed<'_>) -> Row {
     let check = format!("{} bucket: trigger", deployed.source.logical);
     // Compared without ids: the CloudFormation engine cannot choose them.
-    let without_id = |entries: &[serde_json::Value]| -> Vec<serde_json::Value> {
-        let mut entries: Vec<serde_json::Value> = entries
+    let without_id = |entries: &[Entry]| -> Vec<Entry> {
+        let mut entries: Vec<Entry> = entries
             .iter()
             .cloned()
-            .map(|mut e| {
-                if let Some(entry) = e.as_object_mut() {
-                    entry.remove("id");
-                }
-                e
-            })
+            .map(|e| Entry { id: None, ..e })
             .collect();
-        entries.sort_by_key(|e| e.to_string());
+        entries.sort_by_key(Entry::sort_key);
         entries
     };
-    let want: Vec<serde_json::Value> = resources::notification::desired(deployed.stack)
+    let want: Vec<Entry> = resources::notification::desired(deployed.stack)
         .into_iter()
         .find(|d| d.physical == deployed.source.name)
-        .and_then(|d| d.props.get("entries").and_then(|e| e.as_array()).cloned())
+        .and_then(|d| NotificationProps::of(&d.props).ok())
+        .map(|p| p.entries)
         .unwrap_or_default();
     let want = without_id(&want);
     let read =
