@@ -981,6 +981,14 @@ mod tests {
         assert!(state.before(&put, other.as_bytes(), t0, "r").is_none());
         assert!(state
             .before(&put, body.as_bytes(), t0 + WINDOW, "r")
+            .is_some());
+        assert!(state
+            .before(
+                &put,
+                body.as_bytes(),
+                t0 + WINDOW * DESTINATION_WINDOWS,
+                "r"
+            )
             .is_none());
     }
 
