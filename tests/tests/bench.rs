@@ -154,6 +154,20 @@ fn bench_measures_every_section_and_writes_the_report() {
         "no retries by fault class in the report"
     );
 
+    // Renditions against Pillow and libvips, on the corpus and a synthesized 24 MP picture:
+    // times, and SSIM close to the reference for every contender.
+    let renditions = section_rows(&report, "renditions");
+    for label in ["Canon_EOS_1000D.jpg", "synthesized 6000×4000"] {
+        let cells = row(&renditions, label);
+        for cell in &cells[2..5] {
+            leading_number(cell);
+        }
+        for ssim in cells[7].split(" / ") {
+            let ssim: f64 = ssim.parse().expect("an SSIM");
+            assert!(ssim > 0.9 && ssim <= 1.0, "{label}: SSIM {ssim}");
+        }
+    }
+
     // Cold builds are opt-in: the section is there, saying how to measure it.
     assert!(report.contains("cargo xtask bench --only cold-build"));
     let _ = std::fs::remove_dir_all(&scratch);

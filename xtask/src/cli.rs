@@ -66,6 +66,16 @@ pub enum Command {
     /// Measure the stripper, the Lambda and the deployer (median of several runs, against a
     /// private emulator) and write the results to BENCHMARKS.md.
     Bench(crate::bench::BenchArgs),
+    /// (For `bench`) make renditions of one picture in this process and print the median
+    /// time and peak memory as JSON.
+    #[command(hide = true)]
+    BenchRender {
+        input: std::path::PathBuf,
+        edge: u32,
+        quality: u8,
+        runs: usize,
+        out: std::path::PathBuf,
+    },
     /// Manage the local AWS emulator (MiniStack) used by the `local` environment.
     Emulator {
         #[command(subcommand)]
@@ -324,6 +334,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         )),
         Command::Strip(args) => crate::strip_cmd::run(args),
         Command::Bench(args) => crate::bench::run(args),
+        Command::BenchRender {
+            input,
+            edge,
+            quality,
+            runs,
+            out,
+        } => crate::bench::render_worker(&input, edge, quality, runs, &out)
+            .map(|()| ExitCode::SUCCESS),
         Command::Emulator { action } => {
             let emulator = crate::emulator::Emulator::default_local();
             match action {

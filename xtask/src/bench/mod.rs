@@ -25,6 +25,7 @@ mod cold_build;
 mod deployer;
 mod lambda;
 mod proxy;
+mod renditions;
 mod report;
 pub mod runtime_api;
 mod stripper;
@@ -83,6 +84,7 @@ pub enum Section {
     Deployer,
     ColdBuild,
     Architectures,
+    Renditions,
 }
 
 /// The id of the section written by hand (the release profile's options, each a cold
@@ -90,12 +92,13 @@ pub enum Section {
 pub const PROFILE_SECTION: &str = "lambda-profile";
 
 impl Section {
-    const ALL: [Section; 5] = [
+    const ALL: [Section; 6] = [
         Section::Stripper,
         Section::Lambda,
         Section::Deployer,
         Section::ColdBuild,
         Section::Architectures,
+        Section::Renditions,
     ];
 
     /// The id of its markers in the file.
@@ -106,6 +109,7 @@ impl Section {
             Section::Deployer => "deployer",
             Section::ColdBuild => "cold-build",
             Section::Architectures => "architectures",
+            Section::Renditions => "renditions",
         }
     }
 
@@ -116,6 +120,7 @@ impl Section {
             Section::Deployer => "## 3. The deployer",
             Section::ColdBuild => "## 4. Cold builds",
             Section::Architectures => "## 5. The Lambda per architecture",
+            Section::Renditions => "## 7. Renditions against Pillow and libvips",
         }
     }
 }
@@ -289,6 +294,17 @@ suffer least). The figures against the emulator (handler time, deployer) include
 emulator's own time — a Python server on the same cores — and no network latency except \
 what section 3 adds on purpose.";
 
+/// `cargo xtask bench-render`: see [`renditions::worker`].
+pub fn render_worker(
+    input: &Path,
+    edge: u32,
+    quality: u8,
+    runs: usize,
+    out: &Path,
+) -> anyhow::Result<()> {
+    renditions::worker(input, edge, quality, runs, out)
+}
+
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let runs = usize::try_from(args.runs).unwrap_or(5);
     let latency = Duration::from_millis(args.latency_ms);
@@ -318,6 +334,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         let load_start = load_average();
         let measured = match section {
             Section::Stripper => stripper::measure(runs),
+            Section::Renditions => renditions::measure(&work.path, runs),
             Section::ColdBuild => cold_build::measure(&args.cold_build_rev),
             Section::Lambda | Section::Deployer | Section::Architectures => {
                 let ready = setup.get_or_insert_with(|| {
@@ -363,10 +380,19 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     };
     if let Some(path) = path {
         let previous = std::fs::read_to_string(&path).ok();
-        let sections: Vec<(&str, Option<String>)> = fresh
+        // The hand-measured section 6 sits before section 7 (renditions).
+        let (renditions, measured): (Vec<_>, Vec<_>) = fresh
+            .into_iter()
+            .partition(|(section, _)| *section == Section::Renditions);
+        let sections: Vec<(&str, Option<String>)> = measured
             .into_iter()
             .map(|(section, text)| (section.id(), text))
             .chain([(PROFILE_SECTION, None)])
+            .chain(
+                renditions
+                    .into_iter()
+                    .map(|(section, text)| (section.id(), text)),
+            )
             .collect();
         let file = report::assemble(PREAMBLE, &sections, previous.as_deref(), |id| {
             if id == PROFILE_SECTION {
