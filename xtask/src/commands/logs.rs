@@ -75,6 +75,26 @@ pub(crate) fn format(event: &LogEvent) -> String {
             out.push_str(&format!("  removed {}", parts.join(", ")));
         }
     }
+    if let Some(Value::Object(renditions)) = line.get("renditions") {
+        let names = |key: &str| -> Vec<String> {
+            renditions
+                .get(key)
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let (written, deleted) = (names("written"), names("deleted"));
+        if !written.is_empty() {
+            out.push_str(&format!("  renditions {}", written.join(", ")));
+        }
+        if !deleted.is_empty() {
+            out.push_str(&format!("  renditions deleted {}", deleted.join(", ")));
+        }
+    }
     for key in ["reason", "why", "error"] {
         let value = text(key);
         if !value.is_empty() {
@@ -168,12 +188,12 @@ mod tests {
 
     #[test]
     fn structured_lines_are_formatted_for_a_person() {
-        let stripped = r#"{"level":"INFO","event":"stripped","key":"uploads/a.jpg","bytes_in":2048,"bytes_out":1024,"segments_removed":{"APP1/Exif":1,"COM":2},"duration_ms":12,"_aws":{}}"#;
+        let stripped = r#"{"level":"INFO","event":"stripped","key":"uploads/a.jpg","bytes_in":2048,"bytes_out":1024,"segments_removed":{"APP1/Exif":1,"COM":2},"renditions":{"written":["thumb"],"current":[],"refused":[]},"duration_ms":12,"_aws":{}}"#;
         let refused = r#"{"level":"ERROR","event":"rejected","key":"uploads/b.jpg","reason":"not_a_jpeg","error":"not a JPEG: the input is PNG","duration_ms":3}"#;
         insta::assert_snapshot!(
             [format(&event(stripped)), format(&event(refused)), format(&event("START RequestId: 1 Version: $LATEST"))].join("\n"),
             @r"
-        2025-11-23 11:31:05.042  INFO  stripped  uploads/a.jpg  2048 -> 1024 bytes  removed APP1/Exif x1, COM x2  12 ms
+        2025-11-23 11:31:05.042  INFO  stripped  uploads/a.jpg  2048 -> 1024 bytes  removed APP1/Exif x1, COM x2  renditions thumb  12 ms
         2025-11-23 11:31:05.042  ERROR rejected  uploads/b.jpg  reason: not_a_jpeg  error: not a JPEG: the input is PNG  3 ms
         2025-11-23 11:31:05.042  START RequestId: 1 Version: $LATEST
         "
