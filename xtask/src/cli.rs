@@ -61,6 +61,9 @@ pub enum Command {
     /// Run the deployed function on one existing object of its source bucket and print its
     /// answer and the end of its log.
     Invoke(InvokeArgs),
+    /// Find uploads whose stripped copy is missing or older (pictures there before the
+    /// trigger, missed events) and run the function on them; `--dry-run` only counts.
+    Reconcile(ReconcileArgs),
     /// Strip metadata from local JPEG files and print what was removed.
     Strip(crate::strip_cmd::StripArgs),
     /// Measure the stripper, the Lambda and the deployer (median of several runs, against a
@@ -263,6 +266,21 @@ pub struct InvokeArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Only keys under this prefix.
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// Count and show a sample; invoke nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct VerifyArgs {
     #[command(flatten)]
     pub target: TargetArgs,
@@ -330,6 +348,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 target: args.target.into(),
                 key: args.key,
                 function: args.function,
+            },
+        )),
+        Command::Reconcile(args) => runtime()?.block_on(crate::commands::reconcile::run(
+            crate::commands::reconcile::ReconcileOptions {
+                target: args.target.into(),
+                prefix: args.prefix,
+                dry_run: args.dry_run,
+                json: args.json,
             },
         )),
         Command::Strip(args) => crate::strip_cmd::run(args),

@@ -10,5 +10,6 @@ pub(crate) mod failures;
 pub(crate) mod invoke;
 pub(crate) mod logs;
 pub(crate) mod plan;
+pub(crate) mod reconcile;
 pub(crate) mod schema;
 pub(crate) mod validate;

@@ -661,6 +661,99 @@ pub(crate) struct ObjectHead {
     pub version_id: Option<String>,
 }
 
+/// One object of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Listed {
+    pub key: String,
+    /// Without quotes.
+    pub etag: Option<String>,
+    pub size: i64,
+    /// Last modified, in milliseconds since the Unix epoch.
+    pub modified_ms: i64,
+}
+
+/// The objects of bucket `name` under `prefix`, in key order (S3 lists by UTF-8 bytes), a
+/// page at a time: memory holds one page whatever the bucket's size.
+pub(crate) struct Listing {
+    pages: aws_smithy_async::future::pagination_stream::PaginationStream<
+        Result<
+            aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output,
+            aws_sdk_s3::error::SdkError<
+                aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Error,
+                aws_sdk_s3::config::http::HttpResponse,
+            >,
+        >,
+    >,
+    page: std::collections::VecDeque<Listed>,
+    name: String,
+}
+
+impl Listing {
+    pub(crate) fn new(clients: &Clients, name: &str, prefix: &str) -> Self {
+        Listing {
+            pages: clients
+                .s3
+                .list_objects_v2()
+                .bucket(name)
+                .prefix(prefix)
+                .into_paginator()
+                .send(),
+            page: std::collections::VecDeque::new(),
+            name: name.to_owned(),
+        }
+    }
+
+    /// The next object without taking it.
+    pub(crate) async fn peek(&mut self) -> anyhow::Result<Option<&Listed>> {
+        while self.page.is_empty() {
+            let Some(page) = self.pages.next().await else {
+                return Ok(None);
+            };
+            let page = page.with_aws_context(|| format!("while listing bucket {}", self.name))?;
+            self.page.extend(page.contents().iter().filter_map(|o| {
+                Some(Listed {
+                    key: o.key()?.to_owned(),
+                    etag: o.e_tag().map(|e| e.trim_matches('"').to_owned()),
+                    size: o.size().unwrap_or_default(),
+                    modified_ms: o.last_modified().map_or(0, |t| {
+                        t.secs() * 1000 + i64::from(t.subsec_nanos() / 1_000_000)
+                    }),
+                })
+            }));
+        }
+        Ok(self.page.front())
+    }
+
+    pub(crate) async fn next(&mut self) -> anyhow::Result<Option<Listed>> {
+        self.peek().await?;
+        Ok(self.page.pop_front())
+    }
+}
+
+/// The source ETag a stripped copy records (`x-amz-meta-source-etag`, the handler's stamp).
+pub(crate) async fn source_etag_of_copy(
+    clients: &Clients,
+    name: &str,
+    key: &str,
+) -> anyhow::Result<Option<String>> {
+    match clients
+        .s3
+        .head_object()
+        .bucket(name)
+        .key(key)
+        .send()
+        .await
+        .with_aws_context(|| format!("while looking at s3://{name}/{key}"))
+    {
+        Ok(head) => Ok(head
+            .metadata
+            .and_then(|m| m.get("source-etag").cloned())
+            .map(|e| e.trim_matches('"').to_owned())),
+        Err(err) if err.is("NotFound") || err.is("NoSuchKey") => Ok(None),
+        Err(err) => Err(err.into()),
+    }
+}
+
 /// The current version of object `key` of bucket `name`; `None` when there is none.
 pub(crate) async fn head_object(
     clients: &Clients,

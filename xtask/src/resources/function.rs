@@ -207,6 +207,27 @@ pub(crate) async fn invoke(
     })
 }
 
+/// Queues an asynchronous invocation of function `name` with `payload` (`Event`): Lambda
+/// answers 202 at once and runs it, with its retries and on-failure destination, as for S3.
+pub(crate) async fn invoke_async(
+    clients: &Clients,
+    name: &str,
+    payload: &Value,
+) -> anyhow::Result<()> {
+    use aws_sdk_lambda::primitives::Blob;
+    use aws_sdk_lambda::types::InvocationType;
+    clients
+        .lambda
+        .invoke()
+        .function_name(name)
+        .invocation_type(InvocationType::Event)
+        .payload(Blob::new(payload.to_string()))
+        .send()
+        .await
+        .with_aws_context(|| format!("while invoking Lambda function `{name}`"))?;
+    Ok(())
+}
+
 /// How long a function may take to become Active / finish an update.
 const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 

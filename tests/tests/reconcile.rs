@@ -1,0 +1,113 @@
+//! `cargo xtask reconcile` end to end on the private emulator, with the real `bootstrap`:
+//! pictures uploaded while the trigger is gone are found missing and repaired; a second run
+//! has nothing to do; an overwritten source is found stale (by its copy's stamp, the listings
+//! cannot tell) and repaired; a copy without a source is an orphan, reported and kept.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::primitives::ByteStream;
+use serde_json::Value;
+use stripstack_tests::{output_text as text, s3, TestStack};
+
+/// Pictures uploaded before the repair (the 500 would make this test minutes long on
+/// two cores; the classification does not depend on the count, the listing pages do: 100
+/// objects are one page each side).
+const PICTURES: usize = 100;
+const REPAIR_TIMEOUT: Duration = Duration::from_secs(300);
+
+fn corpus(name: &str) -> Vec<u8> {
+    let path = xtask::workspace::root()
+        .join("tests/fixtures/corpus")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// `reconcile --json [extra]`'s one report (the stack has one function with one trigger).
+fn reconcile(stack: &TestStack, extra: &[&str]) -> Value {
+    let mut args = vec!["--json"];
+    args.extend_from_slice(extra);
+    let out = stack.run("reconcile", &args);
+    assert!(out.status.success(), "reconcile {extra:?}:\n{}", text(&out));
+    let value: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", text(&out)));
+    value["reconciled"][0].clone()
+}
+
+async fn upload(bucket: &str, key: &str, body: Vec<u8>) {
+    s3().put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(ByteStream::from(body))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutObject {key}: {e:?}"));
+}
+
+/// Waits until `reconcile --dry-run` finds nothing missing or stale.
+async fn until_repaired(stack: &TestStack) -> Value {
+    let started = Instant::now();
+    loop {
+        let report = reconcile(stack, &["--dry-run"]);
+        if report["missing"] == 0 && report["stale"] == 0 {
+            return report;
+        }
+        assert!(
+            started.elapsed() < REPAIR_TIMEOUT,
+            "not repaired in time: {report:#}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_and_stale_copies_are_found_and_repaired() {
+    let stack = TestStack::new("reconcile");
+    let out = stack.deploy();
+    assert!(out.status.success(), "deploy:\n{}", text(&out));
+    let (source, destination) = (stack.source(), stack.destination());
+
+    // Uploads while the trigger is gone: nobody strips them.
+    s3().put_bucket_notification_configuration()
+        .bucket(&source)
+        .notification_configuration(aws_sdk_s3::types::NotificationConfiguration::builder().build())
+        .send()
+        .await
+        .expect("remove the trigger");
+    let picture = corpus("DSCN0010.jpg");
+    for i in 0..PICTURES {
+        upload(&source, &format!("uploads/p{i:03}.jpg"), picture.clone()).await;
+    }
+    // Not a picture key of the trigger (suffix): ignored.
+    upload(&source, "uploads/notes.txt", b"text".to_vec()).await;
+
+    let counted = reconcile(&stack, &["--dry-run"]);
+    assert_eq!(counted["missing"], PICTURES, "{counted:#}");
+    assert_eq!(counted["up_to_date"], 0);
+    assert_eq!(counted["invoked"], 0, "a dry run invokes nothing");
+    assert_eq!(counted["sample"]["missing"][0], "uploads/p000.jpg");
+
+    let repaired = reconcile(&stack, &[]);
+    assert_eq!(repaired["invoked"], PICTURES, "{repaired:#}");
+    let done = until_repaired(&stack).await;
+    assert_eq!(done["up_to_date"], PICTURES, "{done:#}");
+    assert_eq!(done["stamps_read"], 0, "the listings sufficed: {done:#}");
+
+    // One source overwritten (another picture): its copy is older than it, and its stamp
+    // names the old ETag.
+    upload(&source, "uploads/p007.jpg", corpus("hopper.jpg")).await;
+    // A copy without a source.
+    upload(&destination, "uploads/orphan.jpg", picture.clone()).await;
+    let found = reconcile(&stack, &["--dry-run"]);
+    assert_eq!(found["stale"], 1, "{found:#}");
+    assert_eq!(found["sample"]["stale"][0], "uploads/p007.jpg");
+    assert_eq!(found["orphans"], 1, "{found:#}");
+    assert_eq!(found["stamps_read"], 1, "only the undecided copy was read");
+    let repaired = reconcile(&stack, &[]);
+    assert_eq!(repaired["invoked"], 1, "{repaired:#}");
+    let done = until_repaired(&stack).await;
+    assert_eq!(done["up_to_date"], PICTURES);
+    assert_eq!(done["orphans"], 1, "orphans are reported, never deleted");
+
+    let out = stack.destroy();
+    assert!(out.status.success(), "destroy:\n{}", text(&out));
+}
