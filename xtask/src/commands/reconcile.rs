@@ -100,28 +100,17 @@ pub(crate) async fn run(options: ReconcileOptions) -> anyhow::Result<ExitCode> {
             };
             let counts =
                 classify_all(&clients, &source.name, &destination, &prefix, wanted).await?;
-            let mut invoked = 0u64;
-            let mut failed = Vec::new();
-            if !options.dry_run {
-                for object in counts.missing.iter().chain(&counts.stale) {
-                    let head = bucket::ObjectHead {
-                        size: object.size,
-                        etag: object.etag.clone(),
-                        version_id: None,
-                    };
-                    let event = super::invoke::s3_event(
-                        &stack.region,
-                        &source.name,
-                        &object.key,
-                        &head,
-                        crate::utc::now_ms(),
-                    );
-                    match function::invoke_async(&clients, &function.name, &event).await {
-                        Ok(()) => invoked += 1,
-                        Err(err) => failed.push(format!("{}: {err:#}", object.key)),
-                    }
-                }
-            }
+            let (invoked, failed) = if options.dry_run {
+                (0, Vec::new())
+            } else {
+                let todo: Vec<Listed> = counts
+                    .missing
+                    .iter()
+                    .chain(&counts.stale)
+                    .cloned()
+                    .collect();
+                repair(&clients, &stack.region, &source.name, &function.name, todo).await
+            };
             failed_any |= !failed.is_empty();
             report.push(json!({
                 "function": function.logical,
@@ -186,6 +175,60 @@ pub(crate) async fn run(options: ReconcileOptions) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Invocations in flight at once: Lambda accepts asynchronous invocations quickly, and the
+/// function's own concurrency (reserved or the account's) paces the work.
+const IN_FLIGHT: usize = 16;
+/// How often the repair says how far it got.
+const PROGRESS_EVERY: u64 = 500;
+
+/// Invokes `function` asynchronously for each object, [`IN_FLIGHT`] at a time; how many
+/// were invoked, and what failed to be.
+async fn repair(
+    clients: &crate::aws::Clients,
+    region: &str,
+    source: &str,
+    function: &str,
+    todo: Vec<Listed>,
+) -> (u64, Vec<String>) {
+    let total = todo.len();
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut invoked = 0u64;
+    let mut failed = Vec::new();
+    let mut finish = |result: Result<(String, anyhow::Result<()>), tokio::task::JoinError>| {
+        match result {
+            Ok((_, Ok(()))) => invoked += 1,
+            Ok((key, Err(err))) => failed.push(format!("{key}: {err:#}")),
+            Err(err) => failed.push(format!("an invocation task failed: {err}")),
+        }
+        if invoked > 0 && invoked.is_multiple_of(PROGRESS_EVERY) {
+            eprintln!("reconcile: invoked {invoked} of {total}");
+        }
+    };
+    for object in todo {
+        if tasks.len() >= IN_FLIGHT {
+            if let Some(result) = tasks.join_next().await {
+                finish(result);
+            }
+        }
+        let head = bucket::ObjectHead {
+            size: object.size,
+            etag: object.etag.clone(),
+            version_id: None,
+        };
+        let event =
+            super::invoke::s3_event(region, source, &object.key, &head, crate::utc::now_ms());
+        let (clients, function) = (clients.clone(), function.to_owned());
+        tasks.spawn(async move {
+            let result = function::invoke_async(&clients, &function, &event).await;
+            (object.key, result)
+        });
+    }
+    while let Some(result) = tasks.join_next().await {
+        finish(result);
+    }
+    (invoked, failed)
 }
 
 /// Merges the two listings in key order and classifies every source object.
