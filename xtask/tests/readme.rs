@@ -50,6 +50,11 @@ fn the_stack_example_validates_and_resolves_in_every_environment() {
             env == "prod",
             "the prod overlay retains the originals"
         );
+        assert_eq!(
+            stack.functions["strip"].renditions.len(),
+            1,
+            "the example declares a thumbnail"
+        );
     }
 }
 
