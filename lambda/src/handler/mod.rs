@@ -195,6 +195,16 @@ enum Stop {
     Done(Outcome),
 }
 
+impl Stop {
+    /// What stopped the work, for a person.
+    fn message(self) -> String {
+        match self {
+            Stop::Conflict(error) | Stop::Done(Outcome::Failed { error }) => error,
+            Stop::Done(other) => format!("{other:?}"),
+        }
+    }
+}
+
 /// What the destination key holds before the work.
 enum Current {
     Absent,

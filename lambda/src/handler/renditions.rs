@@ -21,7 +21,7 @@ use serde::Deserialize;
 use super::classify::{classify, describe, ErrorClass};
 use super::event::ObjectEvent;
 use super::stamp::SourceStamp;
-use super::upload::Precondition;
+use super::upload::{Precondition, CONTENT_TYPE};
 use super::{Current, Handler};
 use crate::rendition::{render_all, Limits, RenditionError, RenditionSpec};
 
@@ -145,7 +145,12 @@ impl Handler {
                 }) => Precondition::Matches(etag),
                 Ok(Current::Absent) => Precondition::Absent,
                 Ok(Current::Copy { etag: None, .. } | Current::Unknown) => Precondition::None,
-                Err(_) => return Err(Stop::Retry(format!("looking at `{key}` failed"))),
+                Err(stop) => {
+                    return Err(Stop::Retry(format!(
+                        "looking at `{key}`: {}",
+                        stop.message()
+                    )))
+                }
             };
             wanted.push((config, key, precondition));
         }
@@ -226,20 +231,15 @@ impl Handler {
         metadata: &HashMap<String, String>,
         precondition: &Precondition,
     ) -> Result<(), Stop> {
-        let (if_match, if_none_match) = match precondition {
-            Precondition::None => (None, None),
-            Precondition::Absent => (None, Some("*".to_owned())),
-            Precondition::Matches(etag) => (Some(etag.clone()), None),
-        };
         match self
             .s3
             .put_object()
             .bucket(&self.config.destination_bucket)
             .key(key)
-            .content_type("image/jpeg")
+            .content_type(CONTENT_TYPE)
             .set_metadata(Some(metadata.clone()))
-            .set_if_match(if_match)
-            .set_if_none_match(if_none_match)
+            .set_if_match(precondition.if_match())
+            .set_if_none_match(precondition.if_none_match())
             .body(ByteStream::from(jpeg))
             .send()
             .await

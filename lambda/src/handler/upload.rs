@@ -23,7 +23,7 @@ use crate::{StripError, StripOptions, Stripper, Summary};
 pub(crate) const DEFAULT_PART_SIZE: usize = 8 * 1024 * 1024;
 
 /// The content type of every copy: the stripper only ever writes JPEGs.
-const CONTENT_TYPE: &str = "image/jpeg";
+pub(crate) const CONTENT_TYPE: &str = "image/jpeg";
 
 /// Condition on the destination key, checked by S3 when the copy is committed (PutObject
 /// or CompleteMultipartUpload), so two invocations racing on one key cannot both win.
@@ -38,14 +38,14 @@ pub(crate) enum Precondition {
 }
 
 impl Precondition {
-    fn if_match(&self) -> Option<String> {
+    pub(crate) fn if_match(&self) -> Option<String> {
         match self {
             Precondition::Matches(etag) => Some(etag.clone()),
             _ => None,
         }
     }
 
-    fn if_none_match(&self) -> Option<String> {
+    pub(crate) fn if_none_match(&self) -> Option<String> {
         matches!(self, Precondition::Absent).then(|| "*".to_owned())
     }
 }

@@ -126,8 +126,7 @@ fn queues(stack: &ResolvedStack) -> Vec<String> {
     let mut names: Vec<String> = stack
         .functions
         .values()
-        .filter_map(|f| f.async_invoke.as_ref()?.on_failure.as_ref())
-        .filter_map(|q| stack.queues.get(q))
+        .filter_map(|f| stack.failure_queue(f))
         .map(|q| q.name.clone())
         .collect();
     names.sort();

@@ -66,20 +66,7 @@ pub(crate) fn s3_event(
 
 pub(crate) async fn run(options: InvokeOptions) -> anyhow::Result<ExitCode> {
     let (stack, clients) = session::connect(&options.target).await?;
-    let function = match &options.function {
-        Some(name) => stack
-            .functions
-            .get(name)
-            .ok_or_else(|| anyhow::anyhow!("no function `{name}` in stack `{}`", stack.stack))?,
-        None => match stack.functions.values().collect::<Vec<_>>().as_slice() {
-            [only] => only,
-            [] => anyhow::bail!("stack `{}` has no function", stack.stack),
-            _ => anyhow::bail!(
-                "stack `{}` has several functions: name one with --function",
-                stack.stack
-            ),
-        },
-    };
+    let function = super::chosen_function(&stack, options.function.as_deref())?;
     let source = function
         .triggers
         .iter()

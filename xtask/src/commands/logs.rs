@@ -122,28 +122,7 @@ fn identity(event: &LogEvent) -> String {
 
 pub(crate) async fn run(options: LogsOptions) -> anyhow::Result<ExitCode> {
     let (stack, clients) = session::connect(&options.target).await?;
-    let function = match &options.function {
-        Some(name) => stack.functions.get(name).ok_or_else(|| {
-            anyhow::anyhow!(
-                "no function `{name}` in stack `{}` (functions: {})",
-                stack.stack,
-                stack
-                    .functions
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        })?,
-        None => match stack.functions.values().collect::<Vec<_>>().as_slice() {
-            [only] => only,
-            [] => anyhow::bail!("stack `{}` has no function", stack.stack),
-            _ => anyhow::bail!(
-                "stack `{}` has several functions: name one with --function",
-                stack.stack
-            ),
-        },
-    };
+    let function = super::chosen_function(&stack, options.function.as_deref())?;
     let since_ms = u64::try_from(options.since.as_millis()).unwrap_or(u64::MAX);
     let mut start = crate::utc::now_ms().saturating_sub(since_ms);
     let mut seen: HashSet<String> = HashSet::new();

@@ -177,6 +177,16 @@ pub(crate) async fn run(options: ReconcileOptions) -> anyhow::Result<ExitCode> {
     })
 }
 
+impl Counts {
+    /// A copy without a source: counted, and kept as a sample.
+    fn orphan(&mut self, copy: Listed) {
+        self.orphans += 1;
+        if self.orphan_sample.len() < SAMPLE {
+            self.orphan_sample.push(copy.key);
+        }
+    }
+}
+
 /// Invocations in flight at once: Lambda accepts asynchronous invocations quickly, and the
 /// function's own concurrency (reserved or the account's) paces the work.
 const IN_FLIGHT: usize = 16;
@@ -248,11 +258,10 @@ async fn classify_all(
             if copy.key >= object.key {
                 break;
             }
-            let copy = b.next().await?.expect("peeked");
-            counts.orphans += 1;
-            if counts.orphan_sample.len() < SAMPLE {
-                counts.orphan_sample.push(copy.key);
-            }
+            let Some(copy) = b.next().await? else {
+                break;
+            };
+            counts.orphan(copy);
         }
         let copy = match b.peek().await? {
             Some(copy) if copy.key == object.key => b.next().await?,
@@ -276,10 +285,7 @@ async fn classify_all(
         }
     }
     while let Some(copy) = b.next().await? {
-        counts.orphans += 1;
-        if counts.orphan_sample.len() < SAMPLE {
-            counts.orphan_sample.push(copy.key);
-        }
+        counts.orphan(copy);
     }
     Ok(counts)
 }

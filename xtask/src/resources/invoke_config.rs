@@ -55,7 +55,7 @@ pub fn desired(stack: &ResolvedStack) -> Vec<Desired> {
         .values()
         .filter_map(|function| {
             let invoke = function.async_invoke.as_ref()?;
-            let queue = invoke.on_failure.as_ref().and_then(|q| stack.queues.get(q));
+            let queue = stack.failure_queue(function);
             let mut depends_on = vec![
                 Address::new(Kind::Function, &function.logical),
                 // Lambda checks the role's policy lets it send to the destination.

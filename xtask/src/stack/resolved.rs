@@ -27,6 +27,14 @@ pub struct ResolvedStack {
     pub queues: BTreeMap<String, Queue>,
 }
 
+impl ResolvedStack {
+    /// The queue `function` sends its failed events and refusal records to (`on_failure`).
+    pub fn failure_queue(&self, function: &Function) -> Option<&Queue> {
+        let name = function.async_invoke.as_ref()?.on_failure.as_ref()?;
+        self.queues.get(name)
+    }
+}
+
 /// An SQS standard queue (SSE-SQS).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Queue {

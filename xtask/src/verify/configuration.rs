@@ -65,12 +65,7 @@ async fn log_group_row(deployed: &Deployed<'_>) -> Row {
 async fn failed_events_row(deployed: &Deployed<'_>) -> Row {
     let function = deployed.function;
     let check = format!("{} function: failed events kept", function.logical);
-    let Some(queue) = function
-        .async_invoke
-        .as_ref()
-        .and_then(|a| a.on_failure.as_ref())
-        .and_then(|q| deployed.stack.queues.get(q))
-    else {
+    let Some(queue) = deployed.stack.failure_queue(function) else {
         return Row::fail(
             check,
             "no `on_failure` queue: Lambda drops an event after its retries",

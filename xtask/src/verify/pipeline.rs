@@ -197,13 +197,7 @@ async fn renditions(deployed: &Deployed<'_>) -> Row {
 /// The non-JPEG left a refusal record in the function's failures queue: someone can find
 /// it. The record is deleted once seen (it is the run's own), the queue's others left alone.
 async fn refusal_recorded(deployed: &Deployed<'_>) -> Row {
-    let Some(queue) = deployed
-        .function
-        .async_invoke
-        .as_ref()
-        .and_then(|a| a.on_failure.as_ref())
-        .and_then(|q| deployed.stack.queues.get(q))
-    else {
+    let Some(queue) = deployed.stack.failure_queue(deployed.function) else {
         return Row::fail(
             CHECK_RECORDED,
             "the function has no `on_failure` queue: a refused upload is only logged",
