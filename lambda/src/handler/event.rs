@@ -10,12 +10,13 @@ use percent_encoding::percent_decode;
 use serde::de::{Deserialize, Deserializer, Error as _};
 use serde_json::Value;
 
-/// What Lambda hands the function: the records of an S3 notification, or the test message
-/// S3 sends in their place.
+/// What Lambda hands the function: the records of an S3 notification, the test message
+/// S3 sends in their place, or the tasks of an S3 Batch Operations job.
 #[derive(Debug)]
 pub enum Notification {
     Records(S3Event),
     Test(TestEvent),
+    Batch(super::batch::BatchEvent),
 }
 
 impl From<S3Event> for Notification {
@@ -47,12 +48,17 @@ const TEST_EVENT: &str = "s3:TestEvent";
 impl<'de> Deserialize<'de> for Notification {
     /// A test message is told apart by its `Event` field before anything else is read:
     /// it has no `Records`, which `S3Event` requires, so without this Lambda would report
-    /// a deserialization failure and retry a message that needs nothing.
+    /// a deserialization failure and retry a message that needs nothing. A Batch Operations
+    /// event is told by its `invocationSchemaVersion`.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let value = Value::deserialize(deserializer)?;
         if value.get("Event").and_then(Value::as_str) == Some(TEST_EVENT) {
             TestEvent::deserialize(value)
                 .map(Notification::Test)
+                .map_err(D::Error::custom)
+        } else if value.get("invocationSchemaVersion").is_some() {
+            super::batch::BatchEvent::deserialize(value)
+                .map(Notification::Batch)
                 .map_err(D::Error::custom)
         } else {
             S3Event::deserialize(value)

@@ -17,12 +17,18 @@
 //! The test message S3 sends when a notification configuration is set ([`TestEvent`]) is
 //! logged and the invocation succeeds.
 //!
+//! An S3 Batch Operations job (`cargo xtask reconcile` above its threshold) sends tasks
+//! instead ([`BatchEvent`], see `batch.rs`): each is an upload to strip, its source's ETag and
+//! version read first, and is answered per task (`Succeeded`, `PermanentFailure` for a
+//! refusal, `TemporaryFailure` for what S3 should retry).
+//!
 //! Every copy carries a stamp (`stamp::SourceStamp`) of the source object it was made from.
 //! A HeadObject of the destination key before the work tells a duplicate or late event
 //! (skipped) from a new upload, and the copy is committed with a condition on what that
 //! HeadObject saw (`If-None-Match: *` / `If-Match`), so two invocations racing on one key
 //! cannot leave the older picture in place.
 
+mod batch;
 mod classify;
 mod event;
 mod refusal;
@@ -40,6 +46,7 @@ use aws_lambda_events::event::s3::S3Event;
 use aws_sdk_s3::Client;
 use serde_json::{json, Map, Value};
 
+pub use self::batch::{BatchEvent, BatchResponse, ResultCode, TaskResult};
 use self::classify::{classify, describe, ErrorClass};
 use self::event::{parse_record, Action, ObjectEvent, RECENT_EVENT};
 pub use self::event::{Notification, TestEvent};
@@ -148,6 +155,15 @@ impl From<HandlerError> for lambda_runtime::Diagnostic {
     }
 }
 
+/// What the function answers: nothing to an S3 notification (Lambda's asynchronous
+/// invocation drops it), one result per task to a Batch Operations job.
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+pub enum Reply {
+    None,
+    Batch(BatchResponse),
+}
+
 /// Handles S3 events; built once per container.
 pub struct Handler {
     s3: Client,
@@ -232,15 +248,20 @@ impl Handler {
         self
     }
 
-    /// Handles one invocation: S3 event records (an [`S3Event`] converts), or S3's test
-    /// message, which is logged and needs nothing else.
-    pub async fn handle(&self, notification: impl Into<Notification>) -> Result<(), HandlerError> {
+    /// Handles one invocation: S3 event records (an [`S3Event`] converts), S3's test
+    /// message, which is logged and needs nothing else, or a Batch Operations job's tasks,
+    /// which are answered.
+    pub async fn handle(
+        &self,
+        notification: impl Into<Notification>,
+    ) -> Result<Reply, HandlerError> {
         match notification.into() {
-            Notification::Records(event) => self.handle_records(event).await,
+            Notification::Records(event) => self.handle_records(event).await.map(|()| Reply::None),
             Notification::Test(test) => {
                 report::info("test_event", test_event_fields(&test));
-                Ok(())
+                Ok(Reply::None)
             }
+            Notification::Batch(event) => Ok(Reply::Batch(self.handle_batch(event).await)),
         }
     }
 
@@ -267,69 +288,31 @@ impl Handler {
         let mut first = None;
         for record in &event.records {
             let started = Instant::now();
-            let (fields, outcome, object) = match parse_record(record) {
+            let raw = (
+                record.s3.bucket.name.as_ref(),
+                record.s3.object.key.as_ref(),
+            );
+            let outcome = match parse_record(record) {
                 Ok(object) => {
                     let outcome = self.process(&object).await;
-                    (object_fields(&object), outcome, Some(object))
+                    self.finish(Some(&object), raw, object_fields(&object), outcome, started)
+                        .await
                 }
-                Err(e) => (
-                    json!({ "bucket": record.s3.bucket.name, "raw_key": record.s3.object.key }),
-                    Outcome::Rejected {
+                Err(e) => {
+                    let rejected = Outcome::Rejected {
                         reason: "malformed_record",
                         error: e.to_string(),
                         offset: None,
                         size: None,
-                    },
-                    None,
-                ),
-            };
-            let outcome = match outcome {
-                Outcome::Rejected {
-                    reason,
-                    error,
-                    offset,
-                    size,
-                } => {
-                    let refusal = self.refusal(
-                        object.as_ref(),
-                        (
-                            record.s3.bucket.name.as_ref(),
-                            record.s3.object.key.as_ref(),
-                        ),
-                        reason.to_owned(),
-                        error.clone(),
-                        (offset, size),
-                    );
-                    match self.record_refusal(&refusal).await {
-                        Ok(()) => Outcome::Rejected {
-                            reason,
-                            error,
-                            offset,
-                            size,
-                        },
-                        Err(send) => Outcome::Failed {
-                            error: format!(
-                                "{error}; and its refusal record could not be sent to the \
-                                 failures queue ({send}): failing so that Lambda keeps the event"
-                            ),
-                        },
-                    }
+                    };
+                    let fields = json!({ "bucket": raw.0, "raw_key": raw.1 });
+                    self.finish(None, raw, fields, rejected, started).await
                 }
-                other => other,
             };
-            let (outcome, rendition_fields) = match &object {
-                Some(object) => self.with_renditions(object, outcome).await,
-                None => (outcome, None),
-            };
-            let mut fields = fields;
-            if let Some(renditions) = rendition_fields {
-                extend(&mut fields, json!({ "renditions": renditions }));
-            }
             if let Outcome::Failed { error } = &outcome {
                 failed += 1;
                 first.get_or_insert_with(|| error.clone());
             }
-            self.report(fields, &outcome, started);
         }
         match first {
             Some(first) => Err(HandlerError::Retry {
@@ -339,6 +322,164 @@ impl Handler {
             }),
             None => Ok(()),
         }
+    }
+
+    /// Handles the tasks of an S3 Batch Operations job: each object as an `ObjectCreated`
+    /// event would be, answered `Succeeded`, `PermanentFailure` (refused, with the reason)
+    /// or `TemporaryFailure` (worth S3's retry). The invocation itself succeeds: the
+    /// answer is per task.
+    async fn handle_batch(&self, event: BatchEvent) -> BatchResponse {
+        let mut results = Vec::with_capacity(event.tasks.len());
+        for task in &event.tasks {
+            let started = Instant::now();
+            let raw = (task.s3_bucket.as_ref(), task.s3_key.as_ref());
+            let task_fields = json!({ "job_id": event.job.id, "task_id": task.task_id });
+            let outcome = match task.object(SystemTime::now()) {
+                Ok(mut object) => {
+                    let outcome = self.batch_task(&mut object).await;
+                    let mut fields = object_fields(&object);
+                    extend(&mut fields, task_fields);
+                    self.finish(Some(&object), raw, fields, outcome, started)
+                        .await
+                }
+                Err(e) => {
+                    let rejected = Outcome::Rejected {
+                        reason: "malformed_task",
+                        error: e.to_string(),
+                        offset: None,
+                        size: None,
+                    };
+                    let mut fields = json!({ "bucket": raw.0, "raw_key": raw.1 });
+                    extend(&mut fields, task_fields);
+                    self.finish(None, raw, fields, rejected, started).await
+                }
+            };
+            let (result_code, text) = match &outcome {
+                Outcome::Stripped { summary, .. } => (
+                    ResultCode::Succeeded,
+                    format!(
+                        "stripped: {} bytes of metadata removed",
+                        summary.bytes_removed
+                    ),
+                ),
+                Outcome::Skipped { why } => (ResultCode::Succeeded, format!("skipped: {why}")),
+                Outcome::Deleted => (ResultCode::Succeeded, "deleted".to_owned()),
+                Outcome::Rejected { reason, error, .. } => {
+                    (ResultCode::PermanentFailure, format!("{reason}: {error}"))
+                }
+                Outcome::Failed { error } => (ResultCode::TemporaryFailure, error.clone()),
+            };
+            results.push(TaskResult {
+                task_id: task.task_id.clone(),
+                result_code,
+                result_string: batch::result_string(&text),
+            });
+        }
+        BatchResponse::new(&event, results)
+    }
+
+    /// One batch task: the source's current ETag and version are read first (a task carries
+    /// neither, and the stamp comparison needs them to tell a copy already made from this
+    /// object), then the object is processed as an upload event's would be.
+    async fn batch_task(&self, object: &mut ObjectEvent) -> Outcome {
+        if object.bucket == self.config.destination_bucket {
+            return Outcome::Rejected {
+                reason: "recursion_refused",
+                error: HandlerError::Recursion {
+                    bucket: object.bucket.clone(),
+                }
+                .to_string(),
+                offset: None,
+                size: None,
+            };
+        }
+        let head = self
+            .s3
+            .head_object()
+            .bucket(&object.bucket)
+            .key(&object.key)
+            .set_version_id(object.version_id.clone())
+            .send()
+            .await;
+        match head {
+            Ok(head) => {
+                object.etag = head
+                    .e_tag
+                    .as_deref()
+                    .map(|e| event::trim_etag(e).to_owned());
+                object.version_id = head.version_id.or(object.version_id.take());
+                self.process(object).await
+            }
+            Err(e) => {
+                let error = describe(&e);
+                let rejected = |reason| Outcome::Rejected {
+                    reason,
+                    error: error.clone(),
+                    offset: None,
+                    size: None,
+                };
+                match classify(&e) {
+                    // Listed for the manifest, gone now: deleted since.
+                    ErrorClass::NotFound => rejected("source_not_found"),
+                    // Without s3:ListBucket on the source, a missing key answers 403 too.
+                    ErrorClass::Denied => rejected("source_access_denied"),
+                    ErrorClass::Rejected => rejected("source_request_rejected"),
+                    ErrorClass::Conflict | ErrorClass::Transient => Outcome::Failed { error },
+                }
+            }
+        }
+    }
+
+    /// After the work on one object: a refusal recorded, its renditions made or deleted,
+    /// its log line written; the final outcome.
+    async fn finish(
+        &self,
+        object: Option<&ObjectEvent>,
+        raw: (Option<&String>, Option<&String>),
+        mut fields: Value,
+        outcome: Outcome,
+        started: Instant,
+    ) -> Outcome {
+        let outcome = match outcome {
+            Outcome::Rejected {
+                reason,
+                error,
+                offset,
+                size,
+            } => {
+                let refusal = self.refusal(
+                    object,
+                    raw,
+                    reason.to_owned(),
+                    error.clone(),
+                    (offset, size),
+                );
+                match self.record_refusal(&refusal).await {
+                    Ok(()) => Outcome::Rejected {
+                        reason,
+                        error,
+                        offset,
+                        size,
+                    },
+                    Err(send) => Outcome::Failed {
+                        error: format!(
+                            "{error}; and its refusal record could not be sent to the \
+                             failures queue ({send}): failing so that Lambda keeps the event"
+                        ),
+                    },
+                }
+            }
+            other => other,
+        };
+        let (outcome, rendition_fields) = match object {
+            Some(object) => self.with_renditions(object, outcome).await,
+            None => (outcome, None),
+        };
+        if let Some(renditions) = rendition_fields {
+            extend(&mut fields, json!({ "renditions": renditions }));
+        }
+        self.report(fields, &outcome, started);
+        outcome
     }
 
     /// The refusal record of `record` (parsed as `object` when it could be).

@@ -848,3 +848,188 @@ fn config_requires_a_destination() {
         Some("https://sqs.eu-west-2.amazonaws.com/1/q")
     );
 }
+
+/// A Batch Operations job's event for one object of `SOURCE` (schema 2.0: bucket by name).
+fn batch(raw_key: &str) -> Notification {
+    serde_json::from_value(json!({
+        "invocationSchemaVersion": "2.0",
+        "invocationId": "inv-1",
+        "job": { "id": "job-1", "userArguments": {} },
+        "tasks": [{ "taskId": "task-1", "s3Key": raw_key, "s3VersionId": null, "s3Bucket": SOURCE }]
+    }))
+    .unwrap_or_else(|e| panic!("batch event: {e}"))
+}
+
+/// HeadObject of the source: its current object (`0123abcd`, `v1`), as the batch path
+/// reads it before the work.
+fn source_head() -> Rule {
+    mock!(Client::head_object)
+        .match_requests(|req| req.bucket() == Some(SOURCE))
+        .then_output(|| {
+            HeadObjectOutput::builder()
+                .e_tag("\"0123abcd\"")
+                .version_id("v1")
+                .build()
+        })
+}
+
+/// HeadObject of the destination: no copy yet.
+fn dest_missing() -> Rule {
+    mock!(Client::head_object)
+        .match_requests(|req| req.bucket() == Some(DEST))
+        .sequence()
+        .http_status(404, None)
+        .repeatedly()
+        .build()
+}
+
+/// The one result of a batch answer, which echoes the event's schema and invocation.
+fn only_result(reply: super::Reply, schema: &str) -> super::TaskResult {
+    match reply {
+        super::Reply::Batch(response) => {
+            assert_eq!(response.invocation_id, "inv-1");
+            assert_eq!(response.invocation_schema_version, schema);
+            let [result] = <[super::TaskResult; 1]>::try_from(response.results)
+                .unwrap_or_else(|r| panic!("one result per task: {r:?}"));
+            assert_eq!(result.task_id, "task-1");
+            result
+        }
+        super::Reply::None => panic!("a batch event is answered"),
+    }
+}
+
+/// A batch task for an object without a copy: read, stripped, written with the stamp of the
+/// version it was made from, answered `Succeeded`.
+#[tokio::test]
+async fn a_batch_task_strips_the_object_and_succeeds() {
+    let (put, puts) = puts_by_key();
+    let reply = handler(
+        &[
+            &source_head(),
+            &dest_missing(),
+            &get_returns(corpus("hopper.jpg")),
+            &put,
+        ],
+        1 << 20,
+    )
+    .handle(batch("uploads/my%20photo%2B1.jpg"))
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let result = only_result(reply, "2.0");
+    assert_eq!(
+        result.result_code,
+        super::ResultCode::Succeeded,
+        "{result:?}"
+    );
+    assert!(result.result_string.starts_with("stripped: "), "{result:?}");
+    let puts = puts.lock().unwrap();
+    assert_eq!(puts.len(), 1);
+    assert_eq!(
+        puts[0].0, "uploads/my photo+1.jpg",
+        "the key is URL-decoded"
+    );
+}
+
+/// Idempotent with the S3-event path: a copy already made from this version is not rewritten.
+#[tokio::test]
+async fn a_batch_task_for_a_current_copy_reads_and_writes_nothing() {
+    let dest = mock!(Client::head_object)
+        .match_requests(|req| req.bucket() == Some(DEST))
+        .then_output(|| {
+            HeadObjectOutput::builder()
+                .e_tag("\"copy\"")
+                .metadata("source-etag", "0123abcd")
+                .metadata("source-version-id", "v1")
+                .metadata("source-sequencer", "0055AED6DCD9028100")
+                .build()
+        });
+    // No GetObject or PutObject rule: either would panic the mock.
+    let reply = handler(&[&source_head(), &dest], 1 << 20)
+        .handle(batch("uploads/a.jpg"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let result = only_result(reply, "2.0");
+    assert_eq!(result.result_code, super::ResultCode::Succeeded);
+    assert!(result.result_string.starts_with("skipped: "), "{result:?}");
+}
+
+/// S3 retries only what can succeed: refusals are permanent (with the reason), throttling
+/// and 5xx temporary.
+#[tokio::test]
+async fn batch_tasks_fail_permanently_or_temporarily_by_cause() {
+    let source_gone = mock!(Client::head_object)
+        .match_requests(|req| req.bucket() == Some(SOURCE))
+        .sequence()
+        .http_status(404, None)
+        .repeatedly()
+        .build();
+    let cases: Vec<(&str, Vec<Rule>, super::ResultCode, &str)> = vec![
+        (
+            "not a JPEG",
+            vec![
+                source_head(),
+                dest_missing(),
+                get_returns(b"GIF89a not a jpeg".to_vec()),
+            ],
+            super::ResultCode::PermanentFailure,
+            "not_a_jpeg: ",
+        ),
+        (
+            "deleted since the manifest",
+            vec![source_gone],
+            super::ResultCode::PermanentFailure,
+            "source_not_found: ",
+        ),
+        (
+            "GetObject throttled",
+            vec![source_head(), dest_missing(), get_fails(503, "SlowDown")],
+            super::ResultCode::TemporaryFailure,
+            "",
+        ),
+        (
+            "GetObject 500",
+            vec![
+                source_head(),
+                dest_missing(),
+                get_fails(500, "InternalError"),
+            ],
+            super::ResultCode::TemporaryFailure,
+            "",
+        ),
+    ];
+    for (what, rules, code, prefix) in cases {
+        let refs: Vec<&Rule> = rules.iter().collect();
+        let reply = handler(&refs, 1 << 20)
+            .handle(batch("uploads/a.jpg"))
+            .await
+            .unwrap_or_else(|e| panic!("{what}: the invocation itself succeeds: {e}"));
+        let result = only_result(reply, "2.0");
+        assert_eq!(result.result_code, code, "{what}: {result:?}");
+        assert!(
+            result.result_string.starts_with(prefix),
+            "{what}: {result:?}"
+        );
+        assert!(!result.result_string.is_empty(), "{what}: says why");
+    }
+}
+
+/// A task naming the destination bucket would make the function feed itself.
+#[tokio::test]
+async fn a_batch_task_on_the_destination_is_refused() {
+    let event: Notification = serde_json::from_value(json!({
+        "invocationSchemaVersion": "1.0", "invocationId": "inv-1", "job": {"id": "job-1"},
+        "tasks": [{ "taskId": "task-1", "s3Key": "a.jpg", "s3VersionId": null,
+                    "s3BucketArn": format!("arn:aws:s3:::{DEST}") }]
+    }))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let reply = handler(&[], 1 << 20)
+        .handle(event)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let result = only_result(reply, "1.0");
+    assert_eq!(result.result_code, super::ResultCode::PermanentFailure);
+    assert!(
+        result.result_string.starts_with("recursion_refused: "),
+        "{result:?}"
+    );
+}
