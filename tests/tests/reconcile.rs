@@ -2,6 +2,10 @@
 //! pictures uploaded while the trigger is gone are found missing and repaired; a second run
 //! has nothing to do; an overwritten source is found stale (by its copy's stamp, the listings
 //! cannot tell) and repaired; a copy without a source is an orphan, reported and kept.
+//! Above `--batch-threshold` the repair is an S3 Batch Operations job, which the emulator does
+//! not serve: the handler's side of it is checked by invoking the deployed function with the
+//! events a job sends (the job's creation is tested against recorded responses, in
+//! `xtask/src/resources/batch_job.rs`).
 
 use std::time::{Duration, Instant};
 
@@ -9,10 +13,8 @@ use aws_sdk_s3::primitives::ByteStream;
 use serde_json::Value;
 use stripstack_tests::{output_text as text, s3, TestStack};
 
-/// Pictures uploaded before the repair (the 500 would make this test minutes long on
-/// two cores; the classification does not depend on the count, the listing pages do: 100
-/// objects are one page each side).
-const PICTURES: usize = 100;
+/// Pictures uploaded before the repair.
+const PICTURES: usize = 500;
 const REPAIR_TIMEOUT: Duration = Duration::from_secs(300);
 
 fn corpus(name: &str) -> Vec<u8> {
@@ -97,17 +99,116 @@ async fn missing_and_stale_copies_are_found_and_repaired() {
     upload(&source, "uploads/p007.jpg", corpus("hopper.jpg")).await;
     // A copy without a source.
     upload(&destination, "uploads/orphan.jpg", picture.clone()).await;
-    let found = reconcile(&stack, &["--dry-run"]);
+    let found = reconcile(&stack, &["--dry-run", "--batch-threshold", "0"]);
     assert_eq!(found["stale"], 1, "{found:#}");
     assert_eq!(found["sample"]["stale"][0], "uploads/p007.jpg");
     assert_eq!(found["orphans"], 1, "{found:#}");
     assert_eq!(found["stamps_read"], 1, "only the undecided copy was read");
+    // Above the threshold the repair is a Batch Operations job: not on the emulator, and
+    // said so rather than half done.
+    let out = stack.run("reconcile", &["--batch-threshold", "0"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("raise --batch-threshold"),
+        "{}",
+        text(&out)
+    );
     let repaired = reconcile(&stack, &[]);
     assert_eq!(repaired["invoked"], 1, "{repaired:#}");
     let done = until_repaired(&stack).await;
     assert_eq!(done["up_to_date"], PICTURES);
     assert_eq!(done["orphans"], 1, "orphans are reported, never deleted");
 
+    // The function as a Batch Operations job invokes it: one task per invocation, the key
+    // URL-encoded as in the manifest.
+    upload(&source, "uploads/batch one.jpg", picture.clone()).await;
+    upload(&source, "uploads/fake.jpg", b"not a picture".to_vec()).await;
+    let function = function_name(&stack).await;
+    let stripped = batch_task(&function, &source, "uploads/batch%20one.jpg").await;
+    assert_eq!(stripped["resultCode"], "Succeeded", "{stripped:#}");
+    assert!(text_of(&stripped).starts_with("stripped: "), "{stripped:#}");
+    let copy = s3()
+        .head_object()
+        .bucket(&destination)
+        .key("uploads/batch one.jpg")
+        .send()
+        .await
+        .expect("the task wrote the stripped copy");
+    assert!(
+        copy.metadata()
+            .is_some_and(|m| m.contains_key("source-etag")),
+        "stamped: {copy:?}"
+    );
+    let again = batch_task(&function, &source, "uploads/batch%20one.jpg").await;
+    assert_eq!(again["resultCode"], "Succeeded", "{again:#}");
+    assert!(
+        text_of(&again).starts_with("skipped: "),
+        "a copy of this version is not rewritten: {again:#}"
+    );
+    let refused = batch_task(&function, &source, "uploads/fake.jpg").await;
+    assert_eq!(refused["resultCode"], "PermanentFailure", "{refused:#}");
+    assert!(text_of(&refused).starts_with("not_a_jpeg: "), "{refused:#}");
+
     let out = stack.destroy();
     assert!(out.status.success(), "destroy:\n{}", text(&out));
+}
+
+fn text_of(result: &Value) -> String {
+    result["resultString"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The deployed function of the stack (its name starts with the stack's).
+async fn function_name(stack: &TestStack) -> String {
+    let functions = stripstack_tests::lambda()
+        .list_functions()
+        .send()
+        .await
+        .expect("ListFunctions");
+    functions
+        .functions()
+        .iter()
+        .filter_map(|f| f.function_name())
+        .find(|name| name.starts_with(stack.name.as_str()))
+        .unwrap_or_else(|| panic!("no function of {}", stack.name))
+        .to_owned()
+}
+
+/// Invokes `function` with a Batch Operations event (schema 2.0) for one object, and
+/// returns the task's result.
+async fn batch_task(function: &str, bucket: &str, raw_key: &str) -> Value {
+    let event = serde_json::json!({
+        "invocationSchemaVersion": "2.0",
+        "invocationId": "invocation-1",
+        "job": { "id": "job-1", "userArguments": {} },
+        "tasks": [{ "taskId": "task-1", "s3Key": raw_key, "s3VersionId": null, "s3Bucket": bucket }]
+    });
+    let out = stripstack_tests::lambda()
+        .invoke()
+        .function_name(function)
+        .payload(aws_sdk_lambda::primitives::Blob::new(event.to_string()))
+        .send()
+        .await
+        .expect("Invoke");
+    assert!(out.function_error().is_none(), "{out:?}");
+    let payload = out
+        .payload()
+        .map(|p| p.as_ref().to_vec())
+        .unwrap_or_default();
+    let answer: Value = serde_json::from_slice(&payload)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&payload)));
+    assert_eq!(answer["invocationId"], "invocation-1", "{answer:#}");
+    assert_eq!(
+        answer["treatMissingKeysAs"], "PermanentFailure",
+        "{answer:#}"
+    );
+    assert_eq!(
+        answer["results"].as_array().map(Vec::len),
+        Some(1),
+        "{answer:#}"
+    );
+    assert_eq!(answer["results"][0]["taskId"], "task-1");
+    answer["results"][0].clone()
 }

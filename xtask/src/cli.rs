@@ -278,6 +278,13 @@ pub struct ReconcileArgs {
     /// Print as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Above this many objects to repair, start an S3 Batch Operations job instead of
+    /// invoking the function from here.
+    #[arg(long, value_name = "OBJECTS", default_value_t = crate::commands::reconcile::DEFAULT_BATCH_THRESHOLD)]
+    pub batch_threshold: u64,
+    /// Show the progress, failures and report of a Batch Operations job `reconcile` started.
+    #[arg(long, value_name = "JOB_ID", conflicts_with_all = ["dry_run", "prefix"])]
+    pub status: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -356,6 +363,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 prefix: args.prefix,
                 dry_run: args.dry_run,
                 json: args.json,
+                batch_threshold: args.batch_threshold,
+                status: args.status,
             },
         )),
         Command::Strip(args) => crate::strip_cmd::run(args),

@@ -109,6 +109,18 @@ pub(crate) fn sqs_clients(sqs: &[&Rule], lambda: &[&Rule]) -> Clients {
     clients
 }
 
+/// Clients whose S3 Control calls (Batch Operations jobs) are answered from `s3control`, in
+/// order; every other service answers nothing.
+pub(crate) fn s3control_clients(s3control: &[&Rule]) -> Clients {
+    let mut clients = clients(&[], &[], &[]);
+    clients.s3control = aws_sdk_s3control::Client::from_conf(
+        aws_sdk_s3control::config::Builder::from(&config())
+            .interceptor(interceptor(s3control, RuleMode::Sequential))
+            .build(),
+    );
+    clients
+}
+
 /// S3's answer (REST XML) for error `code` with HTTP `status`.
 pub(crate) fn s3_error(status: u16, code: &str) -> (u16, Option<String>) {
     (

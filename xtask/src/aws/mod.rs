@@ -152,6 +152,8 @@ pub struct Clients {
     pub sts: aws_sdk_sts::Client,
     /// The `--engine cloudformation` deployments (`cfn`).
     pub cloudformation: aws_sdk_cloudformation::Client,
+    /// S3 Batch Operations jobs (`reconcile` above its threshold).
+    pub s3control: aws_sdk_s3control::Client,
     pub region: String,
     pub calls: ApiCalls,
     config: SdkConfig,
@@ -217,6 +219,11 @@ impl Clients {
             ),
             cloudformation: aws_sdk_cloudformation::Client::from_conf(
                 aws_sdk_cloudformation::config::Builder::from(config)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            s3control: aws_sdk_s3control::Client::from_conf(
+                aws_sdk_s3control::config::Builder::from(config)
                     .interceptor(calls.clone())
                     .build(),
             ),

@@ -75,6 +75,7 @@ async fn destroy_locked(args: &DestroyOptions, locked: &Locked) -> anyhow::Resul
             stack.stack, stack.env
         );
         store.save().await?;
+        remove_batch_role(clients, stack).await?;
         return Ok(ExitCode::SUCCESS);
     }
     print!(
@@ -115,5 +116,23 @@ async fn destroy_locked(args: &DestroyOptions, locked: &Locked) -> anyhow::Resul
     .await?;
     store.lock().await.save().await?;
     session::print_summary("Destroyed", &outcome, 0, &progress, clients);
+    remove_batch_role(clients, stack).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The role `reconcile` made for S3 Batch Operations jobs, when there is one: not in the
+/// state (no deploy made it), found by its name and removed only when its tags say it is
+/// this stack's.
+async fn remove_batch_role(
+    clients: &crate::aws::Clients,
+    stack: &crate::stack::resolved::ResolvedStack,
+) -> anyhow::Result<()> {
+    let ctx = session::read_ctx(stack);
+    if resources::batch_job::remove_role(clients, &ctx).await? {
+        println!(
+            "Removed IAM role `{}` (made by `reconcile` for S3 Batch Operations).",
+            resources::batch_job::role_name(&stack.stack, &stack.env)
+        );
+    }
+    Ok(())
 }

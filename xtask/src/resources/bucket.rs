@@ -730,6 +730,32 @@ impl Listing {
     }
 }
 
+/// Writes the file at `path` to `key` of bucket `name` (one PutObject: up to 5 GB); the
+/// ETag S3 gave it.
+pub(crate) async fn put_file(
+    clients: &Clients,
+    name: &str,
+    key: &str,
+    path: &std::path::Path,
+) -> anyhow::Result<String> {
+    let body = aws_sdk_s3::primitives::ByteStream::from_path(path)
+        .await
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+    let out = clients
+        .s3
+        .put_object()
+        .bucket(name)
+        .key(key)
+        .content_type("text/csv")
+        .body(body)
+        .send()
+        .await
+        .with_aws_context(|| format!("while writing s3://{name}/{key}"))?;
+    out.e_tag()
+        .map(|e| e.trim_matches('"').to_owned())
+        .ok_or_else(|| anyhow::anyhow!("S3 wrote s3://{name}/{key} but gave no ETag"))
+}
+
 /// The source ETag a stripped copy records (`x-amz-meta-source-etag`, the handler's stamp).
 pub(crate) async fn source_etag_of_copy(
     clients: &Clients,
