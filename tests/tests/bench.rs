@@ -62,6 +62,10 @@ fn bench_measures_every_section_and_writes_the_report() {
             "1",
             "--latency-ms",
             "5",
+            "--reconcile-objects",
+            "1000",
+            "--reconcile-pictures",
+            "20",
             "--output",
         ])
         .arg(&report_path)
@@ -165,6 +169,19 @@ fn bench_measures_every_section_and_writes_the_report() {
         for ssim in cells[7].split(" / ") {
             let ssim: f64 = ssim.parse().expect("an SSIM");
             assert!(ssim > 0.9 && ssim <= 1.0, "{label}: SSIM {ssim}");
+        }
+    }
+
+    // `reconcile`: classification over 1,000 listed objects, and the repair of 20 pictures.
+    let reconcile = section_rows(&report, "reconcile");
+    for label in [
+        "classify, 1 000 objects listed",
+        "repair, invocations sent",
+        "repair, until every copy is stripped",
+    ] {
+        let cells = row(&reconcile, label);
+        for cell in &cells[1..] {
+            leading_number(cell);
         }
     }
 

@@ -50,7 +50,7 @@ async fn until_repaired(stack: &TestStack) -> Value {
     let started = Instant::now();
     loop {
         let report = reconcile(stack, &["--dry-run"]);
-        if report["missing"] == 0 && report["stale"] == 0 {
+        if report["missing"] == 0 && report["stale"] == 0 && report["renditions_missing"] == 0 {
             return report;
         }
         assert!(
@@ -64,6 +64,18 @@ async fn until_repaired(stack: &TestStack) -> Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn missing_and_stale_copies_are_found_and_repaired() {
     let stack = TestStack::new("reconcile");
+    // A thumbnail beside each original: reconcile repairs a missing rendition too.
+    let yaml = std::fs::read_to_string(&stack.path).expect("the test stack");
+    let with_thumb = yaml.replacen(
+        "    timeout: 30\n",
+        "    timeout: 30\n    renditions: [{ name: thumb, max_edge: 64, quality: 80, prefix: thumbs/ }]\n",
+        1,
+    );
+    assert_ne!(
+        yaml, with_thumb,
+        "the stack has a function to add a rendition to"
+    );
+    std::fs::write(&stack.path, with_thumb).expect("write the test stack");
     let out = stack.deploy();
     assert!(out.status.success(), "deploy:\n{}", text(&out));
     let (source, destination) = (stack.source(), stack.destination());
@@ -118,6 +130,28 @@ async fn missing_and_stale_copies_are_found_and_repaired() {
     let done = until_repaired(&stack).await;
     assert_eq!(done["up_to_date"], PICTURES);
     assert_eq!(done["orphans"], 1, "orphans are reported, never deleted");
+
+    // A thumbnail lost: its original is up to date, the rendition is made again.
+    s3().delete_object()
+        .bucket(&destination)
+        .key("thumbs/uploads/p003.jpg")
+        .send()
+        .await
+        .expect("delete a thumbnail");
+    let found = reconcile(&stack, &["--dry-run"]);
+    assert_eq!(found["renditions_missing"], 1, "{found:#}");
+    assert_eq!(found["sample"]["renditions_missing"][0], "uploads/p003.jpg");
+    assert_eq!(found["missing"], 0, "{found:#}");
+    let repaired = reconcile(&stack, &[]);
+    assert_eq!(repaired["invoked"], 1, "{repaired:#}");
+    let done = until_repaired(&stack).await;
+    assert_eq!(done["up_to_date"], PICTURES, "{done:#}");
+    s3().head_object()
+        .bucket(&destination)
+        .key("thumbs/uploads/p003.jpg")
+        .send()
+        .await
+        .expect("the thumbnail is back");
 
     // The function as a Batch Operations job invokes it: one task per invocation, the key
     // URL-encoded as in the manifest.

@@ -34,7 +34,7 @@ use super::Setup;
 const STEP_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The steps of one cycle, in order.
-const STEPS: [Step; 5] = [
+pub(super) const STEPS: [Step; 5] = [
     Step {
         label: "deploy, from empty",
         args: &["deploy", "--yes"],
@@ -67,13 +67,13 @@ const STEPS: [Step; 5] = [
     },
 ];
 
-struct Step {
-    label: &'static str,
-    args: &'static [&'static str],
+pub(super) struct Step {
+    pub label: &'static str,
+    pub args: &'static [&'static str],
     /// Deploy a different build of the function (else the original one).
-    code_change: bool,
+    pub code_change: bool,
     /// Also measured through the fault proxy ([`faults`]).
-    under_faults: bool,
+    pub under_faults: bool,
 }
 
 /// One run of one step.
@@ -85,10 +85,10 @@ struct Sample {
 }
 
 /// Where the deployer commands find their stack, binary and private target directory.
-struct Cycle<'a> {
-    setup: &'a Setup,
-    stack: &'a Path,
-    target: &'a Path,
+pub(super) struct Cycle<'a> {
+    pub setup: &'a Setup,
+    pub stack: &'a Path,
+    pub target: &'a Path,
 }
 
 pub async fn measure(setup: &Setup, runs: usize, latency: Duration) -> anyhow::Result<String> {
@@ -155,7 +155,7 @@ struct Overheads {
 impl Cycle<'_> {
     async fn run(&self, step: &Step, proxy: &LatencyProxy, build: &str) -> anyhow::Result<Sample> {
         proxy.take_requests();
-        let (wall, stderr) = self.execute(step, &proxy.endpoint(), build).await?;
+        let (wall, stderr, _) = self.execute(step, &proxy.endpoint(), build).await?;
         Ok(Sample {
             wall,
             requests: proxy.take_requests(),
@@ -165,13 +165,13 @@ impl Cycle<'_> {
     }
 
     /// Runs `step` against the AWS endpoint `endpoint`; its wall time and what it printed
-    /// on stderr, or why it failed.
-    async fn execute(
+    /// on stderr and stdout, or why it failed.
+    pub(super) async fn execute(
         &self,
         step: &Step,
         endpoint: &str,
         build: &str,
-    ) -> anyhow::Result<(Duration, String)> {
+    ) -> anyhow::Result<(Duration, String, String)> {
         self.install_build(step.code_change.then_some(build))?;
         let mut command = Command::new(
             // The running xtask's own image, even if a concurrent build has replaced the file
@@ -216,7 +216,11 @@ impl Cycle<'_> {
                 stderr
             );
         }
-        Ok((wall, stderr))
+        Ok((
+            wall,
+            stderr,
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        ))
     }
 
     /// Puts the function's build where the bundle step looks: the original binary, or it

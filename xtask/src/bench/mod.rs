@@ -5,7 +5,9 @@
 //! ([`lambda`]: sizes, cold start, time per picture, peak memory), the deployer
 //! ([`deployer`]: wall time and API calls, with and without added network latency),
 //! opt-in, cold builds ([`cold_build`]), and the Lambda per architecture
-//! ([`architectures`]: the host build and both cross builds, arm64 under qemu). One more
+//! ([`architectures`]: the host build and both cross builds, arm64 under qemu), renditions
+//! against Pillow and libvips ([`renditions`]) and `reconcile` ([`reconcile`]: objects
+//! classified per second, repair throughput). One more
 //! section, the Lambda's release profile, is measured by hand ([`PROFILE_SECTION`]): the
 //! command keeps it as it is. Every figure is the median of several runs; timing
 //! never fails the command, only a measurement that cannot be made does.
@@ -25,6 +27,7 @@ mod cold_build;
 mod deployer;
 mod lambda;
 mod proxy;
+mod reconcile;
 mod renditions;
 mod report;
 pub mod runtime_api;
@@ -71,6 +74,13 @@ pub struct BenchArgs {
     /// deployer's second series.
     #[arg(long, value_name = "MS", default_value_t = 50)]
     pub latency_ms: u64,
+    /// How many objects `reconcile` classifies in section 8, one figure per count
+    /// (comma-separated, ascending).
+    #[arg(long, value_delimiter = ',', value_name = "OBJECTS", default_values_t = [10_000, 100_000])]
+    pub reconcile_objects: Vec<usize>,
+    /// How many pictures section 8's repair strips.
+    #[arg(long, value_name = "PICTURES", default_value_t = 200)]
+    pub reconcile_pictures: usize,
     /// Where to write the report (default: BENCHMARKS.md at the repository root); `-`
     /// only prints it.
     #[arg(long, value_name = "FILE")]
@@ -85,6 +95,7 @@ pub enum Section {
     ColdBuild,
     Architectures,
     Renditions,
+    Reconcile,
 }
 
 /// The id of the section written by hand (the release profile's options, each a cold
@@ -92,13 +103,14 @@ pub enum Section {
 pub const PROFILE_SECTION: &str = "lambda-profile";
 
 impl Section {
-    const ALL: [Section; 6] = [
+    const ALL: [Section; 7] = [
         Section::Stripper,
         Section::Lambda,
         Section::Deployer,
         Section::ColdBuild,
         Section::Architectures,
         Section::Renditions,
+        Section::Reconcile,
     ];
 
     /// The id of its markers in the file.
@@ -110,6 +122,7 @@ impl Section {
             Section::ColdBuild => "cold-build",
             Section::Architectures => "architectures",
             Section::Renditions => "renditions",
+            Section::Reconcile => "reconcile",
         }
     }
 
@@ -121,6 +134,7 @@ impl Section {
             Section::ColdBuild => "## 4. Cold builds",
             Section::Architectures => "## 5. The Lambda per architecture",
             Section::Renditions => "## 7. Renditions against Pillow and libvips",
+            Section::Reconcile => "## 8. `reconcile`: classification and repair",
         }
     }
 }
@@ -336,7 +350,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             Section::Stripper => stripper::measure(runs),
             Section::Renditions => renditions::measure(&work.path, runs),
             Section::ColdBuild => cold_build::measure(&args.cold_build_rev),
-            Section::Lambda | Section::Deployer | Section::Architectures => {
+            Section::Lambda | Section::Deployer | Section::Architectures | Section::Reconcile => {
                 let ready = setup.get_or_insert_with(|| {
                     Setup::new(work.path.clone()).map_err(|e| format!("{e:#}"))
                 });
@@ -347,6 +361,14 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                     }
                     Ok(setup) if section == Section::Architectures => {
                         runtime.block_on(architectures::measure(setup, runs))
+                    }
+                    Ok(setup) if section == Section::Reconcile => {
+                        runtime.block_on(reconcile::measure(
+                            setup,
+                            runs,
+                            &args.reconcile_objects,
+                            args.reconcile_pictures,
+                        ))
                     }
                     Ok(setup) => runtime.block_on(deployer::measure(setup, runs, latency)),
                 }
@@ -380,10 +402,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     };
     if let Some(path) = path {
         let previous = std::fs::read_to_string(&path).ok();
-        // The hand-measured section 6 sits before section 7 (renditions).
+        // The hand-measured section 6 sits before sections 7 (renditions) and 8 (reconcile).
         let (renditions, measured): (Vec<_>, Vec<_>) = fresh
             .into_iter()
-            .partition(|(section, _)| *section == Section::Renditions);
+            .partition(|(section, _)| matches!(section, Section::Renditions | Section::Reconcile));
         let sections: Vec<(&str, Option<String>)> = measured
             .into_iter()
             .map(|(section, text)| (section.id(), text))

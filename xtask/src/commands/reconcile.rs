@@ -9,6 +9,9 @@
 //! copy was written after A's current version, which the listings show; only when they do not
 //! is B's copy's source stamp read with a HeadObject), *missing* or *stale* (the stamp names
 //! another ETag); keys in B without a source are *orphans* (reported, never deleted here).
+//! When the function makes renditions, B is listed under each rendition's prefix as well:
+//! an original whose copy is up to date but a rendition of which is missing or stale is
+//! repaired too (the function, finding the copy current, makes only the renditions).
 //!
 //! Repair has two scales. Up to `--batch-threshold` objects (10,000 by default) the deployer
 //! invokes the function itself, [`IN_FLIGHT`] at a time. Above it the objects to repair are
@@ -83,8 +86,11 @@ struct Counts {
     missing: u64,
     stale: u64,
     orphans: u64,
+    /// Originals up to date whose renditions (some of them) are missing or stale.
+    renditions: u64,
     missing_sample: Vec<String>,
     stale_sample: Vec<String>,
+    renditions_sample: Vec<String>,
     orphan_sample: Vec<String>,
     heads: u64,
 }
@@ -190,10 +196,15 @@ pub(crate) async fn run(options: ReconcileOptions) -> anyhow::Result<ExitCode> {
                 trigger.suffixes.is_empty() || trigger.suffixes.iter().any(|s| key.ends_with(s))
             };
             let mut todo = Todo::new(&source.name, options.batch_threshold);
+            let renditions: Vec<String> = function
+                .renditions
+                .iter()
+                .map(|r| r.prefix.clone())
+                .collect();
             let counts = classify_all(
                 &clients,
                 (&source.name, &destination),
-                &prefix,
+                (&prefix, &renditions),
                 wanted,
                 &mut todo,
             )
@@ -224,11 +235,13 @@ pub(crate) async fn run(options: ReconcileOptions) -> anyhow::Result<ExitCode> {
                 "up_to_date": counts.up_to_date,
                 "missing": counts.missing,
                 "stale": counts.stale,
+                "renditions_missing": counts.renditions,
                 "orphans": counts.orphans,
                 "stamps_read": counts.heads,
                 "sample": {
                     "missing": counts.missing_sample,
                     "stale": counts.stale_sample,
+                    "renditions_missing": counts.renditions_sample,
                     "orphans": counts.orphan_sample,
                 },
             });
@@ -259,17 +272,19 @@ pub(crate) async fn run(options: ReconcileOptions) -> anyhow::Result<ExitCode> {
 fn print_text(r: &Value, dry_run: bool) {
     let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
     println!(
-        "{} → {} under `{}`: {} up to date, {} missing, {} stale, {} orphans ({} stamps read)",
+        "{} → {} under `{}`: {} up to date, {} missing, {} stale, {} with renditions missing, \
+         {} orphans ({} stamps read)",
         text(&r["source"]),
         text(&r["destination"]),
         text(&r["prefix"]),
         r["up_to_date"],
         r["missing"],
         r["stale"],
+        r["renditions_missing"],
         r["orphans"],
         r["stamps_read"],
     );
-    for class in ["missing", "stale", "orphans"] {
+    for class in ["missing", "stale", "renditions_missing", "orphans"] {
         for key in r["sample"][class].as_array().into_iter().flatten() {
             println!("  {class}: {}", text(key));
         }
@@ -484,49 +499,75 @@ async fn repair(
     (invoked, failed)
 }
 
-/// Merges the two listings in key order, classifies every source object, and hands the
-/// ones to repair to `todo`.
+/// Merges the listings in key order — the source, its copies, and each rendition's copies
+/// (`<rendition prefix><key>`, in the same order) — classifies every source object, and
+/// hands the ones to repair to `todo`. An original whose copy is up to date but a rendition
+/// of which is missing or stale is repaired too: the function, finding the copy current,
+/// makes only the renditions.
 async fn classify_all(
     clients: &crate::aws::Clients,
     (source, destination): (&str, &str),
-    prefix: &str,
+    (prefix, renditions): (&str, &[String]),
     wanted: impl Fn(&str) -> bool,
     todo: &mut Todo,
 ) -> anyhow::Result<Counts> {
     let mut a = Listing::new(clients, source, prefix);
     let mut b = Listing::new(clients, destination, prefix);
+    let mut made: Vec<(String, Listing)> = renditions
+        .iter()
+        .map(|r| {
+            (
+                r.clone(),
+                Listing::new(clients, destination, &format!("{r}{prefix}")),
+            )
+        })
+        .collect();
     let mut counts = Counts::default();
     while let Some(object) = a.next().await? {
-        // Copies whose key sorts before this source have no source: orphans.
-        while let Some(copy) = b.peek().await? {
-            if copy.key >= object.key {
-                break;
-            }
-            let Some(copy) = b.next().await? else {
-                break;
-            };
-            counts.orphan(copy);
+        let copy = matching(&mut b, &object.key, Some((&mut counts, renditions))).await?;
+        let mut rendered = Vec::with_capacity(made.len());
+        for (rendition, listing) in &mut made {
+            let key = format!("{rendition}{}", object.key);
+            rendered.push((key.clone(), matching(listing, &key, None).await?));
         }
-        let copy = match b.peek().await? {
-            Some(copy) if copy.key == object.key => b.next().await?,
-            _ => None,
-        };
         if !wanted(&object.key) {
             continue;
         }
-        let class = match classify(&object, copy.as_ref()) {
-            Class::Unknown => {
-                counts.heads += 1;
-                let stamp = bucket::source_etag_of_copy(clients, destination, &object.key).await?;
-                classify_by_stamp(&object, stamp.as_deref())
+        let mut class = decide(
+            clients,
+            destination,
+            &object,
+            &object.key,
+            copy.as_ref(),
+            &mut counts,
+        )
+        .await?;
+        let mut renditions_only = false;
+        if class == Class::UpToDate {
+            for (key, copy) in &rendered {
+                if decide(
+                    clients,
+                    destination,
+                    &object,
+                    key,
+                    copy.as_ref(),
+                    &mut counts,
+                )
+                .await?
+                    != Class::UpToDate
+                {
+                    class = Class::Stale;
+                    renditions_only = true;
+                    break;
+                }
             }
-            class => class,
-        };
+        }
         let (count, sample) = match class {
             Class::UpToDate => {
                 counts.up_to_date += 1;
                 continue;
             }
+            _ if renditions_only => (&mut counts.renditions, &mut counts.renditions_sample),
             Class::Missing => (&mut counts.missing, &mut counts.missing_sample),
             Class::Stale | Class::Unknown => (&mut counts.stale, &mut counts.stale_sample),
         };
@@ -537,9 +578,59 @@ async fn classify_all(
         todo.push(object)?;
     }
     while let Some(copy) = b.next().await? {
-        counts.orphan(copy);
+        if !renditions.iter().any(|r| copy.key.starts_with(r.as_str())) {
+            counts.orphan(copy);
+        }
     }
     Ok(counts)
+}
+
+/// The entry of `listing` for `key`, if there is one; the entries sorting before it have no
+/// source, and are counted as orphans when `orphans` is given (for the originals' copies;
+/// keys under a rendition prefix, which an empty trigger prefix lists too, are renditions,
+/// not copies without a source).
+async fn matching(
+    listing: &mut Listing,
+    key: &str,
+    mut orphans: Option<(&mut Counts, &[String])>,
+) -> anyhow::Result<Option<Listed>> {
+    while let Some(entry) = listing.peek().await? {
+        if entry.key.as_str() >= key {
+            break;
+        }
+        let Some(entry) = listing.next().await? else {
+            break;
+        };
+        if let Some((counts, renditions)) = orphans.as_mut() {
+            if !renditions.iter().any(|r| entry.key.starts_with(r.as_str())) {
+                counts.orphan(entry);
+            }
+        }
+    }
+    match listing.peek().await? {
+        Some(entry) if entry.key == key => listing.next().await,
+        _ => Ok(None),
+    }
+}
+
+/// Whether `copy` (at `key` of the destination) is of `object`: from the listings, else from
+/// its stamp.
+async fn decide(
+    clients: &crate::aws::Clients,
+    destination: &str,
+    object: &Listed,
+    key: &str,
+    copy: Option<&Listed>,
+    counts: &mut Counts,
+) -> anyhow::Result<Class> {
+    Ok(match classify(object, copy) {
+        Class::Unknown => {
+            counts.heads += 1;
+            let stamp = bucket::source_etag_of_copy(clients, destination, key).await?;
+            classify_by_stamp(object, stamp.as_deref())
+        }
+        class => class,
+    })
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use aws_sdk_s3control::types::{
 };
 use serde_json::{json, Value};
 
+use super::grant::Grant;
 use super::role::{self, RoleProps};
 use super::{policy_doc, props::TypedProps, Address, Desired, Kind, ReadCtx};
 use crate::aws::{until_propagated, AwsError, Clients, SdkResultExt};
@@ -78,17 +79,55 @@ pub(crate) async fn ensure_role(
     };
     // Creates it, or converges the one there when its tags say it is this stack's.
     role::create(clients, ctx, &want).await?;
-    let partition = if ctx.region.starts_with("cn-") {
-        "aws-cn"
-    } else if ctx.region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
+    Ok((role_arn(ctx, name), fresh))
+}
+
+fn role_arn(ctx: &ReadCtx, name: &str) -> String {
+    let partition = crate::stack::partition(&ctx.region);
+    format!("arn:{partition}:iam::{}:role/{name}", ctx.account)
+}
+
+/// What `reconcile`'s job path and `destroy` (which removes the job role) need of the
+/// deployer: the role's own IAM actions (those of the function roles: the statements merge),
+/// passing it to Batch Operations only, creating and following jobs, writing manifests.
+/// `state_bucket` is the deployer's (`engine::state`, which this layer does not see).
+pub(crate) fn deployer_grants(
+    stack: &crate::stack::resolved::ResolvedStack,
+    state_bucket: &str,
+) -> Vec<Grant> {
+    let ctx = ReadCtx {
+        stack: stack.stack.clone(),
+        env: stack.env.clone(),
+        account: stack.account.clone(),
+        region: stack.region.clone(),
     };
-    Ok((
-        format!("arn:{partition}:iam::{}:role/{name}", ctx.account),
-        fresh,
-    ))
+    let role = role_arn(&ctx, &role_name(&stack.stack, &stack.env));
+    let partition = crate::stack::partition(&stack.region);
+    let state = format!("arn:{partition}:s3:::{state_bucket}");
+    vec![
+        Grant::new("ReconcileBatchRole", role::ROLE_ACTIONS, vec![role.clone()]),
+        Grant::new("PassReconcileBatchRole", &["iam:PassRole"], vec![role])
+            .when(json!({ "StringEquals": { "iam:PassedToService": PRINCIPAL } })),
+        // CreateJob has no resource to scope it by (the Service Authorization Reference).
+        Grant::new(
+            "CreateReconcileJobs",
+            &["s3:CreateJob"],
+            vec!["*".to_owned()],
+        ),
+        Grant::new(
+            "FollowReconcileJobs",
+            &["s3:DescribeJob"],
+            vec![format!(
+                "arn:{partition}:s3:{}:{}:job/*",
+                stack.region, stack.account
+            )],
+        ),
+        Grant::new(
+            "ReconcileManifests",
+            &["s3:PutObject"],
+            vec![format!("{state}/reconcile/{}/{}/*", stack.stack, stack.env)],
+        ),
+    ]
 }
 
 /// Removes the job role when it exists and is this stack's (`destroy`); whether it did.

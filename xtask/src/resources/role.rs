@@ -310,6 +310,21 @@ pub async fn delete(clients: &Clients, name: &str) -> anyhow::Result<()> {
     .await
 }
 
+/// What the deployer does to a role it manages. `iam:Get*` and `iam:List*` on these roles
+/// only: the role, its tags and policies, its instance profiles.
+pub(crate) const ROLE_ACTIONS: &[&str] = &[
+    "iam:Get*",
+    "iam:List*",
+    "iam:CreateRole",
+    "iam:DeleteRole",
+    "iam:TagRole",
+    "iam:UntagRole",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:PutRolePolicy",
+    "iam:DeleteRolePolicy",
+    "iam:DetachRolePolicy",
+];
+
 /// The `role` kind: a function's execution role.
 pub(crate) struct Role;
 
@@ -370,24 +385,7 @@ impl ResourceKind for Role {
             .collect();
         let partition = crate::stack::partition(&stack.region);
         vec![
-            Grant::new(
-                "FunctionRoles",
-                &[
-                    // Reads of these roles only: the role, its tags and policies, its
-                    // instance profiles.
-                    "iam:Get*",
-                    "iam:List*",
-                    "iam:CreateRole",
-                    "iam:DeleteRole",
-                    "iam:TagRole",
-                    "iam:UntagRole",
-                    "iam:UpdateAssumeRolePolicy",
-                    "iam:PutRolePolicy",
-                    "iam:DeleteRolePolicy",
-                    "iam:DetachRolePolicy",
-                ],
-                roles.clone(),
-            ),
+            Grant::new("FunctionRoles", ROLE_ACTIONS, roles.clone()),
             // Deleting a role someone put in an instance profile: the profile is the resource.
             Grant::new(
                 "RemoveFunctionRolesFromInstanceProfiles",

@@ -77,7 +77,7 @@ pub(super) async fn measure(
         let mut proxy = FaultProxyProcess::start(&program, upstream, seed).await?;
         for (index, step) in steps.iter().enumerate() {
             let before = proxy.counts().await?;
-            let (wall, _) = cycle
+            let (wall, _, _) = cycle
                 .execute(step, &proxy.endpoint, &format!("faults-{seed}"))
                 .await
                 .with_context(|| format!("{} under faults (seed {seed})", step.label))?;
