@@ -69,7 +69,12 @@ mod tests {
         // `reconcile`'s Batch Operations grants took the SDK engine's past one managed
         // policy: two parts, each within the limit.
         let parts = grant::split(&document);
-        assert_eq!(parts.len(), 2, "{} characters", grant::policy_size(&document));
+        assert_eq!(
+            parts.len(),
+            2,
+            "{} characters",
+            grant::policy_size(&document)
+        );
         for part in &parts {
             let size = grant::policy_size(part);
             assert!(size <= MANAGED_POLICY_LIMIT, "{size} characters");
