@@ -5,7 +5,7 @@ mod error;
 mod retry;
 
 pub(crate) use error::{AwsError, SdkResultExt};
-pub(crate) use retry::until_propagated;
+pub(crate) use retry::{until_propagated, until_propagated_by};
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

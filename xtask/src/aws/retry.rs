@@ -37,6 +37,27 @@ where
         deadline: PROPAGATION_DEADLINE,
         first_delay: FIRST_DELAY,
     };
+    let not_yet = |err: &anyhow::Error| AwsError::find(err).is_some_and(&not_yet);
+    retry_within(pacing, waiting_for, on_wait, not_yet, call).await
+}
+
+/// As [`until_propagated`], for a failure AWS reports other than as an error answer (an
+/// S3 Batch Operations job that failed because its new role could not read yet): `not_yet`
+/// sees the whole error, and names what it waits for in the progress line.
+pub(crate) async fn until_propagated_by<T, F, Fut>(
+    waiting_for: &str,
+    on_wait: &(dyn Fn(&str) + Sync),
+    not_yet: impl Fn(&anyhow::Error) -> bool,
+    call: F,
+) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<T>>,
+{
+    let pacing = Pacing {
+        deadline: PROPAGATION_DEADLINE,
+        first_delay: FIRST_DELAY,
+    };
     retry_within(pacing, waiting_for, on_wait, not_yet, call).await
 }
 
@@ -50,7 +71,7 @@ async fn retry_within<T, F, Fut>(
     pacing: Pacing,
     waiting_for: &str,
     on_wait: &(dyn Fn(&str) + Sync),
-    not_yet: impl Fn(&AwsError) -> bool,
+    not_yet: impl Fn(&anyhow::Error) -> bool,
     mut call: F,
 ) -> anyhow::Result<T>
 where
@@ -61,16 +82,19 @@ where
     let mut attempt: u32 = 1;
     loop {
         match call().await {
-            Err(err) if AwsError::find(&err).is_some_and(&not_yet) => {
+            Err(err) if not_yet(&err) => {
                 let delay = backoff(pacing.first_delay, attempt, fastrand::f64());
                 if started.elapsed() + delay > pacing.deadline {
                     return Err(err);
                 }
-                let code = AwsError::find(&err).and_then(AwsError::code);
+                // The service's error code, or what the caller's own error says.
+                let why = match AwsError::find(&err).and_then(AwsError::code) {
+                    Some(code) => code.to_owned(),
+                    None => err.to_string().chars().take(240).collect(),
+                };
                 on_wait(&format!(
-                    "waiting for {waiting_for} (attempt {}: {})",
-                    attempt + 1,
-                    code.unwrap_or("not yet")
+                    "waiting for {waiting_for} (attempt {}: {why})",
+                    attempt + 1
                 ));
                 tokio::time::sleep(delay).await;
                 attempt += 1;
@@ -127,7 +151,7 @@ mod tests {
             quick(Duration::from_secs(10)),
             "IAM to propagate",
             &on_wait,
-            |e| e.is("NoSuchEntity"),
+            |e| AwsError::find(e).is_some_and(|e| e.is("NoSuchEntity")),
             || async {
                 match calls.fetch_add(1, Ordering::SeqCst) {
                     0 | 1 => Err(service_error("NoSuchEntity")),
@@ -154,7 +178,7 @@ mod tests {
             quick(Duration::from_secs(10)),
             "IAM to propagate",
             &|_| {},
-            |e| e.is("NoSuchEntity"),
+            |e| AwsError::find(e).is_some_and(|e| e.is("NoSuchEntity")),
             || async {
                 calls.fetch_add(1, Ordering::SeqCst);
                 Err(service_error("AccessDenied"))
@@ -174,7 +198,7 @@ mod tests {
             quick(Duration::from_millis(200)),
             "S3 to see the new bucket",
             &|_| {},
-            |e| e.is("NoSuchBucket"),
+            |e| AwsError::find(e).is_some_and(|e| e.is("NoSuchBucket")),
             || async {
                 calls.fetch_add(1, Ordering::SeqCst);
                 Err(service_error("NoSuchBucket"))

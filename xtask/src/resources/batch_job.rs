@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use super::grant::Grant;
 use super::role::{self, RoleProps};
 use super::{policy_doc, props::TypedProps, Address, Desired, Kind, ReadCtx};
-use crate::aws::{until_propagated, AwsError, Clients, SdkResultExt};
+use crate::aws::{until_propagated_by, AwsError, Clients, SdkResultExt};
 
 /// The service that assumes the job's role.
 const PRINCIPAL: &str = "batchoperations.s3.amazonaws.com";
@@ -181,75 +181,178 @@ pub(crate) struct JobRequest {
     pub token: String,
 }
 
-/// Creates the job (running at once: no confirmation); its id. When `fresh_role` (this run
-/// just made the role), S3 refusing a role it cannot see yet is waited out, with backoff,
-/// for IAM's propagation time; anything else returns at once.
+/// A job that failed while S3 prepared it (reading the manifest, assuming the role).
+#[derive(Debug, thiserror::Error)]
+#[error("S3 Batch Operations job `{id}` failed before running a task: {reasons}")]
+pub(crate) struct FailedEarly {
+    id: String,
+    reasons: String,
+}
+
+impl FailedEarly {
+    /// Whether S3 was refused something: with a role this run just made, IAM not showing its
+    /// policy to S3 yet (the user guide's "Reading the manifest is forbidden: AccessDenied").
+    fn denied(&self) -> bool {
+        let reasons = self.reasons.to_ascii_lowercase();
+        [
+            "forbidden",
+            "accessdenied",
+            "access denied",
+            "not authorized",
+            "assume",
+        ]
+        .iter()
+        .any(|word| reasons.contains(word))
+    }
+}
+
+/// Creates the job (running at once: no confirmation); its id. With a role this run just
+/// made (`fresh_role`), IAM may not show it to S3 yet, in two ways, both waited out with
+/// backoff for IAM's propagation time: CreateJob refuses the role, or the job is created
+/// and then fails reading the manifest (then it is created again, with a new token). With
+/// an older role, or any other failure, it returns at once.
 pub(crate) async fn create_job(
     clients: &Clients,
     request: &JobRequest,
     fresh_role: bool,
     on_wait: &(dyn Fn(&str) + Sync),
 ) -> anyhow::Result<String> {
-    let send = || async {
-        let out = clients
-            .s3control
-            .create_job()
-            .account_id(&request.account)
-            .confirmation_required(false)
-            .priority(10)
-            .client_request_token(&request.token)
-            .description(&request.description)
-            .role_arn(&request.role_arn)
-            .operation(
-                JobOperation::builder()
-                    .lambda_invoke(
-                        LambdaInvokeOperation::builder()
-                            .function_arn(&request.function_arn)
-                            .invocation_schema_version("2.0")
-                            .build(),
-                    )
-                    .build(),
-            )
-            .manifest(
-                JobManifest::builder()
-                    .spec(
-                        JobManifestSpec::builder()
-                            .format(JobManifestFormat::S3BatchOperationsCsv20180820)
-                            .fields(JobManifestFieldName::Bucket)
-                            .fields(JobManifestFieldName::Key)
-                            .build()?,
-                    )
-                    .location(
-                        JobManifestLocation::builder()
-                            .object_arn(&request.manifest_arn)
-                            .e_tag(&request.manifest_etag)
-                            .build()?,
-                    )
-                    .build(),
-            )
-            .report(
-                JobReport::builder()
-                    .enabled(true)
-                    .bucket(&request.report_bucket_arn)
-                    .prefix(&request.report_prefix)
-                    .format(JobReportFormat::ReportCsv20180820)
-                    .report_scope(JobReportScope::AllTasks)
-                    .build(),
-            )
-            .send()
-            .await
-            .with_aws_context(|| "while creating the S3 Batch Operations job".to_owned())?;
-        out.job_id()
-            .map(str::to_owned)
-            .ok_or_else(|| anyhow::anyhow!("S3 created a Batch Operations job but named no id"))
-    };
-    until_propagated(
+    let attempt = std::sync::atomic::AtomicU32::new(0);
+    until_propagated_by(
         "IAM to show the new batch role to S3",
         on_wait,
-        |e| fresh_role && is_role_not_ready(e),
-        send,
+        |e| {
+            fresh_role
+                && (AwsError::find(e).is_some_and(is_role_not_ready)
+                    || e.downcast_ref::<FailedEarly>()
+                        .is_some_and(FailedEarly::denied))
+        },
+        || async {
+            let n = attempt.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let request = JobRequest {
+                // A job that failed is done: its retry is a new job.
+                token: format!("{}-{n}", request.token),
+                ..request.clone()
+            };
+            let id = create_job_once(clients, &request).await?;
+            if fresh_role {
+                until_prepared(clients, &request.account, &id, on_wait).await?;
+            }
+            Ok(id)
+        },
     )
     .await
+}
+
+/// The longest wait for a job to leave `New`/`Preparing`.
+const PREPARE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Follows a new job until S3 has read its manifest: Ok once it is past preparation,
+/// [`FailedEarly`] if it failed there. S3 Control has no waiter for jobs: DescribeJob every
+/// second or two (a job just created may not be found yet).
+async fn until_prepared(
+    clients: &Clients,
+    account: &str,
+    id: &str,
+    on_wait: &(dyn Fn(&str) + Sync),
+) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let mut delay = std::time::Duration::from_millis(500);
+    loop {
+        let status = match describe_job(clients, account, id).await {
+            Ok(job) => job,
+            Err(e) if AwsError::find(&e).is_some_and(|e| e.is("NotFoundException")) => Value::Null,
+            Err(e) => return Err(e),
+        };
+        match status["status"].as_str() {
+            Some("Failed" | "Failing" | "Cancelled") => {
+                let reasons: Vec<String> = status["failure_reasons"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|f| {
+                        format!(
+                            "{}: {}",
+                            f["code"].as_str().unwrap_or("?"),
+                            f["reason"].as_str().unwrap_or("?")
+                        )
+                    })
+                    .collect();
+                return Err(FailedEarly {
+                    id: id.to_owned(),
+                    reasons: reasons.join("; "),
+                }
+                .into());
+            }
+            Some("New" | "Preparing") | None => {}
+            Some(_) => return Ok(()),
+        }
+        if started.elapsed() > PREPARE_DEADLINE {
+            // Still preparing (a large manifest): started as far as we can tell.
+            on_wait(&format!(
+                "job {id} still preparing after {}s; `--status {id}` follows it",
+                PREPARE_DEADLINE.as_secs()
+            ));
+            return Ok(());
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(std::time::Duration::from_secs(4));
+    }
+}
+
+/// One CreateJob.
+async fn create_job_once(clients: &Clients, request: &JobRequest) -> anyhow::Result<String> {
+    let out = clients
+        .s3control
+        .create_job()
+        .account_id(&request.account)
+        .confirmation_required(false)
+        .priority(10)
+        .client_request_token(&request.token)
+        .description(&request.description)
+        .role_arn(&request.role_arn)
+        .operation(
+            JobOperation::builder()
+                .lambda_invoke(
+                    LambdaInvokeOperation::builder()
+                        .function_arn(&request.function_arn)
+                        .invocation_schema_version("2.0")
+                        .build(),
+                )
+                .build(),
+        )
+        .manifest(
+            JobManifest::builder()
+                .spec(
+                    JobManifestSpec::builder()
+                        .format(JobManifestFormat::S3BatchOperationsCsv20180820)
+                        .fields(JobManifestFieldName::Bucket)
+                        .fields(JobManifestFieldName::Key)
+                        .build()?,
+                )
+                .location(
+                    JobManifestLocation::builder()
+                        .object_arn(&request.manifest_arn)
+                        .e_tag(&request.manifest_etag)
+                        .build()?,
+                )
+                .build(),
+        )
+        .report(
+            JobReport::builder()
+                .enabled(true)
+                .bucket(&request.report_bucket_arn)
+                .prefix(&request.report_prefix)
+                .format(JobReportFormat::ReportCsv20180820)
+                .report_scope(JobReportScope::AllTasks)
+                .build(),
+        )
+        .send()
+        .await
+        .with_aws_context(|| "while creating the S3 Batch Operations job".to_owned())?;
+    out.job_id()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("S3 created a Batch Operations job but named no id"))
 }
 
 /// S3 refusing a role it cannot assume yet: a `BadRequestException` about the role (S3
@@ -309,7 +412,11 @@ mod tests {
     use super::*;
     use crate::aws::mock;
     use aws_sdk_s3control::operation::create_job::CreateJobOutput;
-    use aws_smithy_mocks::mock;
+    use aws_sdk_s3control::operation::describe_job::DescribeJobOutput;
+    use aws_sdk_s3control::types::{
+        JobDescriptor, JobFailure, JobProgressSummary, JobStatus, JobTimers,
+    };
+    use aws_smithy_mocks::{mock, Rule};
 
     fn request() -> JobRequest {
         JobRequest {
@@ -366,7 +473,7 @@ mod tests {
                 let location = r.manifest().and_then(|m| m.location());
                 r.account_id() == Some(mock::ACCOUNT)
                     && r.confirmation_required() == Some(false)
-                    && r.client_request_token() == Some("token-1")
+                    && r.client_request_token() == Some("token-1-0")
                     && op.and_then(|o| o.invocation_schema_version()) == Some("2.0")
                     && report.is_some_and(|r| {
                         r.enabled()
@@ -401,7 +508,8 @@ mod tests {
         let created = mock!(aws_sdk_s3control::Client::create_job)
             .then_output(|| CreateJobOutput::builder().job_id("job-7").build());
         let first = not_ready();
-        let clients = mock::s3control_clients(&[&first, &created]);
+        let running = described("job-7", JobStatus::Active, None);
+        let clients = mock::s3control_clients(&[&first, &created, &running]);
         let waits = std::sync::Mutex::new(0);
         let id = create_job(&clients, &request(), true, &|_| {
             *waits.lock().unwrap() += 1;
@@ -436,12 +544,72 @@ mod tests {
         assert_eq!(denied.num_calls(), 1);
     }
 
+    /// DescribeJob of `id`: in `status`, with a failure reason.
+    fn described(id: &'static str, status: JobStatus, reason: Option<&'static str>) -> Rule {
+        mock!(aws_sdk_s3control::Client::describe_job)
+            .match_requests(move |r| r.job_id() == Some(id))
+            .then_output(move || {
+                let mut job = JobDescriptor::builder().job_id(id).status(status.clone());
+                if let Some(reason) = reason {
+                    job = job.failure_reasons(
+                        JobFailure::builder()
+                            .failure_code("ManifestReadFailure")
+                            .failure_reason(reason)
+                            .build(),
+                    );
+                }
+                DescribeJobOutput::builder().job(job.build()).build()
+            })
+    }
+
+    /// Created, but S3 could not read the manifest with the role's policy yet: the job failed
+    /// while preparing, and a new one (another token) is created once IAM has caught up.
+    #[tokio::test]
+    async fn a_job_failed_by_a_fresh_roles_policy_is_made_again() {
+        let first = mock!(aws_sdk_s3control::Client::create_job)
+            .match_requests(|r| r.client_request_token() == Some("token-1-0"))
+            .then_output(|| CreateJobOutput::builder().job_id("job-a").build());
+        let failed = described(
+            "job-a",
+            JobStatus::Failed,
+            Some("Reading the manifest is forbidden: AccessDenied"),
+        );
+        let second = mock!(aws_sdk_s3control::Client::create_job)
+            .match_requests(|r| r.client_request_token() == Some("token-1-1"))
+            .then_output(|| CreateJobOutput::builder().job_id("job-b").build());
+        let running = described("job-b", JobStatus::Active, None);
+        let clients = mock::s3control_clients(&[&first, &failed, &second, &running]);
+        let lines = std::sync::Mutex::new(Vec::new());
+        let id = create_job(&clients, &request(), true, &|line| {
+            lines.lock().unwrap().push(line.to_owned())
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(id, "job-b");
+        let lines = lines.into_inner().unwrap();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].contains("Reading the manifest is forbidden"),
+            "{lines:?}"
+        );
+
+        // A job failing for another reason is reported, not made again.
+        let first = mock!(aws_sdk_s3control::Client::create_job)
+            .then_output(|| CreateJobOutput::builder().job_id("job-c").build());
+        let failed = described(
+            "job-c",
+            JobStatus::Failed,
+            Some("The manifest is not a valid CSV"),
+        );
+        let clients = mock::s3control_clients(&[&first, &failed]);
+        let err = create_job(&clients, &request(), true, &|_| {})
+            .await
+            .expect_err("a bad manifest is final");
+        assert!(format!("{err:#}").contains("not a valid CSV"), "{err:#}");
+    }
+
     #[tokio::test]
     async fn describes_progress_failures_and_the_report() {
-        use aws_sdk_s3control::operation::describe_job::DescribeJobOutput;
-        use aws_sdk_s3control::types::{
-            JobDescriptor, JobFailure, JobProgressSummary, JobStatus, JobTimers,
-        };
         let rule = mock!(aws_sdk_s3control::Client::describe_job)
             .match_requests(|r| r.job_id() == Some("job-42"))
             .then_output(|| {
