@@ -9,7 +9,9 @@
 //! is never skipped.
 //!
 //! A release (`lambda` profile) cross build, on purpose: what runs on Graviton is what is
-//! tested, and its size and GLIBC needs are checked.
+//! tested, and its size and GLIBC needs are checked. That build takes minutes, so
+//! `cargo test --workspace` lists this test as ignored (with the reason) and `.ci/run` runs it
+//! as a step of its own on every submission.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -56,6 +58,8 @@ fn require_qemu() -> std::path::PathBuf {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a lambda-profile arm64 cross build (about 4 minutes on 2 cores): .ci/run runs it \
+            as a step of its own, `cargo test -p stripstack-tests --test arm64_bootstrap -- --ignored`"]
 async fn the_arm64_bootstrap_strips_a_picture_under_qemu() {
     let qemu = require_qemu();
     let target = BuildTarget::Lambda(LambdaTarget::Arm64);

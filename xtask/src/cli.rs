@@ -22,8 +22,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Parse and check every stack file in every environment, offline.
-    Validate,
+    /// Parse and check every stack file in every environment, offline (or only `--stack`).
+    Validate(ValidateArgs),
     /// Write the stack file's JSON Schema to stacks/stack.schema.json (editors use it to
     /// complete and check keys).
     Schema {
@@ -84,6 +84,14 @@ pub enum Command {
         #[command(subcommand)]
         action: EmulatorAction,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Only this stack: a name (a file `stacks/NAME.yaml`) or a path to a stack file;
+    /// default: every stack in `stacks/`.
+    #[arg(long)]
+    pub stack: Option<String>,
 }
 
 /// Flags shared by every command that talks to AWS.
@@ -153,6 +161,11 @@ pub struct DeployArgs {
     /// Remove a lock left by a dead run before starting.
     #[arg(long)]
     pub force_unlock: bool,
+    /// After deploying, follow the functions' logs and deploy again on every save of a
+    /// function's source or the stack file, until Ctrl-C (a code-only change is applied
+    /// without asking).
+    #[arg(long, conflicts_with_all = ["plan", "engine"])]
+    pub watch: bool,
 }
 
 #[derive(Debug, Args)]
@@ -310,13 +323,16 @@ pub enum EmulatorAction {
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Validate => crate::commands::validate::run(&crate::workspace::stacks_dir()),
+        Command::Validate(args) => crate::commands::validate::run(args.stack.as_deref()),
         Command::Schema { check } => crate::commands::schema::run(check),
         Command::Plan(args) => match args.engine {
             Engine::Sdk => runtime()?.block_on(crate::commands::plan::run(args.into())),
             Engine::Cloudformation => runtime()?.block_on(crate::cfn::plan(args.into())),
         },
         Command::Deploy(args) => match args.engine {
+            Engine::Sdk if args.watch => {
+                runtime()?.block_on(crate::commands::watch::run(args.into()))
+            }
             Engine::Sdk => runtime()?.block_on(crate::commands::deploy::run(args.into())),
             Engine::Cloudformation => runtime()?.block_on(crate::cfn::deploy(args.into())),
         },
@@ -406,6 +422,10 @@ pub struct BundleArgs {
     /// Workspace package to bundle.
     #[arg(long, default_value = "lambda")]
     pub package: String,
+    /// Stack name (a file `stacks/NAME.yaml`) or path to a stack file whose `--env` says
+    /// what to build for; default: the only stack in `stacks/`.
+    #[arg(long)]
+    pub stack: Option<String>,
     /// Environment the bundle is for: `local` builds for this machine (the emulator runs
     /// the bootstrap as a local process); any other builds for Lambda.
     #[arg(long)]
@@ -420,6 +440,7 @@ impl From<BundleArgs> for session::BundleOptions {
     fn from(args: BundleArgs) -> Self {
         session::BundleOptions {
             package: args.package,
+            stack: args.stack,
             env: args.env,
             arch: args.arch,
         }
@@ -444,6 +465,7 @@ impl From<DeployArgs> for session::DeployOptions {
             yes: args.yes,
             plan: args.plan,
             force_unlock: args.force_unlock,
+            watch: args.watch,
         }
     }
 }

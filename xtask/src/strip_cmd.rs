@@ -34,10 +34,10 @@ enum FileError {
     Read(std::io::Error),
     #[error("{0}")]
     Strip(#[from] StripError),
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {error}")]
     Write {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -100,9 +100,9 @@ fn strip_file(
     };
     let name = input.file_name().unwrap_or(input.as_os_str());
     let path = dir.join(name);
-    std::fs::write(&path, stripped).map_err(|source| FileError::Write {
+    std::fs::write(&path, stripped).map_err(|error| FileError::Write {
         path: path.clone(),
-        source,
+        error,
     })?;
     Ok((summary, Some(path)))
 }

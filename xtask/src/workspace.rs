@@ -10,6 +10,14 @@ pub fn root() -> PathBuf {
     manifest.parent().unwrap_or(manifest).to_path_buf()
 }
 
+/// `path` as a person at the workspace root would type it (unchanged when outside it).
+pub fn relative(path: &std::path::Path) -> String {
+    path.strip_prefix(root())
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
 pub fn stacks_dir() -> PathBuf {
     root().join("stacks")
 }
@@ -106,5 +114,37 @@ mod tests {
             assert!(!is_running_crate_variable(key), "{key}");
         }
         assert_eq!(command.get_current_dir(), Some(root().as_path()));
+    }
+
+    /// The launcher (`cargo xtask`'s first step, no dependencies) keeps its own copy of the
+    /// lists: a variable only one of them forgot would rebuild the SDK on every switch.
+    #[test]
+    fn the_launcher_forgets_the_same_variables() {
+        let launcher = std::fs::read_to_string(root().join("launcher/src/main.rs")).unwrap();
+        let quoted = |list: &[&str]| {
+            list.iter()
+                .map(|k| format!("    \"{k}\",\n"))
+                .collect::<String>()
+        };
+        let variables = format!(
+            "const RUNNING_CRATE_VARIABLES: [&str; {}] = [\n{}];",
+            RUNNING_CRATE_VARIABLES.len(),
+            quoted(&RUNNING_CRATE_VARIABLES)
+        );
+        assert!(
+            launcher.contains(&variables),
+            "launcher/src/main.rs lacks:\n{variables}"
+        );
+        let prefixes = format!(
+            "const RUNNING_CRATE_PREFIXES: [&str; {}] = [{}];",
+            RUNNING_CRATE_PREFIXES.len(),
+            RUNNING_CRATE_PREFIXES
+                .map(|p| format!("\"{p}\""))
+                .join(", ")
+        );
+        assert!(
+            launcher.contains(&prefixes),
+            "launcher/src/main.rs lacks:\n{prefixes}"
+        );
     }
 }

@@ -204,6 +204,18 @@ enum Outcome {
     },
 }
 
+impl Outcome {
+    /// A refusal before any byte of the picture was read (no offset, no size).
+    fn refused(reason: &'static str, error: String) -> Self {
+        Outcome::Rejected {
+            reason,
+            error,
+            offset: None,
+            size: None,
+        }
+    }
+}
+
 /// Why processing stopped before an outcome: a conflicting writer (worth an inline retry)
 /// or a final outcome.
 enum Stop {
@@ -299,12 +311,7 @@ impl Handler {
                         .await
                 }
                 Err(e) => {
-                    let rejected = Outcome::Rejected {
-                        reason: "malformed_record",
-                        error: e.to_string(),
-                        offset: None,
-                        size: None,
-                    };
+                    let rejected = Outcome::refused("malformed_record", e.to_string());
                     let fields = json!({ "bucket": raw.0, "raw_key": raw.1 });
                     self.finish(None, raw, fields, rejected, started).await
                 }
@@ -343,12 +350,7 @@ impl Handler {
                         .await
                 }
                 Err(e) => {
-                    let rejected = Outcome::Rejected {
-                        reason: "malformed_task",
-                        error: e.to_string(),
-                        offset: None,
-                        size: None,
-                    };
+                    let rejected = Outcome::refused("malformed_task", e.to_string());
                     let mut fields = json!({ "bucket": raw.0, "raw_key": raw.1 });
                     extend(&mut fields, task_fields);
                     self.finish(None, raw, fields, rejected, started).await
@@ -383,15 +385,10 @@ impl Handler {
     /// object), then the object is processed as an upload event's would be.
     async fn batch_task(&self, object: &mut ObjectEvent) -> Outcome {
         if object.bucket == self.config.destination_bucket {
-            return Outcome::Rejected {
-                reason: "recursion_refused",
-                error: HandlerError::Recursion {
-                    bucket: object.bucket.clone(),
-                }
-                .to_string(),
-                offset: None,
-                size: None,
+            let error = HandlerError::Recursion {
+                bucket: object.bucket.clone(),
             };
+            return Outcome::refused("recursion_refused", error.to_string());
         }
         let head = self
             .s3
@@ -412,12 +409,7 @@ impl Handler {
             }
             Err(e) => {
                 let error = describe(&e);
-                let rejected = |reason| Outcome::Rejected {
-                    reason,
-                    error: error.clone(),
-                    offset: None,
-                    size: None,
-                };
+                let rejected = |reason| Outcome::refused(reason, error.clone());
                 match classify(&e) {
                     // Listed for the manifest, gone now: deleted since.
                     ErrorClass::NotFound => rejected("source_not_found"),
@@ -675,24 +667,9 @@ impl Handler {
                             ),
                         }
                     }
-                    ErrorClass::NotFound => Outcome::Rejected {
-                        reason: "source_not_found",
-                        error,
-                        offset: None,
-                        size: None,
-                    },
-                    ErrorClass::Denied => Outcome::Rejected {
-                        reason: "source_access_denied",
-                        error,
-                        offset: None,
-                        size: None,
-                    },
-                    ErrorClass::Rejected => Outcome::Rejected {
-                        reason: "source_request_rejected",
-                        error,
-                        offset: None,
-                        size: None,
-                    },
+                    ErrorClass::NotFound => Outcome::refused("source_not_found", error),
+                    ErrorClass::Denied => Outcome::refused("source_access_denied", error),
+                    ErrorClass::Rejected => Outcome::refused("source_request_rejected", error),
                     ErrorClass::Conflict => Outcome::Skipped {
                         why: "the source was overwritten since the event",
                     },

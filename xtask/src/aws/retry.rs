@@ -33,12 +33,8 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = anyhow::Result<T>>,
 {
-    let pacing = Pacing {
-        deadline: PROPAGATION_DEADLINE,
-        first_delay: FIRST_DELAY,
-    };
     let not_yet = |err: &anyhow::Error| AwsError::find(err).is_some_and(&not_yet);
-    retry_within(pacing, waiting_for, on_wait, not_yet, call).await
+    until_propagated_by(waiting_for, on_wait, not_yet, call).await
 }
 
 /// As [`until_propagated`], for a failure AWS reports other than as an error answer (an

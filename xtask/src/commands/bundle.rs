@@ -9,7 +9,7 @@ pub(crate) fn run(options: BundleOptions) -> anyhow::Result<ExitCode> {
     let target = match (options.arch, &options.env) {
         (Some(arch), _) => BuildTarget::Lambda(arch),
         (None, None) => BuildTarget::Host,
-        (None, Some(env)) => target_in(env, &options.package)?,
+        (None, Some(env)) => target_in(options.stack.clone(), env, &options.package)?,
     };
     let bundle = crate::bundle::build_for(&options.package, target)?;
     print!("{}", bundle_summary(&bundle));
@@ -18,9 +18,10 @@ pub(crate) fn run(options: BundleOptions) -> anyhow::Result<ExitCode> {
 
 /// What `deploy --env ENV` would build `package` for: the architecture its functions
 /// declare, or the host where the environment runs on the emulator.
-fn target_in(env: &str, package: &str) -> anyhow::Result<BuildTarget> {
+fn target_in(stack: Option<String>, env: &str, package: &str) -> anyhow::Result<BuildTarget> {
     let target = TargetOptions {
         env: env.to_owned(),
+        stack,
         ..TargetOptions::default()
     };
     let (file, _) = session::load_stack_file(&target)?;

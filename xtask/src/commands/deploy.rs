@@ -34,7 +34,7 @@ pub(crate) async fn run(mut args: DeployOptions) -> anyhow::Result<ExitCode> {
 /// How long the re-read after applying may wait for AWS's reads to catch up with its writes.
 const CONVERGE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
 
-async fn deploy_locked(
+pub(crate) async fn deploy_locked(
     args: &DeployOptions,
     locked: &Locked,
     prebuilt: Option<session::Prebuild>,
@@ -114,7 +114,7 @@ async fn deploy_locked(
     }
     if !session::confirm(
         "Apply these changes? Type `yes`:",
-        args.yes || saved.is_some(),
+        args.yes || saved.is_some() || (args.watch && plan.is_code_only()),
         "yes",
     )? {
         eprintln!("Nothing changed.");

@@ -124,29 +124,42 @@ pub(crate) async fn run(options: LogsOptions) -> anyhow::Result<ExitCode> {
     let (stack, clients) = session::connect(&options.target).await?;
     let function = super::chosen_function(&stack, options.function.as_deref())?;
     let since_ms = u64::try_from(options.since.as_millis()).unwrap_or(u64::MAX);
-    let mut start = crate::utc::now_ms().saturating_sub(since_ms);
+    let start = crate::utc::now_ms().saturating_sub(since_ms);
+    let printed = print_lines(&clients, &function.log_group, start, options.follow).await?;
+    if printed == 0 {
+        eprintln!(
+            "no log lines in {} since {} UTC",
+            function.log_group,
+            crate::utc::millis(start)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the lines of `log_group` from `start_ms` on, formatted; with `follow`, keeps
+/// polling for new ones and never returns but on an error (`deploy --watch` follows the
+/// function's logs with it too). Returns how many lines it printed.
+pub(crate) async fn print_lines(
+    clients: &crate::aws::Clients,
+    log_group: &str,
+    mut start_ms: u64,
+    follow: bool,
+) -> anyhow::Result<usize> {
     let mut seen: HashSet<String> = HashSet::new();
     loop {
-        let events = log_group::events(&clients, &function.log_group, start).await?;
+        let events = log_group::events(clients, log_group, start_ms).await?;
         for event in &events {
             if seen.insert(identity(event)) {
                 println!("{}", format(event));
             }
         }
-        if !options.follow {
-            if seen.is_empty() {
-                eprintln!(
-                    "no log lines in {} since {} UTC",
-                    function.log_group,
-                    crate::utc::millis(start)
-                );
-            }
-            return Ok(ExitCode::SUCCESS);
+        if !follow {
+            return Ok(seen.len());
         }
         // The next poll starts at the newest line seen (inclusive: lines of the same
         // millisecond may still arrive), the overlap dropped by `seen`.
         if let Some(last) = events.last() {
-            start = start.max(last.timestamp_ms);
+            start_ms = start_ms.max(last.timestamp_ms);
         }
         tokio::time::sleep(POLL_INTERVAL).await;
     }

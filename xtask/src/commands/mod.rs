@@ -13,6 +13,7 @@ pub(crate) mod plan;
 pub(crate) mod reconcile;
 pub(crate) mod schema;
 pub(crate) mod validate;
+pub(crate) mod watch;
 
 /// The function a command acts on: the one named (`--function`), else the stack's only one.
 pub(crate) fn chosen_function<'a>(

@@ -345,7 +345,7 @@ async fn start_job(
     let role_name = batch_job::role_name(&stack.stack, &stack.env);
     let props = batch_job::role_props(&function.arn, &state, &root, &stack.tags);
     let (role_arn, fresh) = batch_job::ensure_role(clients, &ctx, &role_name, props).await?;
-    let partition = function.arn.split(':').nth(1).unwrap_or("aws");
+    let partition = crate::stack::partition(&stack.region);
     let request = JobRequest {
         account: stack.account.clone(),
         function_arn: function.arn.clone(),

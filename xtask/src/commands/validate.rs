@@ -5,8 +5,12 @@ use std::process::ExitCode;
 use crate::stack;
 use crate::style;
 
-pub(crate) fn run(stacks_dir: &std::path::Path) -> anyhow::Result<ExitCode> {
-    let checks = stack::check_all(stacks_dir)?;
+/// Checks the stack `--stack` names, or every stack of `stacks/` without it.
+pub(crate) fn run(stack: Option<&str>) -> anyhow::Result<ExitCode> {
+    let checks = match stack {
+        Some(_) => stack::check_files(&[crate::session::stack_file_path(stack)?]),
+        None => stack::check_all(&crate::workspace::stacks_dir())?,
+    };
     let color = style::stderr_color();
     let mut failed = 0;
     for check in &checks {

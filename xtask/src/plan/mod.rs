@@ -60,6 +60,17 @@ impl Plan {
     pub fn count(&self, action: Action) -> usize {
         self.changes.iter().filter(|c| c.action == action).count()
     }
+
+    /// Whether every change is a function's new code and nothing else: what a save of the
+    /// handler's source makes, and `deploy --watch` applies without asking.
+    pub fn is_code_only(&self) -> bool {
+        !self.is_empty()
+            && self.changes.iter().all(|c| {
+                c.address.kind == crate::resources::Kind::Function
+                    && c.action == Action::Update
+                    && c.properties.iter().all(|p| p.name == "code_sha256")
+            })
+    }
 }
 
 /// Compares what the stack declares with what exists.

@@ -11,18 +11,23 @@ use crate::stack::ResolvedStack;
 pub(crate) fn load_stack_file(
     target: &TargetOptions,
 ) -> anyhow::Result<(crate::stack::StackFile, crate::stack::EnvSettings)> {
-    let path = match target.stack.as_deref() {
-        Some(name) if name.contains('/') || name.ends_with(".yaml") || name.ends_with(".yml") => {
-            std::path::PathBuf::from(name)
-        }
-        name => crate::stack::find_stack_file(&crate::workspace::stacks_dir(), name)?,
-    };
-    let file = crate::stack::load(&path)?;
+    let file = crate::stack::load(&stack_file_path(target.stack.as_deref())?)?;
     if !file.warnings().is_empty() {
         eprint!("{}", file.render_warnings(crate::style::stderr_color()));
     }
     let settings = file.env_settings(&target.env)?;
     Ok((file, settings))
+}
+
+/// The file `--stack` names: a path (`./my.yaml`, `stacks/x.yml`) or a name in `stacks/`;
+/// without `--stack`, the only stack in `stacks/`.
+pub(crate) fn stack_file_path(stack: Option<&str>) -> anyhow::Result<std::path::PathBuf> {
+    match stack {
+        Some(name) if name.contains('/') || name.ends_with(".yaml") || name.ends_with(".yml") => {
+            Ok(std::path::PathBuf::from(name))
+        }
+        name => crate::stack::find_stack_file(&crate::workspace::stacks_dir(), name),
+    }
 }
 
 /// Loads the stack file, connects to the environment's AWS (or emulator) and resolves the

@@ -53,6 +53,8 @@ pub(crate) async fn run_locked(
     work: impl std::future::Future<Output = anyhow::Result<ExitCode>>,
 ) -> anyhow::Result<ExitCode> {
     let result = tokio::select! {
+        // The work first: a run that has finished is not reported as interrupted.
+        biased;
         result = work => result,
         _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!(
             "interrupted: what was done is recorded in state; re-run {operation} to continue"

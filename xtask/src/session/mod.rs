@@ -16,7 +16,7 @@ pub(crate) use artifacts::{
     build_targets, bundle_and_upload, ensure_saved_artifacts, prebuild, save_plan, Prebuild,
     SavedPlan,
 };
-pub(crate) use connect::{connect, load_stack_file, resolve};
+pub(crate) use connect::{connect, load_stack_file, resolve, stack_file_path};
 pub(crate) use locked::{open, run_locked, Locked};
 pub(crate) use options::{
     BundleOptions, CredentialsOptions, DeployOptions, DeployerPolicyOptions, DestroyOptions,

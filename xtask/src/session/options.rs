@@ -36,6 +36,8 @@ pub(crate) struct DeployOptions {
     /// Apply exactly this saved plan.
     pub plan: Option<PathBuf>,
     pub force_unlock: bool,
+    /// Watching (`--watch`): a plan of code updates only is applied without asking.
+    pub watch: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -89,6 +91,8 @@ pub(crate) struct VerifyOptions {
 pub(crate) struct BundleOptions {
     /// Workspace package to bundle.
     pub package: String,
+    /// The stack file whose environment says what to build for (`--stack`).
+    pub stack: Option<String>,
     /// The environment whose functions say what to build for; `None`: this machine.
     pub env: Option<String>,
     /// Build for this Lambda architecture whatever the stack says.

@@ -229,11 +229,23 @@ pub fn did_you_mean<'a>(
 /// Errors of the `stack` module. At the command boundary they become `anyhow::Error`.
 #[derive(Debug, thiserror::Error)]
 pub enum StackError {
-    #[error("cannot read stack file {path}: {source}")]
+    // The I/O error is part of the message, not a `#[source]`: `{:#}` would say it twice.
+    #[error("cannot read stack file {path}: {error}")]
     Read {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
+    },
+    #[error(
+        "{file}:{line}:{column}: the stack file is not UTF-8 text: byte 0x{byte:02X} at \
+         offset {offset} is not valid UTF-8 (save the file as UTF-8)"
+    )]
+    NotUtf8 {
+        file: String,
+        /// Byte offset of the first byte that is not UTF-8.
+        offset: usize,
+        byte: u8,
+        line: usize,
+        column: usize,
     },
     /// Display is the rendered diagnostics, so printing the error shows them all.
     #[error("{file} is not a valid stack ({summary}):\n\n{rendered}")]
@@ -254,12 +266,8 @@ pub enum StackError {
     },
     #[error("invalid AWS account id `{0}`: expected 12 digits")]
     InvalidAccount(String),
-    #[error("cannot list stack files in {dir}: {source}")]
-    ListStacks {
-        dir: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("cannot list stack files in {dir}: {error}")]
+    ListStacks { dir: PathBuf, error: std::io::Error },
     #[error("no stack files (*.yaml) in {0}")]
     NoStacks(PathBuf),
     #[error("no stack `{name}` in {dir}{}; available: {}",

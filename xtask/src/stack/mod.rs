@@ -196,16 +196,16 @@ fn invalid(source: &Source, diagnostics: Vec<Diagnostic>) -> StackError {
 
 /// The stack files of `stacks_dir` (`*.yaml`), sorted.
 fn stack_files(stacks_dir: &Path) -> Result<Vec<PathBuf>, StackError> {
-    let entries = std::fs::read_dir(stacks_dir).map_err(|source| StackError::ListStacks {
+    let entries = std::fs::read_dir(stacks_dir).map_err(|error| StackError::ListStacks {
         dir: stacks_dir.to_path_buf(),
-        source,
+        error,
     })?;
     let mut files = Vec::new();
     for entry in entries {
         let path = entry
-            .map_err(|source| StackError::ListStacks {
+            .map_err(|error| StackError::ListStacks {
                 dir: stacks_dir.to_path_buf(),
-                source,
+                error,
             })?
             .path();
         if path.is_file() && path.extension().is_some_and(|e| e == "yaml") {
@@ -290,11 +290,33 @@ fn relative_to(path: &Path, base: &Path) -> Option<PathBuf> {
 }
 
 fn read_source(path: &Path) -> Result<Source, StackError> {
-    let text = std::fs::read_to_string(path).map_err(|source| StackError::Read {
+    let bytes = std::fs::read(path).map_err(|error| StackError::Read {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
-    Ok(Source::new(display_path(path), text))
+    let display = display_path(path);
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(Source::new(display, text)),
+        Err(err) => Err(not_utf8(
+            display,
+            err.as_bytes(),
+            err.utf8_error().valid_up_to(),
+        )),
+    }
+}
+
+/// Where in `bytes` the first byte that is not UTF-8 (at `offset`) is, as line and column
+/// (in characters) of the valid text before it.
+fn not_utf8(file: String, bytes: &[u8], offset: usize) -> StackError {
+    let valid = std::str::from_utf8(&bytes[..offset]).unwrap_or_default();
+    let line_start = valid.rfind('\n').map_or(0, |i| i + 1);
+    StackError::NotUtf8 {
+        file,
+        offset,
+        byte: bytes[offset],
+        line: valid.matches('\n').count() + 1,
+        column: valid[line_start..].chars().count() + 1,
+    }
 }
 
 /// Parse and validate one stack file; errors name file:line:column.
@@ -323,9 +345,15 @@ pub fn check_all(stacks_dir: &Path) -> Result<Vec<FileCheck>, StackError> {
     if files.is_empty() {
         return Err(StackError::NoStacks(stacks_dir.to_path_buf()));
     }
+    Ok(check_files(&files))
+}
+
+/// These stack files, every environment, checked offline; stack names must be unique
+/// among them.
+pub fn check_files(files: &[PathBuf]) -> Vec<FileCheck> {
     let mut checks = Vec::new();
     let mut stack_names: BTreeMap<String, String> = BTreeMap::new();
-    for path in &files {
+    for path in files {
         let source = match read_source(path) {
             Ok(source) => source,
             Err(err) => {
@@ -368,7 +396,7 @@ pub fn check_all(stacks_dir: &Path) -> Result<Vec<FileCheck>, StackError> {
             valid,
         });
     }
-    Ok(checks)
+    checks
 }
 
 /// The whole check of one stack file: the stack when every environment resolved, and
@@ -496,6 +524,17 @@ fn parse(source: &Source, diags: &mut Diags) -> Option<(Index, Value, Document)>
             return None;
         }
     };
+    if let Some(start) = index.second_document {
+        diags.add(
+            None,
+            Diagnostic::error("a second YAML document starts here", Some(start))
+                .with_note("a stack file is one YAML document")
+                .with_help(
+                    "remove this `---` line, or move what follows into a stack file of its own",
+                ),
+        );
+        return None;
+    }
     if !index.duplicates.is_empty() {
         for dup in &index.duplicates {
             let key = match dup.path.segs().last() {

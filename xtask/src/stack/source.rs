@@ -135,6 +135,9 @@ pub struct DuplicateKey {
 pub struct Index {
     nodes: HashMap<NodePath, NodePos>,
     pub duplicates: Vec<DuplicateKey>,
+    /// Where a second YAML document starts (`---` after the first): a stack file is one
+    /// document, and serde's own error for this names no position.
+    pub second_document: Option<Span>,
 }
 
 /// A YAML syntax error found while indexing.
@@ -151,14 +154,15 @@ impl Index {
             index: Index::default(),
             stack: Vec::new(),
             ignore_depth: 0,
+            documents: 0,
         };
         let mut parser = Parser::new_from_str(&source.text);
-        parser
-            .load(&mut builder, false)
-            .map_err(|err| SyntaxError {
-                span: Span::point(err.marker().line(), err.marker().col() + 1),
-                message: err.info().to_owned(),
-            })?;
+        // Every document is read (`multi`), so that a second one is found where it starts;
+        // only the first is indexed.
+        parser.load(&mut builder, true).map_err(|err| SyntaxError {
+            span: Span::point(err.marker().line(), err.marker().col() + 1),
+            message: err.info().to_owned(),
+        })?;
         Ok(builder.index)
     }
 
@@ -189,6 +193,8 @@ struct Builder<'a> {
     stack: Vec<Frame>,
     /// Inside a complex (non-scalar) mapping key: its nodes have no path.
     ignore_depth: usize,
+    /// Documents started so far; the nodes of any after the first are not indexed.
+    documents: usize,
 }
 
 impl Builder<'_> {
@@ -332,6 +338,15 @@ impl Builder<'_> {
 
 impl MarkedEventReceiver for Builder<'_> {
     fn on_event(&mut self, event: Event, mark: Marker) {
+        if let Event::DocumentStart = event {
+            self.documents += 1;
+            if self.documents == 2 {
+                self.index.second_document = Some(self.span_at(mark, 3));
+            }
+        }
+        if self.documents > 1 {
+            return;
+        }
         match event {
             Event::Scalar(value, style, _, _) => {
                 let len = self.scalar_len(mark, style, &value);

@@ -80,6 +80,35 @@ fn yaml_syntax_error_has_position() {
 }
 
 #[test]
+fn a_second_yaml_document_is_refused_where_it_starts() {
+    let text = format!("{HEAD}---\nstack: other\n");
+    assert_has(&text, "5:1: error: a second YAML document starts here");
+    // A `---` opening the only document is one document.
+    assert_clean(&format!("---\n{HEAD}"));
+}
+
+#[test]
+fn a_file_that_is_not_utf8_names_the_byte_its_offset_line_and_column() {
+    let dir = std::env::temp_dir().join(format!("stripstack-utf8-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("latin1.yaml");
+    // "caf\xE9" in Latin-1 on line 2, after `region: ` and three letters.
+    std::fs::write(&path, b"stack: latin1\nregion: caf\xE9\n").unwrap();
+    let err = load(&path).unwrap_err();
+    let message = format!("{err:#}");
+    assert!(
+        message.ends_with(
+            "latin1.yaml:2:12: the stack file is not UTF-8 text: byte 0xE9 at offset 25 is not \
+             valid UTF-8 (save the file as UTF-8)"
+        ),
+        "{message}"
+    );
+    // Said once, also through the error chain.
+    assert_eq!(message.matches("UTF-8 text").count(), 1, "{message}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn duplicate_key() {
     let text = format!("{HEAD}buckets:\n  source: {{}}\n  source: {{}}\n");
     assert_has(&text, "7:3: error: duplicate key `source`");
