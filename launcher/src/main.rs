@@ -19,6 +19,15 @@ fn main() -> ExitCode {
         .parent()
         .expect("the launcher lives in the workspace")
         .to_path_buf();
+    let cwd = std::env::current_dir().unwrap_or_else(|_| root.clone());
+    let deployer = deployer(&root, &cwd, std::env::var_os("CARGO_TARGET_DIR"));
+    if !deployer.exists() {
+        // Said before cargo's first line: cargo needs a moment to read the lock file.
+        eprintln!(
+            "    Building the deployer (`cargo xtask`, once per clone: it compiles the AWS SDK, \
+             about 6 minutes on 2 cores)"
+        );
+    }
     match build(&root) {
         Ok(true) => {}
         Ok(false) => return ExitCode::FAILURE,
@@ -27,7 +36,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    run(&root)
+    run(&deployer)
 }
 
 fn cargo() -> OsString {
@@ -167,9 +176,8 @@ fn forget_running_crate(command: &mut Command) {
 }
 
 /// Becomes the deployer, with the arguments `cargo xtask` was given.
-fn run(root: &Path) -> ExitCode {
-    let cwd = std::env::current_dir().unwrap_or_else(|_| root.to_path_buf());
-    let mut command = Command::new(deployer(root, &cwd, std::env::var_os("CARGO_TARGET_DIR")));
+fn run(deployer: &Path) -> ExitCode {
+    let mut command = Command::new(deployer);
     command.args(std::env::args_os().skip(1));
     forget_running_crate(&mut command);
     exec(command)

@@ -51,7 +51,14 @@ impl Terminal {
                 "-c",
             ])
             .arg(xtask::workspace::root())
-            .args(["bash", "--norc", "--noprofile", "-c", script])
+            // The shell stays after the command, so what it printed can still be read.
+            .args([
+                "bash",
+                "--norc",
+                "--noprofile",
+                "-c",
+                &format!("{script}; sleep 3600"),
+            ])
             .output()
             .expect("tmux runs (installed by .ci/run)");
         assert!(
@@ -59,8 +66,6 @@ impl Terminal {
             "{}",
             stripstack_tests::output_text(&out)
         );
-        // The pane stays after its command ends, so what it printed can still be read.
-        tmux(&socket, &["set-option", "-g", "remain-on-exit", "on"]);
         Terminal { socket }
     }
 
@@ -109,6 +114,9 @@ fn shows_build_progress(screen: &str) -> bool {
     screen.contains("Building [") || screen.contains("Compiling ")
 }
 
+/// What the launcher says before cargo's first line when the deployer was never built.
+const FIRST_BUILD: &str = "Building the deployer";
+
 #[test]
 fn the_first_command_on_a_cold_clone_shows_the_build_at_once() {
     // A target dir of its own with nothing in it: the deployer is not built, as on a fresh
@@ -122,13 +130,14 @@ fn the_first_command_on_a_cold_clone_shows_the_build_at_once() {
         "cargo xtask validate",
         &[("CARGO_TARGET_DIR", target.as_path())],
     );
+    let (_, said) = terminal.wait_for(Duration::from_secs(60), |s| s.contains(FIRST_BUILD));
     let (screen, after) = terminal.wait_for(Duration::from_secs(60), shows_build_progress);
     // Shown while compiling the SDK's dependency tree, long before the deployer could run.
     assert!(
         !screen.contains("ok: "),
         "the build had finished already:\n{screen}"
     );
-    eprintln!("cargo's progress showed after {after:?}:\n{screen}");
+    eprintln!("first line after {said:?}, cargo's progress after {after:?} more:\n{screen}");
     drop(terminal);
     let _ = std::fs::remove_dir_all(&target);
 }
@@ -148,7 +157,14 @@ fn a_warm_run_shows_the_commands_output_and_nothing_of_cargos() {
         terminal.wait_for(Duration::from_secs(120), |screen| screen.contains("exit="));
     assert!(screen.contains("exit=0"), "{screen}");
     assert!(screen.contains("ok: stacks/exif-pipeline.yaml"), "{screen}");
-    for noise in ["Compiling", "Finished", "Running", "Building", "Blocking"] {
+    for noise in [
+        "Compiling",
+        "Finished",
+        "Running",
+        "Building",
+        "Blocking",
+        FIRST_BUILD,
+    ] {
         assert!(
             !screen.contains(noise),
             "`{noise}` on a warm run:\n{screen}"

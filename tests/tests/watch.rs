@@ -140,7 +140,6 @@ async fn a_saved_source_is_deployed_and_its_log_lines_shown_until_ctrl_c() {
     let edit = EditedSource::replace("\"event\": \"ready\",", &format!("\"event\": \"{nonce}\","));
     let seen = transcript.wait_for("changed: lambda/src/bin/bootstrap.rs", seen, minutes(1));
     let seen = transcript.wait_for("Deployed", seen, minutes(5));
-    drop(edit);
     let text = transcript.text();
     assert!(
         text.contains("Plan: 0 to create, 1 to update, 0 to replace, 0 to delete"),
@@ -176,8 +175,11 @@ async fn a_saved_source_is_deployed_and_its_log_lines_shown_until_ctrl_c() {
         .memory_size();
     assert_eq!(memory, Some(512), "{}", transcript.text());
     assert!(
-        transcript.text().contains("memory_mb"),
-        "{}",
+        transcript
+            .text()
+            .lines()
+            .any(|l| l.contains("~ memory") && l.contains("512")),
+        "the plan shows the change:\n{}",
         transcript.text()
     );
 
@@ -197,6 +199,8 @@ async fn a_saved_source_is_deployed_and_its_log_lines_shown_until_ctrl_c() {
         std::thread::sleep(Duration::from_millis(100));
     };
     transcript.wait_for("watch stopped", seen, minutes(1));
+    // Put back only now: the watch would deploy the old code again.
+    drop(edit);
     assert!(status.success(), "{status}:\n{}", transcript.text());
     assert!(transcript.len() > seen);
     stack.destroy();

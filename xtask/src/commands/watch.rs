@@ -91,6 +91,8 @@ async fn watch_locked(
             // The functions, and so the log groups followed, may have changed with it.
             logs = follow_logs(&locked);
         }
+        // Each round's summary counts its own calls.
+        locked.clients = locked.clients.with_own_counter();
         match super::deploy::deploy_locked(&args, &locked, None).await {
             Ok(_) => eprintln!("\nwatching (Ctrl-C stops)"),
             Err(err) => eprintln!("error: {err:#}\nwaiting for the next change"),
