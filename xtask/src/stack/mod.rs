@@ -512,13 +512,27 @@ fn parse(source: &Source, diags: &mut Diags) -> Option<(Index, Value, Document)>
     let index = match Index::build(source) {
         Ok(index) => index,
         Err(syntax) => {
-            // libyaml's (serde_norway's) wording is the reference; yaml-rust2's is the fallback.
-            let diagnostic = match &value {
-                Err(err) => norway_diagnostic(err),
-                Ok(_) => Diagnostic::error(
+            // libyaml's (serde_norway's) wording is the reference; yaml-rust2's is the fallback,
+            // also where libyaml names no place (text after the root mapping ends, which it
+            // calls "more than one document").
+            let from_yaml_rust = || {
+                let diagnostic = Diagnostic::error(
                     format!("invalid YAML: {}", syntax.message),
                     Some(syntax.span),
-                ),
+                );
+                if syntax.message.contains("document start") {
+                    diagnostic.with_help(
+                        "the top-level mapping ended before this line: indent its keys alike",
+                    )
+                } else {
+                    diagnostic
+                }
+            };
+            let diagnostic = match &value {
+                Err(err) => Some(norway_diagnostic(err))
+                    .filter(|d| d.span.is_some())
+                    .unwrap_or_else(from_yaml_rust),
+                Ok(_) => from_yaml_rust(),
             };
             diags.add(None, diagnostic);
             return None;

@@ -88,6 +88,16 @@ fn a_second_yaml_document_is_refused_where_it_starts() {
 }
 
 #[test]
+fn text_after_the_root_mapping_ends_is_refused_where_it_starts() {
+    // An indented first key makes the next, unindented one fall outside the mapping: libyaml
+    // calls that "more than one document" and names no place.
+    assert_eq!(
+        check(&format!("  {HEAD}")),
+        ["2:7: error: invalid YAML: did not find expected <document start>"]
+    );
+}
+
+#[test]
 fn a_file_that_is_not_utf8_names_the_byte_its_offset_line_and_column() {
     let dir = std::env::temp_dir().join(format!("stripstack-utf8-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -1429,5 +1439,62 @@ fn the_pipeline_declares_arm64_and_local_takes_the_host_architecture() {
             .iter()
             .any(|d| d.starts_with("6:") && d.contains("error") && d.contains("sparc")),
         "{found:?}"
+    );
+}
+
+/// 400 seeded mutations of the shipped stack (a line dropped, duplicated or swapped with the
+/// next, an indentation changed, a character replaced by one YAML cares about): none panics,
+/// and every error names the place it is about.
+#[test]
+fn every_error_in_a_mutated_shipped_stack_names_its_line_and_column() {
+    let shipped =
+        std::fs::read_to_string(crate::workspace::stacks_dir().join("exif-pipeline.yaml"))
+            .expect("the shipped stack");
+    let lines: Vec<&str> = shipped.lines().collect();
+    let mut rng = fastrand::Rng::with_seed(25);
+    let mut without_place = Vec::new();
+    let mut errors = 0;
+    for round in 0..400 {
+        let mut mutated: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
+        let at = rng.usize(..mutated.len());
+        match rng.u8(..5) {
+            0 => {
+                mutated.remove(at);
+            }
+            1 => mutated.insert(at, mutated[at].clone()),
+            2 if at + 1 < mutated.len() => mutated.swap(at, at + 1),
+            3 => mutated[at] = format!("  {}", mutated[at]),
+            _ => {
+                let line = &mutated[at];
+                if !line.is_empty() {
+                    let chars: Vec<char> = line.chars().collect();
+                    let i = rng.usize(..chars.len());
+                    let with: char = rng
+                        .choice([':', '-', '{', '[', '"', '$', ' ', 'x', '#'])
+                        .unwrap();
+                    let mut chars = chars;
+                    chars[i] = with;
+                    mutated[at] = chars.into_iter().collect();
+                }
+            }
+        }
+        let text = mutated.join("\n") + "\n";
+        let (_, diagnostics) = analyse(
+            Path::new("stacks/exif-pipeline.yaml"),
+            Source::new("stacks/exif-pipeline.yaml", &text),
+        );
+        for d in diagnostics.iter().filter(|d| d.is_error()) {
+            errors += 1;
+            if d.span.is_none() {
+                without_place.push(format!("round {round}: {}", d.message));
+            }
+        }
+    }
+    assert!(errors > 100, "the mutations make errors ({errors})");
+    assert!(
+        without_place.is_empty(),
+        "{} of {errors} errors have no place:\n{}",
+        without_place.len(),
+        without_place.join("\n")
     );
 }
