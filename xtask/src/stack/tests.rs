@@ -1447,9 +1447,7 @@ fn the_pipeline_declares_arm64_and_local_takes_the_host_architecture() {
 /// and every error names the place it is about.
 #[test]
 fn every_error_in_a_mutated_shipped_stack_names_its_line_and_column() {
-    let shipped =
-        std::fs::read_to_string(crate::workspace::stacks_dir().join("exif-pipeline.yaml"))
-            .expect("the shipped stack");
+    let shipped = std::fs::read_to_string(pipeline_path()).expect("the shipped stack");
     let lines: Vec<&str> = shipped.lines().collect();
     let mut rng = fastrand::Rng::with_seed(25);
     let mut without_place = Vec::new();
