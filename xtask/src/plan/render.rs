@@ -581,6 +581,70 @@ mod tests {
         insta::assert_snapshot!(out);
     }
 
+    /// The bundle's hash the shipped stack's function is given in these tests.
+    const BUNDLE_SHA256: &str = "u0Nt0nHLIPu4Vpb3VPFE2GuCpvH2lUhF4PeiQ4A4KBk=";
+
+    /// `stacks/exif-pipeline.yaml` resolved in `env` for the placeholder account.
+    fn shipped_stack(env: &str) -> crate::stack::ResolvedStack {
+        crate::stack::pipeline_in_every_env()
+            .into_iter()
+            .find(|s| s.env == env)
+            .expect("the shipped stack declares the env")
+    }
+
+    /// Every resource the kinds declare for `stack`, its function given a bundle.
+    fn desired_of(stack: &crate::stack::ResolvedStack) -> Vec<Desired> {
+        let artifacts = [(
+            "lambda".to_owned(),
+            crate::resources::Artifact {
+                bucket: "state".into(),
+                key: "artifacts/lambda/bundle.zip".into(),
+                code_sha256: BUNDLE_SHA256.into(),
+            },
+        )]
+        .into_iter()
+        .collect();
+        crate::resources::desired_all(stack, &artifacts)
+    }
+
+    /// The shipped stack's first deploy to `env`.
+    fn shipped_from_empty(env: &str) -> Plan {
+        let want = desired_of(&shipped_stack(env));
+        diff("exif-pipeline", env, &want, &BTreeMap::new(), &[])
+    }
+
+    /// The shipped stack deployed to dev, then edited: user-a may also delete uploads, and
+    /// the source bucket drops its TLS-only policy (its one statement, a Deny).
+    fn shipped_policy_change() -> Plan {
+        let deployed = desired_of(&shipped_stack("dev"));
+        let mut stack = shipped_stack("dev");
+        let user_a = stack.users.get_mut("user-a").expect("user-a");
+        let objects = user_a
+            .allow
+            .iter_mut()
+            .find(|s| s.actions.iter().any(|a| a == "s3:PutObject"))
+            .expect("user-a writes objects");
+        objects.actions.push("s3:DeleteObject".into());
+        stack.buckets.get_mut("source").expect("source").tls_only = false;
+        let want = desired_of(&stack);
+        diff("exif-pipeline", "dev", &want, &in_sync(&deployed), &[])
+    }
+
+    #[test]
+    fn text_shipped_from_empty() {
+        insta::assert_snapshot!(text(&shipped_from_empty("dev"), false));
+    }
+
+    #[test]
+    fn text_shipped_local_from_empty() {
+        insta::assert_snapshot!(text(&shipped_from_empty("local"), false));
+    }
+
+    #[test]
+    fn text_shipped_policy_change() {
+        insta::assert_snapshot!(text(&shipped_policy_change(), false));
+    }
+
     #[test]
     fn json_no_changes() {
         let out = json(&no_changes());
