@@ -1,7 +1,9 @@
 //! The plan engine: desired states + observed states -> a `Plan`, a sorted list of changes
 //! with property-level diffs. Pure: no I/O, no AWS; `render` turns a plan into text or JSON.
 
+mod blocks;
 pub mod render;
+mod security;
 #[cfg(test)]
 mod tests;
 
