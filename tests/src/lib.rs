@@ -323,7 +323,7 @@ impl StackFile {
     }
 
     pub fn deploy(&self) -> std::process::Output {
-        let out = self.run("deploy", &["--yes"]);
+        let out = self.run("deploy", &["--yes", "--require-approval", "never"]);
         assert!(
             out.status.success(),
             "deploy failed:\n{}",

@@ -452,7 +452,7 @@ async fn a_failed_create_is_rolled_back_explained_and_recovered_from() {
         .send()
         .await
         .expect("create the squatting bucket");
-    let out = stack.run("deploy", &["--yes"]);
+    let out = stack.run("deploy", &["--yes", "--require-approval", "never"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

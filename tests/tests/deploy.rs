@@ -306,7 +306,7 @@ async fn a_held_lock_stops_a_second_deploy_until_force_unlock() {
         .await
         .unwrap();
 
-    let out = stack.run("deploy", &["--yes"]);
+    let out = stack.run("deploy", &["--yes", "--require-approval", "never"]);
     assert!(!out.status.success(), "deploy must fail on a held lock");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -315,7 +315,10 @@ async fn a_held_lock_stops_a_second_deploy_until_force_unlock() {
     );
     assert!(!bucket_exists(&stack.source()).await, "nothing was created");
 
-    let out = stack.run("deploy", &["--yes", "--force-unlock"]);
+    let out = stack.run(
+        "deploy",
+        &["--yes", "--require-approval", "never", "--force-unlock"],
+    );
     assert!(out.status.success(), "{}", text(&out));
     assert!(bucket_exists(&stack.source()).await);
     // The lock is released after a deploy.
@@ -339,7 +342,16 @@ async fn a_killed_deploy_is_resumed_without_duplicates() {
     let binary = xtask::workspace::target_dir().join("debug").join("xtask");
     let path = stack.path.to_string_lossy().into_owned();
     let mut child = std::process::Command::new(&binary)
-        .args(["deploy", "--env", "local", "--stack", &path, "--yes"])
+        .args([
+            "deploy",
+            "--env",
+            "local",
+            "--stack",
+            &path,
+            "--yes",
+            "--require-approval",
+            "never",
+        ])
         .envs(stripstack_tests::aws_env())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -404,7 +416,10 @@ async fn a_saved_plan_is_applied_exactly_and_refused_once_the_cloud_changed() {
     assert!(out.status.success(), "{}", text(&out));
     let out = stack.run("plan", &["--out", &plan_path]);
     assert!(out.status.success(), "{}", text(&out));
-    let out = stack.run("deploy", &["--plan", &plan_path]);
+    let out = stack.run(
+        "deploy",
+        &["--plan", &plan_path, "--require-approval", "never"],
+    );
     assert!(
         out.status.success(),
         "applying the saved plan failed:\n{}",
@@ -425,7 +440,10 @@ async fn a_saved_plan_is_applied_exactly_and_refused_once_the_cloud_changed() {
         .send()
         .await
         .unwrap();
-    let out = stack.run("deploy", &["--plan", &plan_path]);
+    let out = stack.run(
+        "deploy",
+        &["--plan", &plan_path, "--require-approval", "never"],
+    );
     assert!(!out.status.success(), "a stale plan must be refused");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("changed since this plan was saved"),
@@ -551,7 +569,7 @@ async fn an_existing_bucket_not_tagged_for_the_stack_is_not_adopted() {
         .send()
         .await
         .unwrap();
-    let out = stack.run("deploy", &["--yes"]);
+    let out = stack.run("deploy", &["--yes", "--require-approval", "never"]);
     assert!(
         !out.status.success(),
         "deploy must refuse a bucket that is not ours"
@@ -670,7 +688,16 @@ async fn of_two_concurrent_deploys_one_fails_on_the_lock() {
     let path = stack.path.to_string_lossy().into_owned();
     let spawn = || {
         std::process::Command::new(&binary)
-            .args(["deploy", "--env", "local", "--stack", &path, "--yes"])
+            .args([
+                "deploy",
+                "--env",
+                "local",
+                "--stack",
+                &path,
+                "--yes",
+                "--require-approval",
+                "never",
+            ])
             .envs(stripstack_tests::aws_env())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
@@ -787,7 +814,7 @@ async fn reserved_concurrency_is_reserved_and_released() {
     );
     std::fs::write(&stack.path, &reserved).expect("write the stack");
 
-    let out = stack.run("deploy", &["--yes"]);
+    let out = stack.run("deploy", &["--yes", "--require-approval", "never"]);
     assert!(out.status.success(), "deploy:\n{}", text(&out));
     assert_eq!(reserved_concurrency(&function).await, Some(5));
     let out = stack.run("plan", &["--detailed-exitcode"]);
@@ -811,7 +838,7 @@ async fn reserved_concurrency_is_reserved_and_released() {
         "the plan names the change:\n{}",
         text(&out)
     );
-    let out = stack.run("deploy", &["--yes"]);
+    let out = stack.run("deploy", &["--yes", "--require-approval", "never"]);
     assert!(out.status.success(), "deploy:\n{}", text(&out));
     assert_eq!(reserved_concurrency(&function).await, None);
     let out = stack.run("plan", &["--detailed-exitcode"]);
@@ -873,7 +900,7 @@ async fn the_function_log_group_gets_retention_and_goes_with_destroy() {
         .await
         .expect("CreateLogGroup");
 
-    let out = stack.run("deploy", &["--yes"]);
+    let out = stack.run("deploy", &["--yes", "--require-approval", "never"]);
     assert!(out.status.success(), "deploy:\n{}", text(&out));
     let (retention, tags) = log_group(&group).await.expect("the log group");
     assert_eq!(retention, Some(30), "the default retention");

@@ -142,9 +142,13 @@ async fn the_deployer_policy_is_enough_to_deploy_plan_and_destroy() {
     let policy = policy_for(&stack);
     let deployer = user_with(&policy).await;
 
-    let out = as_user(&stack, &deployer, &["deploy", "--yes"])
-        .output()
-        .expect("run deploy");
+    let out = as_user(
+        &stack,
+        &deployer,
+        &["deploy", "--yes", "--require-approval", "never"],
+    )
+    .output()
+    .expect("run deploy");
     assert!(
         out.status.success(),
         "deploy as the deployer:\n{}",
@@ -183,9 +187,13 @@ async fn without_one_of_its_actions_the_deploy_is_refused_at_once() {
     assert!(removed, "the policy grants iam:CreateRole");
     let deployer = user_with(&policy).await;
 
-    let out = as_user(&stack, &deployer, &["deploy", "--yes"])
-        .output()
-        .expect("run deploy");
+    let out = as_user(
+        &stack,
+        &deployer,
+        &["deploy", "--yes", "--require-approval", "never"],
+    )
+    .output()
+    .expect("run deploy");
     let text = output_text(&out);
     assert!(
         !out.status.success(),

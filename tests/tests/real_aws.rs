@@ -29,7 +29,7 @@ async fn cycle(
     let mut steps = Vec::new();
 
     let before = proxy.stats();
-    let out = stack.run("deploy", &["--yes"]);
+    let out = stack.run("deploy", &["--yes", "--require-approval", "never"]);
     let deployed = proxy.stats().since(&before);
     assert!(
         out.status.success(),

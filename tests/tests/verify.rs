@@ -123,7 +123,7 @@ async fn verify_passes_on_a_fresh_deploy_and_names_what_was_broken() {
         format!("{name}-destination-local-{ACCOUNT}"),
     );
 
-    let out = run("deploy", &stack, &["--yes"]);
+    let out = run("deploy", &stack, &["--yes", "--require-approval", "never"]);
     assert!(out.status.success(), "deploy failed:\n{}", text(&out));
 
     // A fresh deploy passes every check.

@@ -119,7 +119,15 @@ async fn a_saved_source_is_deployed_and_its_log_lines_shown_until_ctrl_c() {
     let function = format!("{}-local-strip", stack.name);
     let path = stack.path.to_string_lossy().into_owned();
     let mut child = xtask(&[
-        "deploy", "--watch", "--env", "local", "--yes", "--stack", &path,
+        "deploy",
+        "--watch",
+        "--env",
+        "local",
+        "--yes",
+        "--require-approval",
+        "never",
+        "--stack",
+        &path,
     ])
     .stdin(Stdio::null())
     .stdout(Stdio::piped())

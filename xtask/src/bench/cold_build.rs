@@ -37,8 +37,18 @@ struct Step {
 
 const STEPS: [Step; 2] = [
     Step {
+        // The README's command, run without a terminal: a first deploy broadens access, so
+        // `--yes` alone would stop and ask (`--require-approval`).
         label: "1st: `cargo xtask deploy --env local --yes`",
-        args: &["xtask", "deploy", "--env", "local", "--yes"],
+        args: &[
+            "xtask",
+            "deploy",
+            "--env",
+            "local",
+            "--yes",
+            "--require-approval",
+            "never",
+        ],
         uses_emulator: true,
     },
     Step {

@@ -37,7 +37,7 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(600);
 pub(super) const STEPS: [Step; 5] = [
     Step {
         label: "deploy, from empty",
-        args: &["deploy", "--yes"],
+        args: &["deploy", "--yes", "--require-approval", "never"],
         code_change: false,
         under_faults: true,
     },
@@ -49,13 +49,13 @@ pub(super) const STEPS: [Step; 5] = [
     },
     Step {
         label: "deploy, no changes",
-        args: &["deploy", "--yes"],
+        args: &["deploy", "--yes", "--require-approval", "never"],
         code_change: false,
         under_faults: false,
     },
     Step {
         label: "deploy, code-only change",
-        args: &["deploy", "--yes"],
+        args: &["deploy", "--yes", "--require-approval", "never"],
         code_change: true,
         under_faults: false,
     },

@@ -63,6 +63,11 @@ impl Plan {
         self.changes.iter().filter(|c| c.action == action).count()
     }
 
+    /// Whether the plan broadens access: a row of its security summary says so.
+    pub fn broadens_access(&self) -> bool {
+        security::broadens(&security::summary(self))
+    }
+
     /// Whether every change is a function's new code and nothing else: what a save of the
     /// handler's source makes, and `deploy --watch` applies without asking.
     pub fn is_code_only(&self) -> bool {

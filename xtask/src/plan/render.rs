@@ -681,6 +681,29 @@ mod tests {
         insta::assert_snapshot!(text(&shipped_policy_change(), false));
     }
 
+    /// What `deploy --require-approval broadening` stops on: a first deploy (its users'
+    /// and role's grants) and the policy change, not a plan without security changes.
+    #[test]
+    fn the_shipped_stack_broadens_access_from_empty_and_on_the_policy_change() {
+        assert!(shipped_from_empty("dev").broadens_access());
+        let change = shipped_policy_change();
+        assert!(change.broadens_access());
+        let parsed: Value = serde_json::from_str(&json(&change)).expect("valid JSON");
+        assert_eq!(parsed["security"]["broadening"], json!(true));
+        let deployed = desired_of(&shipped_stack("dev"));
+        let mut code = deployed.clone();
+        for resource in &mut code {
+            if resource.address.kind == Kind::Function {
+                resource
+                    .props
+                    .insert("code_sha256".into(), json!("bmV3IGNvZGU="));
+            }
+        }
+        let code_only = diff("exif-pipeline", "dev", &code, &in_sync(&deployed), &[]);
+        assert!(code_only.is_code_only() && !code_only.broadens_access());
+        assert!(!text(&code_only, false).contains("Security changes"));
+    }
+
     #[test]
     fn json_no_changes() {
         let out = json(&no_changes());

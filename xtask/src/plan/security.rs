@@ -250,3 +250,118 @@ fn grid(out: &mut String, headers: &[&str], rows: Vec<(&Row, Vec<Vec<String>>)>,
     }
     let _ = writeln!(out, "{rule}");
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde_json::{json, Value};
+
+    use super::{broadens, summary, Sign};
+    use crate::plan::diff;
+    use crate::resources::policy_doc::normalize_policy;
+    use crate::resources::{Address, Desired, Kind, Observed};
+
+    fn statement(effect: &str, actions: &[&str]) -> Value {
+        json!({"Effect": effect, "Action": actions, "Resource": "arn:aws:s3:::b/*"})
+    }
+
+    /// The plan of a policy whose statements go from `old` to `new`.
+    fn rows_of(kind: Kind, prop: &str, old: &[Value], new: &[Value]) -> Vec<(Sign, bool)> {
+        let doc = |s: &[Value]| normalize_policy(&json!({"Version": "2012-10-17", "Statement": s}));
+        let address = Address::new(kind, "user-a");
+        let want = Desired {
+            address: address.clone(),
+            physical: "p".into(),
+            props: [(prop.to_owned(), doc(new))].into_iter().collect(),
+            depends_on: Vec::new(),
+            retain: false,
+        };
+        let have = Observed {
+            physical: "p".into(),
+            props: [(prop.to_owned(), doc(old))].into_iter().collect(),
+        };
+        let observed = BTreeMap::from([(address, Some(have))]);
+        let plan = diff("s", "dev", &[want], &observed, &[]);
+        summary(&plan)
+            .into_iter()
+            .map(|r| (r.change, r.broadening))
+            .collect()
+    }
+
+    #[test]
+    fn an_added_allow_broadens_and_a_removed_one_does_not() {
+        let got = rows_of(
+            Kind::Policy,
+            "document",
+            &[statement("Allow", &["s3:GetObject"])],
+            &[statement("Allow", &["s3:GetObject", "s3:DeleteObject"])],
+        );
+        assert_eq!(got, [(Sign::Removed, false), (Sign::Added, true)]);
+    }
+
+    #[test]
+    fn a_narrowed_allow_does_not_broaden() {
+        let got = rows_of(
+            Kind::Policy,
+            "document",
+            &[statement("Allow", &["s3:GetObject", "s3:PutObject"])],
+            &[statement("Allow", &["s3:GetObject"])],
+        );
+        assert_eq!(got, [(Sign::Removed, false), (Sign::Added, false)]);
+    }
+
+    #[test]
+    fn a_removed_deny_broadens_unless_a_wider_one_replaces_it() {
+        let got = rows_of(
+            Kind::Bucket,
+            "policy",
+            &[statement("Deny", &["s3:DeleteObject"])],
+            &[],
+        );
+        assert_eq!(got, [(Sign::Removed, true)]);
+        let got = rows_of(
+            Kind::Bucket,
+            "policy",
+            &[statement("Deny", &["s3:DeleteObject"])],
+            &[statement("Deny", &["s3:DeleteObject", "s3:PutObject"])],
+        );
+        assert_eq!(got, [(Sign::Removed, false), (Sign::Added, false)]);
+    }
+
+    #[test]
+    fn a_not_action_is_never_read_as_covered() {
+        let not =
+            |actions: &[&str]| json!({"Effect": "Allow", "NotAction": actions, "Resource": "*"});
+        let got = rows_of(
+            Kind::Policy,
+            "document",
+            &[not(&["iam:*", "s3:*"])],
+            &[not(&["iam:*"])],
+        );
+        assert_eq!(got, [(Sign::Removed, false), (Sign::Added, true)]);
+    }
+
+    #[test]
+    fn an_attached_managed_policy_broadens() {
+        let address = Address::new(Kind::User, "user-a");
+        let want = Desired {
+            address: address.clone(),
+            physical: "u".into(),
+            props: [(
+                "attached_policies".to_owned(),
+                json!(["arn:aws:iam::1:policy/p"]),
+            )]
+            .into_iter()
+            .collect(),
+            depends_on: Vec::new(),
+            retain: false,
+        };
+        let plan = diff("s", "dev", &[want], &BTreeMap::new(), &[]);
+        let rows = summary(&plan);
+        assert_eq!(rows.len(), 1);
+        assert!(broadens(&rows));
+        let plan = diff("s", "dev", &[], &BTreeMap::new(), &[]);
+        assert!(summary(&plan).is_empty());
+    }
+}

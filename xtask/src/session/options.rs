@@ -38,6 +38,21 @@ pub(crate) struct DeployOptions {
     pub force_unlock: bool,
     /// Watching (`--watch`): a plan of code updates only is applied without asking.
     pub watch: bool,
+    /// What still needs a person's yes when `--yes` (or a saved plan) approves.
+    pub require_approval: RequireApproval,
+}
+
+/// `--require-approval`, the CDK's: which changes an unattended run (`--yes`, a saved plan)
+/// may not apply without a person's yes. Without `--yes`, deploy always asks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum RequireApproval {
+    /// Nothing: `--yes` applies every change.
+    Never,
+    /// Every change: `--yes` is not enough.
+    AnyChange,
+    /// A change that broadens access (the plan's security summary marks it).
+    #[default]
+    Broadening,
 }
 
 #[derive(Debug, Clone, Default)]
