@@ -284,6 +284,39 @@ async fn drift_made_outside_the_tool_shows_as_updates() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn require_approval_broadening_stops_an_unattended_deploy_that_widens_access() {
+    let stack = TestStack::new("approve");
+    // A first deploy creates the users' and the role's grants: it broadens access.
+    let out = stack.run("deploy", &["--yes", "--require-approval", "broadening"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("this plan broadens access") && stderr.contains("nothing changed"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("broadens"),
+        "the security summary marks what broadens:\n{}",
+        text(&out)
+    );
+    assert!(!bucket_exists(&stack.source()).await, "nothing was created");
+    stack.deploy();
+
+    // A change that widens nothing (memory) goes through at the same level.
+    stack.write(512, "v1", "s3:GetObject", true, true);
+    let out = stack.run("deploy", &["--yes", "--require-approval", "broadening"]);
+    assert!(out.status.success(), "{}", text(&out));
+    // user-b gaining s3:DeleteObject does not.
+    stack.write(512, "v1", "s3:DeleteObject", true, true);
+    let out = stack.run("deploy", &["--yes", "--require-approval", "broadening"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let (_, code) = stack.plan();
+    assert_eq!(code, 2, "the policy change is still pending");
+    stack.destroy();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_held_lock_stops_a_second_deploy_until_force_unlock() {
     let stack = TestStack::new("lock");
     let state_bucket = format!("stripstack-state-{ACCOUNT}-{}", stripstack_tests::REGION);

@@ -166,6 +166,31 @@ pub struct DeployArgs {
     /// without asking).
     #[arg(long, conflicts_with_all = ["plan", "engine"])]
     pub watch: bool,
+    /// What `--yes` (or a saved plan) may not apply without a person's yes, as the CDK's
+    /// flag: `never` (default) lets `--yes` apply everything, `broadening` asks when the plan
+    /// widens access (and fails without a terminal), `any-change` always asks. Engine `sdk`
+    /// only.
+    #[arg(long, value_enum, default_value_t, value_name = "LEVEL")]
+    pub require_approval: RequireApproval,
+}
+
+/// `--require-approval`: see `session::RequireApproval`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum RequireApproval {
+    #[default]
+    Never,
+    AnyChange,
+    Broadening,
+}
+
+impl From<RequireApproval> for session::RequireApproval {
+    fn from(level: RequireApproval) -> Self {
+        match level {
+            RequireApproval::Never => session::RequireApproval::Never,
+            RequireApproval::AnyChange => session::RequireApproval::AnyChange,
+            RequireApproval::Broadening => session::RequireApproval::Broadening,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -466,6 +491,7 @@ impl From<DeployArgs> for session::DeployOptions {
             plan: args.plan,
             force_unlock: args.force_unlock,
             watch: args.watch,
+            require_approval: args.require_approval.into(),
         }
     }
 }

@@ -531,7 +531,7 @@ mod tests {
             text.contains("~ function.strip (physical-of-StripFunction)"),
             "{text}"
         );
-        assert!(text.contains("~ MemorySize: 256 -> 512"), "{text}");
+        assert!(text.contains("~ MemorySize = 256 -> 512"), "{text}");
         assert!(text.contains("- parameter./demo/dev/gone"), "{text}");
     }
 

@@ -112,10 +112,11 @@ pub(crate) async fn deploy_locked(
         session::report_calls(clients);
         return Ok(ExitCode::SUCCESS);
     }
-    if !session::confirm(
+    if !session::approve(
         "Apply these changes? Type `yes`:",
         args.yes || saved.is_some() || (args.watch && plan.is_code_only()),
-        "yes",
+        args.require_approval,
+        plan.broadens_access(),
     )? {
         eprintln!("Nothing changed.");
         return Ok(ExitCode::from(1));

@@ -18,9 +18,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
+use tokio::sync::Notify;
 
 use crate::session::{self, DeployOptions, Locked};
 
@@ -33,15 +35,42 @@ pub(crate) async fn run(mut args: DeployOptions) -> anyhow::Result<ExitCode> {
     args.target.start_emulator = true;
     let prebuilt = Some(session::prebuild(&args.target)?);
     let (locked, lock) = session::open(&args.target, "deploy --watch", args.force_unlock).await?;
-    session::run_locked(lock, "deploy", watch_locked(args, locked, prebuilt)).await
+    session::release_after(lock, watch_locked(args, locked, prebuilt, CtrlC::listen())).await
+}
+
+/// Every Ctrl-C, from one listener for the whole watch: a press between two rounds is kept
+/// (a permit) rather than missed, and nothing else races for it.
+struct CtrlC(Arc<Notify>);
+
+impl CtrlC {
+    fn listen() -> CtrlC {
+        let pressed = Arc::new(Notify::new());
+        let notify = pressed.clone();
+        tokio::spawn(async move {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                notify.notify_one();
+            }
+        });
+        CtrlC(pressed)
+    }
+
+    async fn pressed(&self) {
+        self.0.notified().await
+    }
 }
 
 async fn watch_locked(
     args: DeployOptions,
     mut locked: Locked,
     prebuilt: Option<session::Prebuild>,
+    ctrl_c: CtrlC,
 ) -> anyhow::Result<ExitCode> {
-    let code = super::deploy::deploy_locked(&args, &locked, prebuilt).await?;
+    // A round stopped by Ctrl-C stops as a deploy does: what was done is in state.
+    let code = tokio::select! {
+        biased;
+        _ = ctrl_c.pressed() => return Err(session::interrupted("deploy --watch")),
+        code = super::deploy::deploy_locked(&args, &locked, prebuilt) => code?,
+    };
     if code != ExitCode::SUCCESS {
         return Ok(code);
     }
@@ -67,9 +96,8 @@ async fn watch_locked(
     );
     loop {
         let changed = tokio::select! {
-            // Polled first: a Ctrl-C while waiting ends the watch, not a round.
             biased;
-            _ = tokio::signal::ctrl_c() => break,
+            _ = ctrl_c.pressed() => break,
             changed = files.next_change(&watched) => changed,
         };
         eprintln!(
@@ -93,7 +121,12 @@ async fn watch_locked(
         }
         // Each round's summary counts its own calls.
         locked.clients = locked.clients.with_own_counter();
-        match super::deploy::deploy_locked(&args, &locked, None).await {
+        let round = tokio::select! {
+            biased;
+            _ = ctrl_c.pressed() => return Err(session::interrupted("deploy --watch")),
+            round = super::deploy::deploy_locked(&args, &locked, None) => round,
+        };
+        match round {
             Ok(_) => eprintln!("\nwatching (Ctrl-C stops)"),
             Err(err) => eprintln!("error: {err:#}\nwaiting for the next change"),
         }

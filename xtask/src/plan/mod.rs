@@ -1,7 +1,9 @@
 //! The plan engine: desired states + observed states -> a `Plan`, a sorted list of changes
 //! with property-level diffs. Pure: no I/O, no AWS; `render` turns a plan into text or JSON.
 
+mod blocks;
 pub mod render;
+mod security;
 #[cfg(test)]
 mod tests;
 
@@ -59,6 +61,11 @@ impl Plan {
 
     pub fn count(&self, action: Action) -> usize {
         self.changes.iter().filter(|c| c.action == action).count()
+    }
+
+    /// Whether the plan broadens access: a row of its security summary says so.
+    pub fn broadens_access(&self) -> bool {
+        security::broadens(&security::summary(self))
     }
 
     /// Whether every change is a function's new code and nothing else: what a save of the

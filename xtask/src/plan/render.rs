@@ -9,9 +9,8 @@ use std::fmt::Write as _;
 use anstyle::{AnsiColor, Color, Style};
 use serde::Serialize;
 use serde_json::Value;
-use similar::{ChangeTag, TextDiff};
 
-use super::{Action, Change, Plan, PropertyChange};
+use super::{blocks, Action, Change, Plan, PropertyChange};
 use crate::resources::policy_doc::canonical;
 use crate::resources::Kind;
 
@@ -31,32 +30,57 @@ const BOLD: Style = Style::new().bold();
 
 /// Paints text with ANSI styles, or leaves it alone when colour is off.
 #[derive(Clone, Copy)]
-struct Painter {
-    color: bool,
+pub(super) struct Painter {
+    pub color: bool,
 }
 
 impl Painter {
-    fn paint(self, style: Style, text: &str) -> String {
+    pub(super) fn paint(self, style: Style, text: &str) -> String {
         if self.color {
             format!("{style}{text}{style:#}")
         } else {
             text.to_owned()
         }
     }
+
+    /// A line's mark: `+`, `-`, `~`, or a space for an unchanged line.
+    pub(super) fn mark(self, mark: Mark) -> String {
+        match mark {
+            Mark::Add => self.paint(GREEN, "+"),
+            Mark::Remove => self.paint(RED, "-"),
+            Mark::Change => self.paint(YELLOW, "~"),
+            Mark::Same => " ".to_owned(),
+        }
+    }
+}
+
+/// What a line of the plan says about what it shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mark {
+    Add,
+    Remove,
+    Change,
+    /// Unchanged, shown as the context of a change.
+    Same,
 }
 
 /// The plan as Terraform-style text, ending with a newline (print it with `print!`):
 ///
 /// ```text
 ///   + bucket.source (exif-pipeline-source-dev-123456789012)
-///       + versioning = "Enabled"
+///       + lifecycle "abort-incomplete-uploads" {
+///           + abort_incomplete_multipart_days = 7
+///         }
+///       + versioning = true
 ///
 ///   ~ function.strip (exif-pipeline-strip-dev)
-///       ~ memory_mb: 128 -> 256
+///       ~ memory = 128 -> 256
 ///
 /// Plan: 1 to create, 1 to update, 0 to replace, 0 to delete; 7 unchanged.
 /// ```
 ///
+/// Values are shown as blocks (`blocks.rs`); unset values are left out. When the plan
+/// changes who may do what, the security summary (`security.rs`) follows the changes.
 /// Unchanged resources are only counted. `color` adds ANSI colours; the caller decides
 /// (colour on a terminal only).
 pub fn text(plan: &Plan, color: bool) -> String {
@@ -64,6 +88,11 @@ pub fn text(plan: &Plan, color: bool) -> String {
     let mut out = String::new();
     for change in &plan.changes {
         write_change(&mut out, change, painter);
+        out.push('\n');
+    }
+    let security = super::security::summary(plan);
+    if !security.is_empty() {
+        out.push_str(&super::security::table(&security, painter));
         out.push('\n');
     }
     out.push_str(&summary_line(plan, painter));
@@ -82,68 +111,59 @@ fn write_change(out: &mut String, change: &Change, p: Painter) {
     let address = p.paint(BOLD, &change.address.to_string());
     // `writeln!` into a String cannot fail.
     let _ = writeln!(out, "{symbol} {address} ({})", change.physical);
+    let width = blocks::name_width(
+        change
+            .properties
+            .iter()
+            .map(|prop| (prop.name.as_str(), prop.old.as_ref(), prop.new.as_ref())),
+    );
     for prop in &change.properties {
-        write_property(out, prop, p);
+        write_property(out, prop, width, p);
     }
 }
 
-fn write_property(out: &mut String, prop: &PropertyChange, p: Painter) {
-    let name = &prop.name;
+fn write_property(out: &mut String, prop: &PropertyChange, width: usize, p: Painter) {
     let forces = if prop.forces_replacement {
-        format!(" {}", p.paint(RED, "(forces replacement)"))
+        p.paint(RED, "(forces replacement)")
     } else {
         String::new()
     };
-    let symbol = match (&prop.old, &prop.new) {
-        (None, Some(_)) => p.paint(GREEN, "+"),
-        (Some(_), None) => p.paint(RED, "-"),
-        _ => p.paint(YELLOW, "~"),
-    };
-    if prop.document && !prop.sensitive {
-        let _ = writeln!(out, "      {symbol} {name}:{forces}");
-        write_document_diff(out, prop.old.as_ref(), prop.new.as_ref(), p);
+    if prop.sensitive {
+        let (mark, value) = match (&prop.old, &prop.new) {
+            (None, Some(_)) => (Mark::Add, " = "),
+            (Some(_), None) => (Mark::Remove, " = "),
+            // That a secret changed is all that may be said about it.
+            _ => (Mark::Change, " = "),
+        };
+        let name = format!("{:width$}", blocks::member_name(&prop.name));
+        let forces = if forces.is_empty() {
+            forces
+        } else {
+            format!(" {forces}")
+        };
+        let _ = writeln!(
+            out,
+            "      {} {name}{value}{SENSITIVE_TEXT}{forces}",
+            p.mark(mark)
+        );
         return;
     }
-    let show = |value: Option<&Value>| match value {
-        None => "(none)".to_owned(),
-        Some(_) if prop.sensitive => SENSITIVE_TEXT.to_owned(),
-        Some(value) => compact(value),
+    let mut writer = blocks::Writer {
+        out,
+        painter: p,
+        style: blocks::Style {
+            whole_lists: prop.document,
+        },
     };
-    let value = match (&prop.old, &prop.new) {
-        (None, new @ Some(_)) => format!(" = {}", show(new.as_ref())),
-        (old @ Some(_), None) => format!(" = {}", show(old.as_ref())),
-        // That a secret changed is all that may be said about it.
-        _ if prop.sensitive => format!(": {SENSITIVE_TEXT}"),
-        (old, new) => format!(": {} -> {}", show(old.as_ref()), show(new.as_ref())),
-    };
-    let _ = writeln!(out, "      {symbol} {name}{value}{forces}");
-}
-
-/// A unified diff of two documents as pretty, key-sorted JSON, shown whole: judging a policy
-/// change needs the entire statement (effect, resources, conditions), and with sorted keys a
-/// few lines of context would often leave out even its `Sid`. Policy documents are short.
-fn write_document_diff(out: &mut String, old: Option<&Value>, new: Option<&Value>, p: Painter) {
-    let (old_text, new_text) = (pretty(old), pretty(new));
-    for line in TextDiff::from_lines(&old_text, &new_text).iter_all_changes() {
-        let text = line.value().trim_end_matches('\n');
-        let _ = match line.tag() {
-            ChangeTag::Delete => writeln!(out, "          {}", p.paint(RED, &format!("- {text}"))),
-            ChangeTag::Insert => {
-                writeln!(out, "          {}", p.paint(GREEN, &format!("+ {text}")))
-            }
-            ChangeTag::Equal => writeln!(out, "            {text}"),
-        };
-    }
-}
-
-/// Pretty JSON (2-space indent, sorted keys) ending with a newline, or nothing when absent.
-/// The trailing newline keeps the last line comparable with the other side's lines.
-fn pretty(value: Option<&Value>) -> String {
-    value.map_or_else(String::new, |v| format!("{:#}\n", canonical(v)))
-}
-
-fn compact(value: &Value) -> String {
-    canonical(value).to_string()
+    blocks::member(
+        &mut writer,
+        0,
+        &prop.name,
+        width,
+        prop.old.as_ref(),
+        prop.new.as_ref(),
+        &forces,
+    );
 }
 
 fn summary_line(plan: &Plan, p: Painter) -> String {
@@ -171,14 +191,21 @@ fn summary_line(plan: &Plan, p: Painter) -> String {
     )
 }
 
-/// The plan as pretty JSON, without a trailing newline (print it with `println!`). Keys come in a fixed order (struct fields
-/// in declaration order, maps sorted); absent values are left out (`old` of a created
-/// property), so that a present JSON `null` stays distinguishable.
+/// The plan as pretty JSON, without a trailing newline (print it with `println!`). Keys come
+/// in a fixed order (struct fields in declaration order, maps sorted); absent values are
+/// left out (`old` of a created property), so that a present JSON `null` stays
+/// distinguishable. Values are the plan's own, not the text's blocks; `security` is the
+/// security summary.
 pub fn json(plan: &Plan) -> String {
+    let security = super::security::summary(plan);
     let view = JsonPlan {
         stack: &plan.stack,
         env: &plan.env,
         summary: Summary::of(plan),
+        security: JsonSecurity {
+            broadening: super::security::broadens(&security),
+            changes: security,
+        },
         changes: plan.changes.iter().map(JsonChange::of).collect(),
     };
     // Only maps with non-string keys or failing `Serialize` impls make serde_json fail;
@@ -191,7 +218,16 @@ struct JsonPlan<'a> {
     stack: &'a str,
     env: &'a str,
     summary: Summary,
+    security: JsonSecurity,
     changes: Vec<JsonChange<'a>>,
+}
+
+/// The security summary (`security.rs`): whether the plan broadens access, and each grant
+/// it adds or removes.
+#[derive(Serialize)]
+struct JsonSecurity {
+    broadening: bool,
+    changes: Vec<super::security::Row>,
 }
 
 #[derive(Serialize)]
@@ -579,6 +615,93 @@ mod tests {
             json!({"create": 0, "update": 3, "replace": 1, "delete": 2, "unchanged": 4})
         );
         insta::assert_snapshot!(out);
+    }
+
+    /// The bundle's hash the shipped stack's function is given in these tests.
+    const BUNDLE_SHA256: &str = "u0Nt0nHLIPu4Vpb3VPFE2GuCpvH2lUhF4PeiQ4A4KBk=";
+
+    /// `stacks/exif-pipeline.yaml` resolved in `env` for the placeholder account.
+    fn shipped_stack(env: &str) -> crate::stack::ResolvedStack {
+        crate::stack::pipeline_in_every_env()
+            .into_iter()
+            .find(|s| s.env == env)
+            .expect("the shipped stack declares the env")
+    }
+
+    /// Every resource the kinds declare for `stack`, its function given a bundle.
+    fn desired_of(stack: &crate::stack::ResolvedStack) -> Vec<Desired> {
+        let artifacts = [(
+            "lambda".to_owned(),
+            crate::resources::Artifact {
+                bucket: "state".into(),
+                key: "artifacts/lambda/bundle.zip".into(),
+                code_sha256: BUNDLE_SHA256.into(),
+            },
+        )]
+        .into_iter()
+        .collect();
+        crate::resources::desired_all(stack, &artifacts)
+    }
+
+    /// The shipped stack's first deploy to `env`.
+    fn shipped_from_empty(env: &str) -> Plan {
+        let want = desired_of(&shipped_stack(env));
+        diff("exif-pipeline", env, &want, &BTreeMap::new(), &[])
+    }
+
+    /// The shipped stack deployed to dev, then edited: user-a may also delete uploads, and
+    /// the source bucket drops its TLS-only policy (its one statement, a Deny).
+    fn shipped_policy_change() -> Plan {
+        let deployed = desired_of(&shipped_stack("dev"));
+        let mut stack = shipped_stack("dev");
+        let user_a = stack.users.get_mut("user-a").expect("user-a");
+        let objects = user_a
+            .allow
+            .iter_mut()
+            .find(|s| s.actions.iter().any(|a| a == "s3:PutObject"))
+            .expect("user-a writes objects");
+        objects.actions.push("s3:DeleteObject".into());
+        stack.buckets.get_mut("source").expect("source").tls_only = false;
+        let want = desired_of(&stack);
+        diff("exif-pipeline", "dev", &want, &in_sync(&deployed), &[])
+    }
+
+    #[test]
+    fn text_shipped_from_empty() {
+        insta::assert_snapshot!(text(&shipped_from_empty("dev"), false));
+    }
+
+    #[test]
+    fn text_shipped_local_from_empty() {
+        insta::assert_snapshot!(text(&shipped_from_empty("local"), false));
+    }
+
+    #[test]
+    fn text_shipped_policy_change() {
+        insta::assert_snapshot!(text(&shipped_policy_change(), false));
+    }
+
+    /// What `deploy --require-approval broadening` stops on: a first deploy (its users'
+    /// and role's grants) and the policy change, not a plan without security changes.
+    #[test]
+    fn the_shipped_stack_broadens_access_from_empty_and_on_the_policy_change() {
+        assert!(shipped_from_empty("dev").broadens_access());
+        let change = shipped_policy_change();
+        assert!(change.broadens_access());
+        let parsed: Value = serde_json::from_str(&json(&change)).expect("valid JSON");
+        assert_eq!(parsed["security"]["broadening"], json!(true));
+        let deployed = desired_of(&shipped_stack("dev"));
+        let mut code = deployed.clone();
+        for resource in &mut code {
+            if resource.address.kind == Kind::Function {
+                resource
+                    .props
+                    .insert("code_sha256".into(), json!("bmV3IGNvZGU="));
+            }
+        }
+        let code_only = diff("exif-pipeline", "dev", &code, &in_sync(&deployed), &[]);
+        assert!(code_only.is_code_only() && !code_only.broadens_access());
+        assert!(!text(&code_only, false).contains("Security changes"));
     }
 
     #[test]

@@ -1090,6 +1090,12 @@ impl ResourceKind for Bucket {
     const CLOUDFORMATION: Option<(&'static str, &'static str)> =
         Some(("AWS::S3::Bucket", "Bucket"));
 
+    fn access(_address: &Address, props: &super::Props) -> Vec<super::access::Access> {
+        props.get("policy").map_or_else(Vec::new, |doc| {
+            super::access::statements("bucket policy", doc, None, None)
+        })
+    }
+
     const CLOUDFORMATION_COMPANIONS: &'static [&'static str] = &["Policy"];
 
     /// The bucket, its policy (a resource of its own there) and its notification

@@ -14,10 +14,12 @@
 
 use std::future::Future;
 
+use super::access::Access;
 use super::cloudformation::Synthesis;
 use super::grant::Grant;
 use super::{
-    Address, ApplyCtx, Artifacts, Desired, Kind, Observed, PropKind, ReadCtx, Removal, Settings,
+    Address, ApplyCtx, Artifacts, Desired, Kind, Observed, PropKind, Props, ReadCtx, Removal,
+    Settings,
 };
 use crate::aws::Clients;
 use crate::stack::ResolvedStack;
@@ -100,6 +102,13 @@ pub(crate) trait ResourceKind {
     /// How the plan compares and shows property `prop`.
     fn prop_kind(prop: &str) -> PropKind {
         default_prop_kind(prop)
+    }
+
+    /// The access `props` grant (pure): the statements of the resource's policies, for the
+    /// plan's security summary. `props` is one side of a change: every property of a created
+    /// or deleted resource, only the changed ones of an updated one.
+    fn access(_address: &Address, _props: &Props) -> Vec<Access> {
+        Vec::new()
     }
 
     /// Settings the state keeps with a resource for its later delete (a bucket's

@@ -8,6 +8,7 @@
 //! with one pure function; each kind keeps its properties in a typed struct serialised into
 //! that map and read back from it ([`props::TypedProps`]).
 
+pub(crate) mod access;
 pub(crate) mod batch_job;
 pub(crate) mod bucket;
 pub(crate) mod cloudformation;

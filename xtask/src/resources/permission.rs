@@ -191,6 +191,35 @@ impl ResourceKind for Permission {
     const CLOUDFORMATION: Option<(&'static str, &'static str)> =
         Some(("AWS::Lambda::Permission", "Permission"));
 
+    /// One statement of the function's resource policy; its address is `function.bucket`.
+    fn access(address: &Address, props: &super::Props) -> Vec<super::access::Access> {
+        use super::access::{or_unchanged, Access, Statement};
+        if props.is_empty() {
+            return Vec::new();
+        }
+        let function = address.name.split('.').next().unwrap_or_default();
+        Vec::from([Access::Statement(Statement {
+            policy: "function permission",
+            effect: "Allow".into(),
+            actions: vec![or_unchanged(props.get("action"))],
+            resources: vec![Address::new(Kind::Function, function).to_string()],
+            principals: vec![props.get("principal").map_or_else(
+                || or_unchanged(None),
+                |p| format!("Service:{}", or_unchanged(Some(p))),
+            )],
+            conditions: vec![
+                format!(
+                    "ArnLike AWS:SourceArn = {}",
+                    or_unchanged(props.get("source_arn"))
+                ),
+                format!(
+                    "StringEquals AWS:SourceAccount = {}",
+                    or_unchanged(props.get("source_account"))
+                ),
+            ],
+        })])
+    }
+
     #[cfg(test)]
     fn from_cloudformation(
         resource: &super::cloudformation::TemplateResource<'_>,

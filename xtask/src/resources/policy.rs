@@ -390,6 +390,15 @@ impl ResourceKind for Policy {
     const CLOUDFORMATION: Option<(&'static str, &'static str)> =
         Some(("AWS::IAM::ManagedPolicy", "Policy"));
 
+    /// The document's statements, which apply to the user the policy is made for (`desired`:
+    /// one per user, under the user's logical name).
+    fn access(address: &Address, props: &super::Props) -> Vec<super::access::Access> {
+        let holder = Address::new(Kind::User, &address.name);
+        props.get("document").map_or_else(Vec::new, |doc| {
+            super::access::statements("identity policy", doc, Some(&holder), None)
+        })
+    }
+
     #[cfg(test)]
     fn from_cloudformation(
         resource: &super::cloudformation::TemplateResource<'_>,

@@ -5,12 +5,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::access::Access;
 use super::cloudformation::Synthesis;
 use super::grant::Grant;
 use super::kind::{self, ResourceKind};
 use super::{
     bucket, function, invoke_config, log_group, notification, parameter, permission, policy, queue,
-    role, user, Address, ApplyCtx, Artifacts, Desired, Observed, PropKind, ReadCtx, Removal,
+    role, user, Address, ApplyCtx, Artifacts, Desired, Observed, PropKind, Props, ReadCtx, Removal,
     Settings,
 };
 use crate::aws::Clients;
@@ -47,6 +48,13 @@ macro_rules! registry {
             pub fn deleted_after(self) -> &'static [Kind] {
                 match self {
                     $(Kind::$variant => <$kind as ResourceKind>::DELETED_AFTER),*
+                }
+            }
+
+            /// See [`ResourceKind::access`].
+            pub(crate) fn access(self, address: &Address, props: &Props) -> Vec<Access> {
+                match self {
+                    $(Kind::$variant => <$kind as ResourceKind>::access(address, props)),*
                 }
             }
 

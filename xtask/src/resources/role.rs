@@ -335,6 +335,20 @@ impl ResourceKind for Role {
     const DELETED_AFTER: &'static [Kind] = &[Kind::Function];
     const CLOUDFORMATION: Option<(&'static str, &'static str)> = Some(("AWS::IAM::Role", "Role"));
 
+    /// The inline policy's statements (what the role may do) and the trust policy's (who may
+    /// assume it).
+    fn access(address: &Address, props: &super::Props) -> Vec<super::access::Access> {
+        use super::access::statements;
+        let mut out = Vec::new();
+        if let Some(doc) = props.get("policy") {
+            out.extend(statements("inline policy", doc, Some(address), None));
+        }
+        if let Some(doc) = props.get("trust_policy") {
+            out.extend(statements("trust policy", doc, None, Some(address)));
+        }
+        out
+    }
+
     #[cfg(test)]
     fn from_cloudformation(
         resource: &super::cloudformation::TemplateResource<'_>,

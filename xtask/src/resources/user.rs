@@ -591,6 +591,20 @@ impl ResourceKind for User {
     const SERVICE: &'static str = "iam";
     const CLOUDFORMATION: Option<(&'static str, &'static str)> = Some(("AWS::IAM::User", "User"));
 
+    /// Its managed policies: whatever they allow, the user may do.
+    fn access(address: &Address, props: &super::Props) -> Vec<super::access::Access> {
+        let Some(serde_json::Value::Array(arns)) = props.get("attached_policies") else {
+            return Vec::new();
+        };
+        arns.iter()
+            .filter_map(serde_json::Value::as_str)
+            .map(|arn| super::access::Access::Attachment {
+                principal: address.to_string(),
+                policy: arn.to_owned(),
+            })
+            .collect()
+    }
+
     #[cfg(test)]
     fn from_cloudformation(
         resource: &super::cloudformation::TemplateResource<'_>,

@@ -52,16 +52,33 @@ pub(crate) async fn run_locked(
     operation: &str,
     work: impl std::future::Future<Output = anyhow::Result<ExitCode>>,
 ) -> anyhow::Result<ExitCode> {
-    let result = tokio::select! {
-        // The work first: a run that has finished is not reported as interrupted.
-        biased;
-        result = work => result,
-        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!(
-            "interrupted: what was done is recorded in state; re-run {operation} to continue"
-        )),
-    };
+    release_after(lock, async {
+        tokio::select! {
+            // The work first: a run that has finished is not reported as interrupted.
+            biased;
+            result = work => result,
+            _ = tokio::signal::ctrl_c() => Err(interrupted(operation)),
+        }
+    })
+    .await
+}
+
+/// Runs `work`, which answers Ctrl-C itself (`deploy --watch`), under the lock, and releases
+/// the lock whatever happened.
+pub(crate) async fn release_after(
+    lock: Lock,
+    work: impl std::future::Future<Output = anyhow::Result<ExitCode>>,
+) -> anyhow::Result<ExitCode> {
+    let result = work.await;
     let released = lock.release().await;
     let code = result?;
     released?;
     Ok(code)
+}
+
+/// What a run stopped by Ctrl-C ends with.
+pub(crate) fn interrupted(operation: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "interrupted: what was done is recorded in state; re-run {operation} to continue"
+    )
 }

@@ -17,12 +17,12 @@ pub(crate) use artifacts::{
     SavedPlan,
 };
 pub(crate) use connect::{connect, load_stack_file, resolve, stack_file_path};
-pub(crate) use locked::{open, run_locked, Locked};
+pub(crate) use locked::{interrupted, open, release_after, run_locked, Locked};
 pub(crate) use options::{
     BundleOptions, CredentialsOptions, DeployOptions, DeployerPolicyOptions, DestroyOptions,
-    OutputsOptions, PlanOptions, SynthOptions, TargetOptions, VerifyOptions,
+    OutputsOptions, PlanOptions, RequireApproval, SynthOptions, TargetOptions, VerifyOptions,
 };
-pub(crate) use prompt::{confirm, confirm_destroy};
+pub(crate) use prompt::{approve, confirm, confirm_destroy};
 pub(crate) use report::{print_summary, report_bucket_fate, report_calls};
 pub(crate) use snapshot::{
     compute_plan, existing_artifacts, read_all, read_ctx, snapshot, snapshot_with_foreign,

@@ -38,6 +38,23 @@ pub(crate) struct DeployOptions {
     pub force_unlock: bool,
     /// Watching (`--watch`): a plan of code updates only is applied without asking.
     pub watch: bool,
+    /// What still needs a person's yes when `--yes` (or a saved plan) approves.
+    pub require_approval: RequireApproval,
+}
+
+/// `--require-approval`, the CDK's: which changes an unattended run (`--yes`, a saved plan)
+/// may not apply without a person's yes. Without `--yes`, deploy always asks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum RequireApproval {
+    /// Nothing: `--yes` applies every change. The default, so that `--yes` means what it
+    /// says (the README's first command deploys unattended); a pipeline opts into
+    /// `broadening`.
+    #[default]
+    Never,
+    /// Every change: `--yes` is not enough.
+    AnyChange,
+    /// A change that broadens access (the plan's security summary marks it).
+    Broadening,
 }
 
 #[derive(Debug, Clone, Default)]
