@@ -14,13 +14,17 @@
 //! ([`Recorded`]) for the SDK to do around the stack: SecureString parameters (not a type
 //! `AWS::SSM::Parameter` can create) and access keys (an `AWS::IAM::AccessKey` would keep
 //! the secret in the stack's outputs or state).
+//!
+//! A resource's own `Metadata` holds the checkov checks its kind fails by design, each with
+//! its reason ([`crate::resources::cloudformation::CheckovSkip`]): CI runs checkov over the
+//! templates of dev and prod and fails on any other failure.
 
 use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::resources::cloudformation::Synthesis;
+use crate::resources::cloudformation::{checkov_metadata, Synthesis};
 use crate::resources::{self, Address, Artifacts, Desired, Kind};
 use crate::stack::resolved::ResolvedStack;
 
@@ -117,6 +121,9 @@ pub fn synthesize(stack: &ResolvedStack, artifacts: &Artifacts) -> Template {
         let mut resource = json!({ "Type": resource_type, "Properties": properties });
         if !depends_on.is_empty() {
             resource["DependsOn"] = json!(depends_on);
+        }
+        if let Some(metadata) = checkov_metadata(stack, want) {
+            resource["Metadata"] = metadata;
         }
         set_retain(&mut resource, want.retain);
         entries.push(Entry {
@@ -431,10 +438,12 @@ fn leading_keys(level: Level) -> &'static [&'static str] {
             "DeletionPolicy",
             "UpdateReplacePolicy",
             "DependsOn",
+            "Metadata",
             "Properties",
         ],
-        // Policy documents read best with their version first.
-        Level::Resources | Level::Other => &["Version"],
+        // Policy documents read best with their version first, checkov's skips with the
+        // check's id.
+        Level::Resources | Level::Other => &["Version", "id"],
     }
 }
 

@@ -24,6 +24,42 @@ pub(crate) struct Companion {
     pub(crate) properties: Value,
 }
 
+/// A check of checkov (the infrastructure-as-code scanner CI runs over the synthesised
+/// templates) that a kind's resource fails by design: the template skips it on the resource
+/// (`Metadata: {checkov: {skip: [{id, comment}]}}`, which checkov reads) with the reason
+/// this stack answers it otherwise, so a reviewer reads the reason where the check would
+/// have failed, and CI fails only on a failure nobody explained. README's "Security
+/// checks" lists every one with the same reason (tested).
+pub(crate) struct CheckovSkip {
+    /// The check's id (`CKV_AWS_18`).
+    pub(crate) id: &'static str,
+    /// The skip's `comment`: why the resource is right without what the check wants.
+    pub(crate) reason: &'static str,
+    /// Whether `want` fails the check: a skip is written only then, so a resource that
+    /// comes to pass it (a stack that declares what the check wants) is counted as passing,
+    /// and one whose reason no longer holds fails again.
+    pub(crate) applies: fn(&ResolvedStack, &Desired) -> bool,
+}
+
+/// [`CheckovSkip::applies`] of a check every resource of the kind fails.
+pub(crate) fn always(_stack: &ResolvedStack, _want: &Desired) -> bool {
+    true
+}
+
+/// The `Metadata` of `want`'s resource: the checkov checks its kind skips on it
+/// ([`CheckovSkip`]); `None` when none applies.
+pub(crate) fn checkov_metadata(stack: &ResolvedStack, want: &Desired) -> Option<Value> {
+    let skip: Vec<Value> = want
+        .address
+        .kind
+        .checkov_skips()
+        .iter()
+        .filter(|skip| (skip.applies)(stack, want))
+        .map(|skip| json!({ "id": skip.id, "comment": skip.reason }))
+        .collect();
+    (!skip.is_empty()).then(|| json!({ "checkov": { "skip": skip } }))
+}
+
 /// The template being synthesised, as one kind's resource sees it, and what the kinds told
 /// it on the way.
 pub(crate) struct Synthesis<'a> {
