@@ -804,6 +804,47 @@ pub(crate) mod tests {
             .is_none());
     }
 
+    /// A resource carries the checkov skips of its kind that it fails, and only those: the
+    /// fixed stack's function reserves concurrency, so CKV_AWS_115 is left to checkov (which
+    /// counts it as passed); without a failures destination or environment variables, so
+    /// are CKV_AWS_116 and CKV_AWS_173 (failed then: no reason holds).
+    #[test]
+    fn checkov_skips_are_written_where_the_resource_fails_the_check() {
+        let skips = |body: &Value, id: &str| -> Vec<String> {
+            body["Resources"][id]["Metadata"]["checkov"]["skip"]
+                .as_array()
+                .map(|skip| {
+                    skip.iter()
+                        .map(|s| s["id"].as_str().unwrap_or_default().to_owned())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let mut stack = fixed_stack();
+        let body = synthesize(&stack, &artifacts(&stack)).body;
+        assert_eq!(
+            skips(&body, "StripFunction"),
+            ["CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173"]
+        );
+        assert_eq!(skips(&body, "SourceBucket"), ["CKV_AWS_18"]);
+        assert_eq!(skips(&body, "FailuresQueue"), ["CKV_AWS_27"]);
+        assert_eq!(skips(&body, "StripLogGroup"), ["CKV_AWS_158"]);
+        assert!(body["Resources"]["SourceBucketPolicy"]
+            .get("Metadata")
+            .is_none());
+        assert!(body["Resources"]["StripRole"].get("Metadata").is_none());
+
+        let function = stack.functions.get_mut("strip").unwrap();
+        function.reserved_concurrency = None;
+        function.async_invoke = None;
+        function.environment.clear();
+        let body = synthesize(&stack, &artifacts(&stack)).body;
+        assert_eq!(
+            skips(&body, "StripFunction"),
+            ["CKV_AWS_117", "CKV_AWS_115"]
+        );
+    }
+
     #[test]
     fn secrets_stay_out_of_the_template() {
         let stack = fixed_stack();
