@@ -14,13 +14,17 @@
 //! ([`Recorded`]) for the SDK to do around the stack: SecureString parameters (not a type
 //! `AWS::SSM::Parameter` can create) and access keys (an `AWS::IAM::AccessKey` would keep
 //! the secret in the stack's outputs or state).
+//!
+//! A resource's own `Metadata` holds the checkov checks its kind fails by design, each with
+//! its reason ([`crate::resources::cloudformation::CheckovSkip`]): CI runs checkov over the
+//! templates of dev and prod and fails on any other failure.
 
 use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::resources::cloudformation::Synthesis;
+use crate::resources::cloudformation::{checkov_metadata, Synthesis};
 use crate::resources::{self, Address, Artifacts, Desired, Kind};
 use crate::stack::resolved::ResolvedStack;
 
@@ -117,6 +121,9 @@ pub fn synthesize(stack: &ResolvedStack, artifacts: &Artifacts) -> Template {
         let mut resource = json!({ "Type": resource_type, "Properties": properties });
         if !depends_on.is_empty() {
             resource["DependsOn"] = json!(depends_on);
+        }
+        if let Some(metadata) = checkov_metadata(stack, want) {
+            resource["Metadata"] = metadata;
         }
         set_retain(&mut resource, want.retain);
         entries.push(Entry {
@@ -431,10 +438,12 @@ fn leading_keys(level: Level) -> &'static [&'static str] {
             "DeletionPolicy",
             "UpdateReplacePolicy",
             "DependsOn",
+            "Metadata",
             "Properties",
         ],
-        // Policy documents read best with their version first.
-        Level::Resources | Level::Other => &["Version"],
+        // Policy documents read best with their version first, checkov's skips with the
+        // check's id.
+        Level::Resources | Level::Other => &["Version", "id"],
     }
 }
 
@@ -793,6 +802,47 @@ pub(crate) mod tests {
         assert!(body["Resources"]["SourceBucket"]
             .get("DeletionPolicy")
             .is_none());
+    }
+
+    /// A resource carries the checkov skips of its kind that it fails, and only those: the
+    /// fixed stack's function reserves concurrency, so CKV_AWS_115 is left to checkov (which
+    /// counts it as passed); without a failures destination or environment variables, so
+    /// are CKV_AWS_116 and CKV_AWS_173 (failed then: no reason holds).
+    #[test]
+    fn checkov_skips_are_written_where_the_resource_fails_the_check() {
+        let skips = |body: &Value, id: &str| -> Vec<String> {
+            body["Resources"][id]["Metadata"]["checkov"]["skip"]
+                .as_array()
+                .map(|skip| {
+                    skip.iter()
+                        .map(|s| s["id"].as_str().unwrap_or_default().to_owned())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let mut stack = fixed_stack();
+        let body = synthesize(&stack, &artifacts(&stack)).body;
+        assert_eq!(
+            skips(&body, "StripFunction"),
+            ["CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173"]
+        );
+        assert_eq!(skips(&body, "SourceBucket"), ["CKV_AWS_18"]);
+        assert_eq!(skips(&body, "FailuresQueue"), ["CKV_AWS_27"]);
+        assert_eq!(skips(&body, "StripLogGroup"), ["CKV_AWS_158"]);
+        assert!(body["Resources"]["SourceBucketPolicy"]
+            .get("Metadata")
+            .is_none());
+        assert!(body["Resources"]["StripRole"].get("Metadata").is_none());
+
+        let function = stack.functions.get_mut("strip").unwrap();
+        function.reserved_concurrency = None;
+        function.async_invoke = None;
+        function.environment.clear();
+        let body = synthesize(&stack, &artifacts(&stack)).body;
+        assert_eq!(
+            skips(&body, "StripFunction"),
+            ["CKV_AWS_117", "CKV_AWS_115"]
+        );
     }
 
     #[test]

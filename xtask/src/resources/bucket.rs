@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::cloudformation::{tag_list, Companion, Synthesis};
+use super::cloudformation::{always, tag_list, CheckovSkip, Companion, Synthesis};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -1097,6 +1097,15 @@ impl ResourceKind for Bucket {
     }
 
     const CLOUDFORMATION_COMPANIONS: &'static [&'static str] = &["Policy"];
+
+    const CHECKOV_SKIPS: &'static [CheckovSkip] = &[CheckovSkip {
+        id: "CKV_AWS_18",
+        reason: "S3 server access logs need a log bucket of their own (which would fail this \
+                 check in turn) and are delivered best effort. Who read or wrote which object, \
+                 with the caller's identity, is what CloudTrail data events record: turn them \
+                 on for these buckets in the account's trail.",
+        applies: always,
+    }];
 
     /// The bucket, its policy (a resource of its own there) and its notification
     /// configuration (a property of it there), read back.

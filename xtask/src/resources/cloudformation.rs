@@ -24,6 +24,42 @@ pub(crate) struct Companion {
     pub(crate) properties: Value,
 }
 
+/// A check of checkov (the infrastructure-as-code scanner CI runs over the synthesised
+/// templates) that a kind's resource fails by design: the template skips it on the resource
+/// (`Metadata: {checkov: {skip: [{id, comment}]}}`, which checkov reads) with the reason
+/// this stack answers it otherwise, so a reviewer reads the reason where the check would
+/// have failed, and CI fails only on a failure nobody explained. README's "Security
+/// checks" lists every one with the same reason (tested).
+pub(crate) struct CheckovSkip {
+    /// The check's id (`CKV_AWS_18`).
+    pub(crate) id: &'static str,
+    /// The skip's `comment`: why the resource is right without what the check wants.
+    pub(crate) reason: &'static str,
+    /// Whether `want` fails the check: a skip is written only then, so a resource that
+    /// comes to pass it (a stack that declares what the check wants) is counted as passing,
+    /// and one whose reason no longer holds fails again.
+    pub(crate) applies: fn(&ResolvedStack, &Desired) -> bool,
+}
+
+/// [`CheckovSkip::applies`] of a check every resource of the kind fails.
+pub(crate) fn always(_stack: &ResolvedStack, _want: &Desired) -> bool {
+    true
+}
+
+/// The `Metadata` of `want`'s resource: the checkov checks its kind skips on it
+/// ([`CheckovSkip`]); `None` when none applies.
+pub(crate) fn checkov_metadata(stack: &ResolvedStack, want: &Desired) -> Option<Value> {
+    let skip: Vec<Value> = want
+        .address
+        .kind
+        .checkov_skips()
+        .iter()
+        .filter(|skip| (skip.applies)(stack, want))
+        .map(|skip| json!({ "id": skip.id, "comment": skip.reason }))
+        .collect();
+    (!skip.is_empty()).then(|| json!({ "checkov": { "skip": skip } }))
+}
+
 /// The template being synthesised, as one kind's resource sees it, and what the kinds told
 /// it on the way.
 pub(crate) struct Synthesis<'a> {
@@ -144,4 +180,91 @@ pub(crate) fn tag_map(properties: &Value) -> BTreeMap<String, String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    use super::Kind;
+
+    /// The items of README's "Security checks" section (`- **CKV_…**, …`), each on one line,
+    /// whitespace collapsed and without the backticks of its code spans (the template's
+    /// comment is plain text).
+    fn security_checks_in_readme() -> Vec<String> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+        let readme = std::fs::read_to_string(&path).expect("README.md");
+        let start = readme
+            .find("\n## Security checks\n")
+            .expect("README has a section \"Security checks\"");
+        let section = &readme[start + 1..];
+        let section = &section[..section[1..]
+            .find("\n## ")
+            .map_or(section.len(), |end| end + 1)];
+        let mut items: Vec<String> = Vec::new();
+        for line in section.lines() {
+            if line.starts_with("- **") {
+                items.push(String::new());
+            } else if !line.starts_with("  ") {
+                // Not a continuation: the list, if any, is over for this line.
+                continue;
+            }
+            if let Some(item) = items.last_mut() {
+                if !item.is_empty() {
+                    item.push(' ');
+                }
+                item.push_str(line.trim());
+            }
+        }
+        items
+            .iter()
+            .map(|item| {
+                item.replace('`', "")
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    }
+
+    /// A security reviewer reads the README: every check a kind skips in the template is
+    /// listed there, with the template's reason word for word, and the README lists no check
+    /// the template does not skip.
+    #[test]
+    fn every_checkov_skip_is_in_the_readme_with_its_reason() {
+        let items = security_checks_in_readme();
+        let mut skipped = BTreeSet::new();
+        for kind in Kind::ALL {
+            for skip in kind.checkov_skips() {
+                assert!(skipped.insert(skip.id), "{} skipped twice", skip.id);
+                let heading = format!("- **{}**", skip.id);
+                let item = items
+                    .iter()
+                    .find(|item| item.starts_with(&heading))
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "README's \"Security checks\" does not list {} ({})",
+                            skip.id,
+                            kind.as_str()
+                        )
+                    });
+                assert!(
+                    item.contains(skip.reason),
+                    "README's item for {} does not give the template's reason:\n  {}\nit says:\n  {item}",
+                    skip.id,
+                    skip.reason
+                );
+            }
+        }
+        let listed: BTreeSet<&str> = items
+            .iter()
+            .filter_map(|item| item.strip_prefix("- **")?.split("**").next())
+            .collect();
+        assert_eq!(
+            listed, skipped,
+            "README lists checks the template does not skip"
+        );
+        assert!(!skipped.is_empty());
+    }
 }

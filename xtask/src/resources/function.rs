@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::cloudformation::{tag_list, Synthesis};
+use super::cloudformation::{always, tag_list, CheckovSkip, Synthesis};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -101,6 +101,26 @@ pub fn desired(stack: &ResolvedStack, artifacts: &Artifacts) -> Vec<Desired> {
             retain: false,
         })
         .collect()
+}
+
+/// Whether the function sends the events it failed to a queue (checkov's CKV_AWS_116 asks
+/// for a dead-letter queue).
+fn has_on_failure_destination(stack: &ResolvedStack, want: &Desired) -> bool {
+    stack
+        .functions
+        .get(&want.address.name)
+        .and_then(|f| f.async_invoke.as_ref())
+        .is_some_and(|invoke| invoke.on_failure.is_some())
+}
+
+/// Whether the function takes from the account's unreserved pool (CKV_AWS_115).
+fn has_no_reserved_concurrency(_stack: &ResolvedStack, want: &Desired) -> bool {
+    FunctionProps::of(&want.props).is_ok_and(|p| p.reserved_concurrency.is_none())
+}
+
+/// Whether the function has environment variables (CKV_AWS_173 looks at them only).
+fn has_environment(_stack: &ResolvedStack, want: &Desired) -> bool {
+    FunctionProps::of(&want.props).is_ok_and(|p| !p.environment.is_empty())
 }
 
 pub async fn read(
@@ -517,6 +537,46 @@ impl ResourceKind for Function {
     const DELETED_AFTER: &'static [Kind] = &[Kind::Permission, Kind::Notification];
     const CLOUDFORMATION: Option<(&'static str, &'static str)> =
         Some(("AWS::Lambda::Function", "Function"));
+
+    const CHECKOV_SKIPS: &'static [CheckovSkip] = &[
+        CheckovSkip {
+            id: "CKV_AWS_116",
+            reason: "An event that failed every try goes to the failures queue by Lambda's \
+                     on-failure destination (the stack file's on_failure: an \
+                     AWS::Lambda::EventInvokeConfig), whose record holds the event, the error, \
+                     the condition and the number of attempts, and which cargo xtask failures \
+                     shows and retries. A dead-letter queue as well would record each failure \
+                     twice, the second time with less.",
+            applies: has_on_failure_destination,
+        },
+        CheckovSkip {
+            id: "CKV_AWS_117",
+            reason: "The function calls only S3 and SQS, over TLS (its logs go through \
+                     Lambda), and nothing private. In a VPC it would need an S3 gateway endpoint \
+                     and, for SQS, a NAT gateway or an interface endpoint, billed by the hour, \
+                     and gain no protection: what it may reach is its role's least-privilege \
+                     policy.",
+            applies: always,
+        },
+        CheckovSkip {
+            id: "CKV_AWS_115",
+            reason: "The stack file reserves no concurrency for it (reserved_concurrency): a \
+                     reservation takes executions from every other function of the account, \
+                     and Lambda refuses one that would leave fewer than 100 unreserved, so an \
+                     account with a low quota cannot make one. Declare reserved_concurrency to \
+                     cap the function: the check then passes and this skip is not written.",
+            applies: has_no_reserved_concurrency,
+        },
+        CheckovSkip {
+            id: "CKV_AWS_173",
+            reason: "Lambda encrypts environment variables at rest with its AWS managed key; \
+                     the check wants a customer managed key (KmsKeyArn). The variables hold \
+                     names and settings (the destination bucket, the failures queue's URL, the \
+                     renditions), not secrets: a secret belongs in a SecureString parameter \
+                     (the stack file's parameters, with secure: true).",
+            applies: has_environment,
+        },
+    ];
 
     #[cfg(test)]
     fn from_cloudformation(

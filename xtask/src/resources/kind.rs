@@ -15,7 +15,7 @@
 use std::future::Future;
 
 use super::access::Access;
-use super::cloudformation::Synthesis;
+use super::cloudformation::{CheckovSkip, Synthesis};
 use super::grant::Grant;
 use super::{
     Address, ApplyCtx, Artifacts, Desired, Kind, Observed, PropKind, Props, ReadCtx, Removal,
@@ -52,6 +52,10 @@ pub(crate) trait ResourceKind {
     ) -> Option<serde_json::Value> {
         None
     }
+
+    /// The checkov checks its resource fails by design, each with the reason the stack
+    /// answers it otherwise and when it applies: the template skips them on the resource.
+    const CHECKOV_SKIPS: &'static [CheckovSkip] = &[];
 
     /// The suffixes of the companion resources it adds to a template (a bucket's `Policy`):
     /// their logical ids are its own plus the suffix.

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::access::Access;
-use super::cloudformation::Synthesis;
+use super::cloudformation::{CheckovSkip, Synthesis};
 use super::grant::Grant;
 use super::kind::{self, ResourceKind};
 use super::{
@@ -69,6 +69,13 @@ macro_rules! registry {
             pub(crate) fn cloudformation(self) -> Option<(&'static str, &'static str)> {
                 match self {
                     $(Kind::$variant => <$kind as ResourceKind>::CLOUDFORMATION),*
+                }
+            }
+
+            /// See [`ResourceKind::CHECKOV_SKIPS`].
+            pub(crate) fn checkov_skips(self) -> &'static [CheckovSkip] {
+                match self {
+                    $(Kind::$variant => <$kind as ResourceKind>::CHECKOV_SKIPS),*
                 }
             }
 
