@@ -204,4 +204,6 @@ async fn a_saved_source_is_deployed_and_its_log_lines_shown_until_ctrl_c() {
     assert!(status.success(), "{status}:\n{}", transcript.text());
     assert!(transcript.len() > seen);
     stack.destroy();
+    // What a person would have seen (`-- --nocapture` shows it).
+    eprintln!("{}", transcript.text());
 }
