@@ -2,7 +2,7 @@
 //! lines formatted for a person (time, outcome, key, bytes in and out, what was removed,
 //! duration), Lambda's own lines as they are; `--follow` keeps polling for new ones.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -24,7 +24,7 @@ pub(crate) struct LogsOptions {
 /// Between polls with `--follow`: CloudWatch Logs allows 5 FilterLogEvents per second per
 /// account and region, and takes a few seconds to ingest a line (`aws logs tail` polls
 /// every 5 s).
-const POLL_INTERVAL: Duration = Duration::from_secs(2);
+pub(crate) const POLL_INTERVAL: Duration = Duration::from_secs(2);
 
 /// `15m`, `90s`, `2h`, `1d` → a duration.
 pub(crate) fn parse_since(text: &str) -> Result<Duration, String> {
@@ -137,31 +137,79 @@ pub(crate) async fn run(options: LogsOptions) -> anyhow::Result<ExitCode> {
 }
 
 /// Prints the lines of `log_group` from `start_ms` on, formatted; with `follow`, keeps
-/// polling for new ones and never returns but on an error (`deploy --watch` follows the
-/// function's logs with it too). Returns how many lines it printed.
-pub(crate) async fn print_lines(
+/// polling for new ones and never returns but on an error. Returns how many lines it printed.
+async fn print_lines(
     clients: &crate::aws::Clients,
     log_group: &str,
-    mut start_ms: u64,
+    start_ms: u64,
     follow: bool,
 ) -> anyhow::Result<usize> {
-    let mut seen: HashSet<String> = HashSet::new();
+    let mut tail = Tail::new(log_group, start_ms);
     loop {
-        let events = log_group::events(clients, log_group, start_ms).await?;
-        for event in &events {
-            if seen.insert(identity(event)) {
-                println!("{}", format(event));
-            }
-        }
+        tail.poll(clients).await?;
         if !follow {
-            return Ok(seen.len());
-        }
-        // The next poll starts at the newest line seen (inclusive: lines of the same
-        // millisecond may still arrive), the overlap dropped by `seen`.
-        if let Some(last) = events.last() {
-            start_ms = start_ms.max(last.timestamp_ms);
+            return Ok(tail.printed);
         }
         tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+/// Where the printing of one log group stands: the next poll's start and the lines already
+/// printed at or after it. `deploy --watch` keeps one across failed polls, so a poll retried
+/// after an error neither repeats a line nor skips one.
+pub(crate) struct Tail {
+    log_group: String,
+    start_ms: u64,
+    /// Identities of the lines printed with a timestamp at or after `start_ms`: the only
+    /// ones the next (inclusive) poll can return again, so the set stays small.
+    seen: HashMap<String, u64>,
+    printed: usize,
+}
+
+impl Tail {
+    pub(crate) fn new(log_group: &str, start_ms: u64) -> Self {
+        Tail {
+            log_group: log_group.to_owned(),
+            start_ms,
+            seen: HashMap::new(),
+            printed: 0,
+        }
+    }
+
+    pub(crate) fn log_group(&self) -> &str {
+        &self.log_group
+    }
+
+    /// One poll: prints the lines not printed before.
+    pub(crate) async fn poll(&mut self, clients: &crate::aws::Clients) -> anyhow::Result<()> {
+        let events = log_group::events(clients, &self.log_group, self.start_ms).await?;
+        for line in self.take_new(&events) {
+            println!("{line}");
+        }
+        Ok(())
+    }
+
+    /// The lines of `events` not printed before, formatted (pure). The next poll starts at
+    /// the newest line seen (inclusive: lines of the same millisecond may still arrive), the
+    /// overlap dropped by `seen`.
+    fn take_new(&mut self, events: &[LogEvent]) -> Vec<String> {
+        let mut lines = Vec::new();
+        for event in events {
+            if self
+                .seen
+                .insert(identity(event), event.timestamp_ms)
+                .is_none()
+            {
+                lines.push(format(event));
+            }
+        }
+        self.printed += lines.len();
+        if let Some(newest) = events.iter().map(|e| e.timestamp_ms).max() {
+            self.start_ms = self.start_ms.max(newest);
+        }
+        let start_ms = self.start_ms;
+        self.seen.retain(|_, timestamp| *timestamp >= start_ms);
+        lines
     }
 }
 
@@ -190,6 +238,28 @@ mod tests {
         2025-11-23 11:31:05.042  START RequestId: 1 Version: $LATEST
         "
         );
+    }
+
+    #[test]
+    fn overlapping_polls_print_each_line_once_and_forget_what_cannot_return() {
+        let at = |ms: u64, message: &str| LogEvent {
+            timestamp_ms: ms,
+            message: message.to_owned(),
+            id: None,
+            stream: Some("s".to_owned()),
+        };
+        let mut tail = Tail::new("/aws/lambda/f", 100);
+        assert_eq!(tail.take_new(&[at(100, "a"), at(105, "b")]).len(), 2);
+        // The next poll starts at 105 inclusive and returns `b` again: printed once.
+        assert_eq!(tail.start_ms, 105);
+        let again = tail.take_new(&[at(105, "b"), at(105, "c"), at(110, "d")]);
+        assert_eq!(again.len(), 2, "{again:?}");
+        assert_eq!(tail.printed, 4);
+        // Only the lines at the new start can come back; the rest are forgotten.
+        assert_eq!(tail.seen.len(), 1);
+        // A failed poll changes nothing: the one after it starts where this one ended.
+        assert!(tail.take_new(&[]).is_empty());
+        assert_eq!(tail.start_ms, 110);
     }
 
     #[test]

@@ -158,12 +158,16 @@ fn follow_logs(locked: &Locked) -> tokio::task::JoinSet<()> {
         let clients = locked.clients.clone();
         let group = function.log_group.clone();
         follows.spawn(async move {
-            // A log group the stack has not made yet, or a poll AWS refused: said, and
-            // looked at again a little later.
+            let mut tail = super::logs::Tail::new(&group, start);
             loop {
-                if let Err(err) = super::logs::print_lines(&clients, &group, start, true).await {
-                    eprintln!("logs of {group}: {err:#} (looking again in 10 s)");
-                    tokio::time::sleep(Duration::from_secs(10)).await;
+                // A log group the stack has not made yet, or a poll AWS refused: said, and
+                // looked at again a little later from where the last good poll ended.
+                match tail.poll(&clients).await {
+                    Ok(()) => tokio::time::sleep(super::logs::POLL_INTERVAL).await,
+                    Err(err) => {
+                        eprintln!("logs of {}: {err:#} (looking again in 10 s)", tail.log_group());
+                        tokio::time::sleep(Duration::from_secs(10)).await;
+                    }
                 }
             }
         });
