@@ -19,6 +19,7 @@
 //! ```
 
 pub mod fault_proxy;
+pub mod schema;
 mod test_stack;
 
 pub use test_stack::TestStack;
@@ -304,7 +305,19 @@ impl StackFile {
             Some(endpoint) => fault_proxy::xtask(endpoint, &args),
             None => xtask(&args),
         };
-        command.output().expect("run cargo xtask")
+        let output = command.output().expect("run cargo xtask");
+        if output.status.success() {
+            // A stack the deployer accepted is one an editor following the schema accepts.
+            let yaml = std::fs::read_to_string(&self.path).expect("read the test stack");
+            if let Err(refused) = schema::check(&yaml) {
+                panic!(
+                    "`cargo xtask {}` accepted {}, but stacks/stack.schema.json refuses it:\n{refused}",
+                    args[0],
+                    self.path.display()
+                );
+            }
+        }
+        output
     }
 
     /// The plan as JSON, and the exit code of `plan --detailed-exitcode`.

@@ -19,4 +19,5 @@ mod fault_proxy;
 mod lambda_pipeline;
 mod real_aws;
 mod reconcile;
+mod schema;
 mod verify;

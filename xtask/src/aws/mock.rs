@@ -167,3 +167,87 @@ pub(crate) fn assert_all_used(rules: &[&Rule]) {
         );
     }
 }
+
+/// An answer of a [`world`]: HTTP status, headers, body.
+pub(crate) type Answer = (u16, Vec<(&'static str, String)>, String);
+
+/// Clients whose every call, to any service, is answered by `answer` from the HTTP request
+/// alone (no rule per operation: the contract test sends whatever each kind sends). Every
+/// operation sent is counted in the clients' [`super::ApiCalls`] as `Service.Operation`.
+pub(crate) fn world(answer: fn(&WorldRequest<'_>) -> Answer) -> Clients {
+    use aws_smithy_runtime_api::client::http::{
+        http_client_fn, HttpConnector, HttpConnectorFuture, SharedHttpConnector,
+    };
+    use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+    use aws_smithy_types::body::SdkBody;
+
+    #[derive(Debug)]
+    struct World(fn(&WorldRequest<'_>) -> Answer);
+    impl HttpConnector for World {
+        fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+            let view = WorldRequest {
+                service: service_of(request.uri()),
+                method: request.method(),
+                target: request.headers().get("x-amz-target").unwrap_or_default(),
+            };
+            let (status, headers, body) = (self.0)(&view);
+            let mut response = HttpResponse::new(
+                status.try_into().expect("a valid status"),
+                SdkBody::from(body),
+            );
+            for (name, value) in headers {
+                response.headers_mut().insert(name, value);
+            }
+            HttpConnectorFuture::ready(Ok(response))
+        }
+    }
+    let config = SdkConfig::builder()
+        .region(Region::new(REGION))
+        .behavior_version(BehaviorVersion::latest())
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "AKIDMOCK", "secret", None, None, "mock",
+        )))
+        .http_client(http_client_fn(move |_, _| {
+            SharedHttpConnector::new(World(answer))
+        }))
+        .retry_config(RetryConfig::disabled())
+        .build();
+    Clients::new(&config)
+}
+
+/// What a [`world`] answers from.
+pub(crate) struct WorldRequest<'a> {
+    /// The endpoint's service prefix (`s3`, `iam`, `lambda`, `logs`, `sqs`, `ssm`, `sts`).
+    pub service: &'static str,
+    pub method: &'a str,
+    /// The `X-Amz-Target` header of the JSON protocols (`Logs_20140328.DescribeLogGroups`).
+    pub target: &'a str,
+}
+
+/// The service a request goes to, by its AWS endpoint's host (`iam.amazonaws.com`,
+/// `bucket.s3.eu-west-2.amazonaws.com`).
+fn service_of(uri: &str) -> &'static str {
+    let host = uri
+        .split("://")
+        .nth(1)
+        .unwrap_or(uri)
+        .split(['/', ':'])
+        .next()
+        .unwrap_or_default();
+    let labels: Vec<&str> = host.split('.').collect();
+    for service in [
+        "s3",
+        "iam",
+        "lambda",
+        "logs",
+        "sqs",
+        "ssm",
+        "sts",
+        "s3-control",
+    ] {
+        if labels.contains(&service) {
+            return service;
+        }
+    }
+    panic!("a request to an unknown service: {uri}")
+}

@@ -165,7 +165,10 @@ fn follow_logs(locked: &Locked) -> tokio::task::JoinSet<()> {
                 match tail.poll(&clients).await {
                     Ok(()) => tokio::time::sleep(super::logs::POLL_INTERVAL).await,
                     Err(err) => {
-                        eprintln!("logs of {}: {err:#} (looking again in 10 s)", tail.log_group());
+                        eprintln!(
+                            "logs of {}: {err:#} (looking again in 10 s)",
+                            tail.log_group()
+                        );
                         tokio::time::sleep(Duration::from_secs(10)).await;
                     }
                 }

@@ -843,7 +843,16 @@ pub async fn contents(clients: &Clients, name: &str) -> anyhow::Result<(usize, u
 /// Deletes the bucket. A non-empty bucket is emptied first only when `force_destroy`;
 /// otherwise it is kept and reported.
 pub async fn delete(clients: &Clients, name: &str, force_destroy: bool) -> anyhow::Result<Removal> {
-    let (objects, versions) = contents(clients, name).await?;
+    let (objects, versions) = match contents(clients, name).await {
+        Ok(counts) => counts,
+        // Gone already (deleted by hand, or by a run cut short after its delete): done.
+        Err(err) if AwsError::find(&err).is_some_and(|e| e.is("NoSuchBucket")) => {
+            return Ok(Removal::Deleted {
+                versions_removed: 0,
+            })
+        }
+        Err(err) => return Err(err),
+    };
     if versions > 0 && !force_destroy {
         return Ok(Removal::KeptNotEmpty { objects, versions });
     }

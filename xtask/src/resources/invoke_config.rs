@@ -264,9 +264,13 @@ impl ResourceKind for InvokeConfig {
         clients: &Clients,
         _ctx: &ApplyCtx,
         want: &Desired,
-        _have: Option<&Observed>,
+        have: Option<&Observed>,
         on_wait: &(dyn Fn(&str) + Sync),
     ) -> anyhow::Result<()> {
+        // The put replaces every setting at once: nothing to send when none differs.
+        if have.is_some_and(|have| have.props == want.props) {
+            return Ok(());
+        }
         put(clients, want, on_wait).await
     }
 

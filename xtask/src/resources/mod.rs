@@ -12,6 +12,8 @@ pub(crate) mod access;
 pub(crate) mod batch_job;
 pub(crate) mod bucket;
 pub(crate) mod cloudformation;
+#[cfg(test)]
+mod contract;
 pub(crate) mod function;
 pub(crate) mod grant;
 pub(crate) mod invoke_config;

@@ -302,6 +302,7 @@ impl ResourceKind for Permission {
     ) -> anyhow::Result<()> {
         match have {
             None => create(clients, want).await,
+            Some(have) if have.props == want.props => Ok(()),
             Some(_) => update(clients, want).await,
         }
     }

@@ -212,7 +212,9 @@ pub async fn converge(
         .retention_seconds()
         .ok_or_else(|| anyhow::anyhow!("queue `{name}`: retention must be whole days"))?;
     let mut have = have.cloned();
-    let url = if have.is_none() {
+    // Only a queue just created comes with its URL; an existing one's is looked up when a
+    // change needs it (a converge with nothing to change sends nothing).
+    let created_url = if have.is_none() {
         let created = until_propagated(RECENTLY_DELETED, on_wait, is_deleted_recently, || async {
             use aws_sdk_sqs::types::QueueAttributeName as A;
             clients
@@ -234,8 +236,11 @@ pub async fn converge(
                     physical: name.to_owned(),
                     props: want.props.clone(),
                 });
-                out.queue_url
-                    .ok_or_else(|| anyhow::anyhow!("CreateQueue returned no URL for `{name}`"))?
+                Some(
+                    out.queue_url.ok_or_else(|| {
+                        anyhow::anyhow!("CreateQueue returned no URL for `{name}`")
+                    })?,
+                )
             }
             Err(err) if AwsError::find(&err).is_some_and(is_name_taken) => {
                 let found = read(clients, name).await?.ok_or_else(|| {
@@ -245,16 +250,12 @@ pub async fn converge(
                 })?;
                 check_ours((&ctx.stack, &ctx.env, &ctx.region), want, &found)?;
                 have = Some(found);
-                url_of(clients, name)
-                    .await?
-                    .ok_or_else(|| anyhow::anyhow!("SQS queue `{name}` disappeared"))?
+                None
             }
             Err(err) => return Err(err),
         }
     } else {
-        url_of(clients, name)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("SQS queue `{name}` disappeared while deploying"))?
+        None
     };
     let observed = have
         .as_ref()
@@ -270,6 +271,16 @@ pub async fn converge(
         attributes.push(("KmsMasterKeyId", String::new()));
         attributes.push(("SqsManagedSseEnabled", "true".to_owned()));
     }
+    let tags = super::tags::changes(&want.props, have.as_ref().map(|h| &h.props));
+    if attributes.is_empty() && tags.remove.is_empty() && tags.set.is_empty() {
+        return Ok(());
+    }
+    let url = match created_url {
+        Some(url) => url,
+        None => url_of(clients, name)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("SQS queue `{name}` disappeared while deploying"))?,
+    };
     if !attributes.is_empty() {
         let set = attributes.iter().fold(
             clients.sqs.set_queue_attributes().queue_url(&url),
@@ -279,7 +290,6 @@ pub async fn converge(
             .await
             .with_aws_context(|| format!("while setting the attributes of SQS queue `{name}`"))?;
     }
-    let tags = super::tags::changes(&want.props, have.as_ref().map(|h| &h.props));
     if !tags.remove.is_empty() {
         clients
             .sqs

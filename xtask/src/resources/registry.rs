@@ -51,6 +51,14 @@ macro_rules! registry {
                 }
             }
 
+            /// See [`ResourceKind::deployer_grants`].
+            #[cfg(test)]
+            pub(crate) fn deployer_grants(self, stack: &ResolvedStack) -> Vec<Grant> {
+                match self {
+                    $(Kind::$variant => <$kind as ResourceKind>::deployer_grants(stack)),*
+                }
+            }
+
             /// See [`ResourceKind::access`].
             pub(crate) fn access(self, address: &Address, props: &Props) -> Vec<Access> {
                 match self {

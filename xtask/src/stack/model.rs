@@ -108,7 +108,9 @@ pub struct Overlay {
     #[schemars(with = "Option<BTreeMap<String, UserSpec>>")]
     _users: Option<IgnoredAny>,
     /// Settings deep-merged over the document's functions (e.g. `{ strip: { memory: 512 } }`).
-    #[serde(rename = "functions")]
+    // `default`: an overlay may leave `functions` out. Without it the schema generator,
+    // which cannot see the `Option` behind `schema_with`, lists the field as required.
+    #[serde(rename = "functions", default)]
     #[schemars(schema_with = "function_patches_schema")]
     _functions: Option<IgnoredAny>,
     /// Settings deep-merged over the document's queues.
